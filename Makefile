@@ -1,0 +1,50 @@
+# Two commands for a newcomer:  `make demo`  (the main job)  and  `make test`  (all tests).
+# Both create and fill the virtual environment .venv themselves (idempotent: a stamp
+# file records the requirements it was built from, so a second call installs nothing).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PRESET ?= small
+PAPERMILL := $(VENV)/bin/papermill --log-output --no-progress-bar -k python3
+RUNS := papermill_runs
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast figures benchmark clean-runs help
+help:
+	@echo "make demo    - run the pipeline notebooks with papermill at PRESET=$(PRESET) into $(RUNS)/, figures into figures/"
+	@echo "make test    - unit tests + nbval notebook regression (tiny preset)"
+	@echo "make figures - redraw every figure from existing runs"
+	@echo "make benchmark - time training iterations (CPU, and CUDA when present)"
+
+venv: $(STAMP)
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the local CPU wheel; anything looser pulls a multi-GB CUDA build.
+	$(PIP) install -q --disable-pip-version-check torch==2.13.0
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -c "import torch, lib; assert torch.__version__.startswith('2.13'), torch.__version__"
+	touch $(STAMP)
+
+demo: venv
+	$(PY) -m lib.runs.demo --preset $(PRESET)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+figures: venv
+	$(PY) -m lib.runs.demo --preset $(PRESET) --figures-only
+
+benchmark: venv
+	$(PY) -m lib.train.benchmark
+
+clean-runs:
+	rm -rf $(RUNS)/* figures/*.png

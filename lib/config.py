@@ -1,0 +1,69 @@
+"""Validation of named choices and (de)serialisation of config dataclasses.
+
+Every option that picks a variant by name goes through :func:`check_choice`, so
+a misspelt value fails before any work and lists the valid names.  Configs are
+plain dataclasses saved as JSON with every run and inside every checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A parameter value is invalid; the message lists what is valid."""
+
+
+def check_choice(name: str, value: Any, valid: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``valid``; otherwise raise ConfigError listing them."""
+    valid = list(valid)
+    if value not in valid:
+        shown = ", ".join(repr(v) for v in valid)
+        raise ConfigError(f"invalid {name}={value!r}; valid choices: {shown}")
+    return value
+
+
+def check_positive(name: str, value: Any, allow_zero: bool = False) -> Any:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"invalid {name}={value!r}; must be a number {bound}")
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a dataclass (Paths become strings, tuples lists)."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        if isinstance(value, Mapping):
+            return {str(k): convert(v) for k, v in value.items()}
+        return value
+    return {k: convert(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    """Build ``cls`` from a dict, rejecting unknown keys (a typo must not pass silently)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields {unknown}; valid fields: {sorted(fields)}")
+    return cls(**dict(data))
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    from lib.io import atomic_write_json
+    return atomic_write_json(path, {"class": type(config).__name__, **to_dict(config)})
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    data = json.loads(Path(path).read_text())
+    data.pop("class", None)
+    return from_dict(cls, data)

@@ -1,0 +1,176 @@
+"""Atomic file writes, checkpoints (weights + the config that built them), stats logs, videos.
+
+Everything that a crash could leave half-written goes through a temporary file in
+the same folder and ``os.replace``, so a reader sees the old file or the new one.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default)
+    return atomic_write_bytes(path, (text + "\n").encode())
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any], config: Any = None) -> Path:
+    """Save ``state`` (state dicts, step, RNG states...) plus the config that built the model.
+
+    ``config`` may be a dataclass (stored as a dict with its class name) or a dict.
+    """
+    import torch
+    from lib.config import to_dict
+
+    payload = dict(state)
+    if config is not None:
+        cfg = to_dict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
+        payload["config"] = cfg
+        payload["config_class"] = type(config).__name__
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+class StatsWriter:
+    """Append-only ``stats.jsonl``: one JSON object per line, flushed at once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps({"time": round(time.time(), 3), **record}, default=_json_default)
+        with open(self.path, "a") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+
+    def truncate_after(self, key: str, value: float) -> None:
+        """Drop records with ``record[key] > value`` (used on resume, so no step is logged twice)."""
+        if not self.path.exists():
+            return
+        keep = [r for r in read_jsonl(self.path) if r.get(key, -np.inf) <= value]
+        atomic_write_text(self.path, "".join(json.dumps(r, default=_json_default) + "\n" for r in keep))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a torn last line after a crash
+                continue
+    return records
+
+
+def to_uint8_frames(frames: Any) -> np.ndarray:
+    """Frames as uint8 (T, H, W, 3) from a tensor/array in [-1, 1] (float) or uint8.
+
+    Accepts (T, H, W, 3), (T, 3, H, W) or (3, T, H, W) (the video discriminator layout).
+    """
+    array = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+    if array.ndim != 4:
+        raise ValueError(f"expected a 4-d video array, got shape {array.shape}")
+    if array.shape[-1] != 3:
+        if array.shape[1] == 3:
+            array = array.transpose(0, 2, 3, 1)
+        elif array.shape[0] == 3:
+            array = array.transpose(1, 2, 3, 0)
+        else:
+            raise ValueError(f"cannot find the colour axis in shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = np.clip((array.astype(np.float32) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array)
+
+
+def video_grid(rows: Iterable[Iterable[Any]], pad: int = 2) -> np.ndarray:
+    """Tile videos into one video: ``rows[r][c]`` is a video; returns uint8 (T, H', W', 3).
+
+    Videos of different lengths are padded by repeating their last frame.
+    """
+    rows = [[to_uint8_frames(v) for v in row] for row in rows]
+    length = max(v.shape[0] for row in rows for v in row)
+    height, width = rows[0][0].shape[1:3]
+    n_rows, n_cols = len(rows), max(len(row) for row in rows)
+    canvas = np.full((length, n_rows * (height + pad) + pad, n_cols * (width + pad) + pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, video in enumerate(row):
+            idx = np.minimum(np.arange(length), video.shape[0] - 1)
+            y, x = pad + r * (height + pad), pad + c * (width + pad)
+            canvas[:, y:y + height, x:x + width] = video[idx]
+    return canvas
+
+
+def write_gif(frames: Any, path: str | Path, fps: float = 8.0, scale: int = 1) -> Path:
+    """Write a video (see :func:`to_uint8_frames`) as a looping GIF, atomically."""
+    import imageio.v3 as iio
+
+    video = to_uint8_frames(frames)
+    if scale > 1:
+        video = video.repeat(scale, axis=1).repeat(scale, axis=2)
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, video, extension=".gif", duration=1000.0 / fps, loop=0)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def show_gif(path: str | Path):
+    """An IPython object that shows a GIF inline in a notebook (embedded, so it survives export)."""
+    from IPython.display import Image
+
+    return Image(data=Path(path).read_bytes(), format="gif")

@@ -1,0 +1,71 @@
+"""Where things live.  Generated data and runs stay out of the source tree's tracked files.
+
+Environment variables override the defaults (useful for a shared data disk):
+``VICE_DATA_DIR`` (datasets and caches), ``VICE_RUNS_DIR`` (run folders),
+``VICE_FIGURES_DIR`` (report figures).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dir_from_env(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_dir() -> Path:
+    """Datasets (synthetic benchmark) and preprocessed caches."""
+    return _dir_from_env("VICE_DATA_DIR", REPO_ROOT / "data")
+
+
+def runs_dir() -> Path:
+    """Root of all run folders: ``<runs_dir>/<notebook>/<run-name>/``."""
+    return _dir_from_env("VICE_RUNS_DIR", REPO_ROOT / "papermill_runs")
+
+
+def figures_dir() -> Path:
+    return _dir_from_env("VICE_FIGURES_DIR", REPO_ROOT / "figures")
+
+
+def notebooks_dir() -> Path:
+    return REPO_ROOT / "notebooks"
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe version of ``text`` (keeps letters, digits, ``._=-``)."""
+    cleaned = _SAFE.sub("-", str(text)).strip("-")
+    if not cleaned:
+        raise ValueError(f"cannot make a folder name from {text!r}")
+    return cleaned
+
+
+def run_dir(notebook: str, run_name: str | None = None, description: str = "run") -> Path:
+    """The folder of one run: ``<runs_dir>/<notebook>/<run_name>/`` (created).
+
+    With ``run_name=None`` a new numbered folder ``00003-<description>`` is made, in
+    the manner of StyleGAN2-ADA; a given ``run_name`` is reused as is, which is how
+    an interrupted run resumes from its checkpoints.
+    """
+    parent = runs_dir() / safe_name(notebook)
+    parent.mkdir(parents=True, exist_ok=True)
+    if run_name:
+        path = parent / safe_name(run_name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    numbers = [int(p.name[:5]) for p in parent.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    number = max(numbers, default=-1) + 1
+    while True:  # another process may take the same number: mkdir is the lock
+        path = parent / f"{number:05d}-{safe_name(description)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            number += 1
