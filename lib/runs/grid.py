@@ -1,0 +1,212 @@
+"""Named experiment variants: each one is the set of papermill parameters for ``03_train``.
+
+Grids (SPEC "The experiment grid"):
+
+- ``thesis``   - thesis Table 2 (models 1-4: content encoding all/single x autoencoder
+  fine-tuned/frozen) under the Seen and Unseen training compositions: 8 variants.
+- ``facenet``  - Oostveen Table 1: 1 AE/MSE, 2 FaceNet/MSE x10000, 3 FaceNet/MSE x15000,
+  4 FaceNet/cosine x2000: 4 variants.
+- ``ablation`` - the full loss, then one group of loss terms dropped at a time, as the
+  face-reenactment seed (002) does: content consistency, category, image D, video D.
+- ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
+- ``demo``     - thesis + baseline + facenet (what ``make demo`` trains).
+- ``all``      - every variant once (variants with identical parameters are merged; the
+  merged names are kept as ``aliases``).
+
+Every grid is scaled by a preset (``tiny``/``small``/``paper``), which is passed to 03 as its
+``preset`` parameter; 03 takes its step counts and batch sizes from that preset.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from lib.config import ConfigError, check_choice
+from lib.constants import PRESET_NAMES
+
+# 03_train's papermill parameters and defaults (docs/architecture.md); the runner sets
+# `run_dir`, the grid sets the rest.  tests/test_grid.py checks this against the notebook.
+TRAIN_PARAMETER_DEFAULTS: dict[str, Any] = {
+    "preset": "small", "run_name": None, "run_dir": None, "cache_dir": None,
+    "encoder": "ae", "autoencoder": None, "finetune": False, "facenet_weights": None,
+    "content_mode": "all", "composition": "seen", "consistency_loss": "mse",
+    "consistency_scale": None, "category_weight": 1.0, "image_adv_weight": 1.0,
+    "video_adv_weight": 1.0, "steps": None, "image_batch": None, "video_batch": None,
+    "learning_rate": 2e-4, "checkpoint_every": None, "log_every": None,
+    "sample_every": None, "device": "auto", "seed": 0,
+}
+# Valid names of 03's choice parameters (docs/architecture.md; lib.train.gan validates them).
+ENCODERS = ("ae", "facenet", "none")
+CONTENT_MODES = ("all", "single")
+COMPOSITIONS = ("seen", "unseen")
+CONSISTENCY_LOSSES = ("mse", "cosine")
+CHOICE_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "encoder": ENCODERS, "content_mode": CONTENT_MODES,
+    "composition": COMPOSITIONS, "consistency_loss": CONSISTENCY_LOSSES, "preset": PRESET_NAMES,
+}
+# Loss weights a variant may set to 0 to drop a term.
+LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
+
+GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "demo", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One named training run: ``params`` are 03_train's papermill parameters (without run_dir)."""
+
+    name: str
+    params: dict[str, Any]
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+# Thesis Table 2: model number -> (content encoding, fine-tune the autoencoder).
+THESIS_MODELS: dict[int, tuple[str, bool]] = {
+    1: ("all", True), 2: ("all", False), 3: ("single", True), 4: ("single", False),
+}
+
+
+def thesis_variants() -> list[Variant]:
+    variants = []
+    for composition in COMPOSITIONS:
+        for model, (content_mode, finetune) in THESIS_MODELS.items():
+            variants.append(Variant(
+                name=f"thesis-m{model}-{composition}",
+                params={"encoder": "ae", "content_mode": content_mode, "finetune": finetune,
+                        "composition": composition},
+                description=(f"thesis model {model}: {content_mode} frames' codes, autoencoder "
+                             f"{'fine-tuned' if finetune else 'frozen'}, {composition} composition"),
+            ))
+    return variants
+
+
+# The reference configuration the FaceNet and ablation variants vary: thesis model 2 (all
+# frames, frozen autoencoder, the thesis's best on quality and emotion) under Seen, the
+# composition Oostveen trains on (test subjects' other videos in training).
+_REFERENCE = {"encoder": "ae", "content_mode": "all", "finetune": False, "composition": "seen"}
+
+
+def facenet_variants() -> list[Variant]:
+    # (name, encoder, consistency loss, scale); scale None = 03's preset default, i.e. the
+    # unscaled autoencoder loss of the original VICE-GAN (Oostveen's model 1).
+    table = [
+        ("facenet-m1-ae-mse", "ae", "mse", None),
+        ("facenet-m2-mse-x10000", "facenet", "mse", 10000.0),
+        ("facenet-m3-mse-x15000", "facenet", "mse", 15000.0),
+        ("facenet-m4-cosine-x2000", "facenet", "cosine", 2000.0),
+    ]
+    return [
+        Variant(name=name,
+                params={**_REFERENCE, "encoder": encoder, "consistency_loss": loss, "consistency_scale": scale},
+                description=f"Oostveen Table 1: {encoder} encoder, {loss} consistency loss, scale {scale or 'default'}")
+        for name, encoder, loss, scale in table
+    ]
+
+
+# Seed 002 ablates one group of loss terms per run; these are VICE-GAN's four groups.
+ABLATED_GROUPS: dict[str, str] = {
+    "no-consistency": "consistency_scale",
+    "no-category": "category_weight",
+    "no-image-d": "image_adv_weight",
+    "no-video-d": "video_adv_weight",
+}
+
+
+def ablation_variants() -> list[Variant]:
+    variants = [Variant("ablation-full", dict(_REFERENCE), "every loss term (thesis model 2, seen)")]
+    for suffix, weight in ABLATED_GROUPS.items():
+        variants.append(Variant(f"ablation-{suffix}", {**_REFERENCE, weight: 0.0},
+                                f"thesis model 2 (seen) with {weight}=0"))
+    return variants
+
+
+def baseline_variants() -> list[Variant]:
+    return [Variant("baseline-mocogan", {"encoder": "none", "content_mode": "all", "finetune": False,
+                                         "composition": "seen"},
+                    "MoCoGAN: content code from noise, no content encoder")]
+
+
+def _merge_duplicates(variants: list[Variant]) -> list[Variant]:
+    """Keep the first variant of each distinct parameter set; later names become its aliases."""
+    kept: list[Variant] = []
+    for variant in variants:
+        for i, other in enumerate(kept):
+            if _effective(other.params) == _effective(variant.params):
+                kept[i] = dataclasses.replace(other, aliases=other.aliases + (variant.name,))
+                break
+        else:
+            kept.append(variant)
+    return kept
+
+
+def _effective(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters with 03's defaults filled in, so equal experiments compare equal."""
+    return {**TRAIN_PARAMETER_DEFAULTS, **params}
+
+
+def _grid_variants(name: str) -> list[Variant]:
+    if name == "thesis":
+        return thesis_variants()
+    if name == "facenet":
+        return facenet_variants()
+    if name == "ablation":
+        return ablation_variants()
+    if name == "baseline":
+        return baseline_variants()
+    if name == "demo":
+        return thesis_variants() + baseline_variants() + facenet_variants()
+    return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()
+                             + ablation_variants())
+
+
+def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> None:
+    """Raise ConfigError for a parameter 03_train does not have or a choice it does not accept."""
+    unknown = sorted(set(params) - set(TRAIN_PARAMETER_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown 03_train parameters {unknown}; "
+                          f"valid: {sorted(TRAIN_PARAMETER_DEFAULTS)}")
+    for key, valid in CHOICE_PARAMETERS.items():
+        if key in params:
+            check_choice(f"{where}.{key}", params[key], valid)
+    for key in LOSS_WEIGHT_PARAMETERS:
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"{where}: {key}={value!r} must be a number >= 0 (or None for the default)")
+
+
+def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = None) -> list[Variant]:
+    """The variants of grid ``name`` at ``preset``, each with its full 03 parameters.
+
+    ``overrides`` (e.g. ``{"steps": 200, "device": "cpu"}``) are applied to every variant.
+    Bad names fail before any work, listing the valid choices.
+    """
+    check_choice("grid", name, GRID_NAMES)
+    check_choice("preset", preset, PRESET_NAMES)
+    overrides = dict(overrides or {})
+    if "run_dir" in overrides:
+        raise ConfigError("run_dir is set per variant by the runner; do not pass it as an override")
+    validate_train_params(overrides, where="overrides")
+    resolved = []
+    for variant in _grid_variants(name):
+        params = {**variant.params, "preset": preset, **overrides}
+        validate_train_params(params, where=variant.name)
+        resolved.append(dataclasses.replace(variant, params=params))
+    names = [v.name for v in resolved]
+    assert len(set(names)) == len(names), f"duplicate variant names in grid {name}: {names}"
+    return resolved
+
+
+def select_variants(variants: list[Variant], names: list[str] | None) -> list[Variant]:
+    """The variants named in ``names`` (grid order kept); None = all.  Unknown names fail."""
+    if names is None:
+        return list(variants)
+    if isinstance(names, str):
+        names = [names]
+    known = {v.name: v for v in variants}
+    for alias_owner in variants:
+        for alias in alias_owner.aliases:
+            known.setdefault(alias, alias_owner)
+    for name in names:
+        check_choice("variant", name, list(known))
+    wanted = {known[n].name for n in names}
+    return [v for v in variants if v.name in wanted]

@@ -1,0 +1,1 @@
+"""Training loops: the autoencoders (notebook 02) and the GAN (notebook 03), all resumable."""

@@ -1,0 +1,326 @@
+"""Training the six autoencoders (thesis 4.1.3): Adam, MSE reconstruction (+ KL for the VAE).
+
+Training uses the frames of the ``unseen`` composition's training videos, i.e. the
+training subjects only, so the test subjects stay unseen by the content encoder.
+Each variant lives in ``<run_dir>/<name>/``: ``config.json``, ``stats.jsonl`` (one
+record per epoch) and ``checkpoint.pt`` (weights, optimizer, epoch, RNG states,
+training seconds and the config that built the model), rewritten atomically after
+every epoch.  Calling :func:`train_autoencoder` again on the same folder resumes
+from that checkpoint; on CPU the result equals an uninterrupted run because each
+epoch's frame order comes from a generator seeded by ``(seed, epoch)`` and the
+global RNG (the VAE's sampling noise) is restored from the checkpoint.
+
+The best variant is recorded for the GAN by :func:`select_autoencoder` in a pointer
+``<data_dir>/models/selected-autoencoder-<preset>.json``; :func:`find_selected_autoencoder`
+reads it back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from lib.config import ConfigError, check_choice, check_positive, from_dict, save_config
+from lib.constants import PRESET_NAMES
+from lib.io import StatsWriter, load_checkpoint, save_checkpoint
+from lib.models.autoencoders import AUTOENCODERS, ConvAutoencoder, build_autoencoder, kl_divergence
+from lib.utils import count_parameters, resolve_device, seed_everything
+
+CHECKPOINT_NAME = "checkpoint.pt"
+TRAINING_COMPOSITION = "unseen"
+
+
+@dataclass
+class AETrainConfig:
+    """Everything that defines one autoencoder training run (saved with it and in its checkpoint)."""
+    name: str = "sae-large"
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 0.005
+    kl_weight: float = 1e-4          # VAE only: loss = MSE + kl_weight * KL (KL summed over code dims)
+    code_dim: int = 50
+    width: float = 1.0               # channel multiplier; 1.0 is the thesis's architecture
+    image_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    max_frames_per_epoch: int | None = None  # None: every training frame each epoch
+    eval_frames: int | None = None   # test frames used for the metrics (evenly spaced); None: all
+    preset: str = "paper"
+
+    def validate(self) -> "AETrainConfig":
+        check_choice("autoencoder", self.name, AUTOENCODERS)
+        check_choice("preset", self.preset, PRESET_NAMES)
+        for field in ("epochs", "batch_size", "code_dim", "image_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"invalid {field}={value!r}; must be an integer >= 1")
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("width", self.width)
+        check_positive("kl_weight", self.kl_weight, allow_zero=True)
+        for field in ("max_frames_per_epoch", "eval_frames"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or value < 2):
+                raise ConfigError(f"invalid {field}={value!r}; must be None or an integer >= 2")
+        resolve_device(self.device)
+        return self
+
+
+# Per preset: the numbers that differ from AETrainConfig's defaults (the thesis's).
+# `small` is tuned so that all six train in about ten minutes on a 2-core CPU.
+AE_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"epochs": 2, "width": 0.25, "max_frames_per_epoch": 256, "eval_frames": 128, "kl_weight": 1e-4},
+    "small": {"epochs": 6, "width": 0.5, "max_frames_per_epoch": 3000, "eval_frames": 1000, "kl_weight": 1e-4},
+    "paper": {"epochs": 50, "width": 1.0, "max_frames_per_epoch": None, "eval_frames": None, "kl_weight": 1e-4},
+}
+
+
+def ae_config(preset: str, name: str, **overrides: Any) -> AETrainConfig:
+    """The config of variant ``name`` at ``preset``; ``overrides`` whose value is None are ignored."""
+    check_choice("preset", preset, AE_PRESETS)
+    values = {**AE_PRESETS[preset], "preset": preset, "name": name}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(AETrainConfig, values).validate()
+
+
+# -- data ---------------------------------------------------------------------------------
+def video_frame_indices(cache, video_ids) -> np.ndarray:
+    """Row numbers in ``cache.frames`` of every frame of the given videos (sorted)."""
+    index = cache.index.set_index("video_id").loc[np.asarray(video_ids, np.int64)]
+    starts, lengths = index["start"].to_numpy(np.int64), index["length"].to_numpy(np.int64)
+    if len(starts) == 0:
+        return np.zeros(0, np.int64)
+    return np.sort(np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]))
+
+
+def composition_frame_indices(cache, part: str, composition: str = TRAINING_COMPOSITION) -> np.ndarray:
+    """Frame rows of the ``train`` or ``test`` videos of ``composition``."""
+    from lib.data.splits import composition_videos
+
+    check_choice("part", part, ("train", "test"))
+    train_ids, test_ids = composition_videos(cache, composition)
+    return video_frame_indices(cache, train_ids if part == "train" else test_ids)
+
+
+def evenly_spaced(indices: np.ndarray, limit: int | None) -> np.ndarray:
+    """At most ``limit`` entries spread evenly over ``indices`` (deterministic subsample)."""
+    if limit is None or len(indices) <= limit:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(np.int64)]
+
+
+def load_frames(cache, rows: np.ndarray) -> torch.Tensor:
+    """Frames ``(B, 3, H, W)`` float in [-1, 1] from cache rows (read in increasing order)."""
+    order = np.argsort(rows, kind="stable")
+    batch = np.empty((len(rows),) + tuple(cache.frames.shape[1:]), np.uint8)
+    batch[order] = np.asarray(cache.frames[rows[order]])
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def epoch_batches(rows: np.ndarray, epoch: int, cfg: AETrainConfig) -> list[np.ndarray]:
+    """This epoch's batches: a (seed, epoch)-seeded shuffle, cut to ``max_frames_per_epoch``.
+
+    A last batch of one frame is dropped (BatchNorm cannot normalise a 1x1 map of one sample).
+    """
+    generator = np.random.default_rng([cfg.seed, epoch])
+    order = rows[generator.permutation(len(rows))][: cfg.max_frames_per_epoch or len(rows)]
+    batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    return [b for b in batches if len(b) > 1]
+
+
+# -- training ---------------------------------------------------------------------------
+def reconstruction_loss(model: ConvAutoencoder, frames: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
+    """``{"loss", "mse", "kl"}`` for one batch (MSE on the [-1, 1] scale; KL is 0 for an SAE)."""
+    out = model(frames)
+    mse = F.mse_loss(out["recon"], frames)
+    kl = kl_divergence(out["mu"], out["logvar"]) if model.variational else torch.zeros((), device=frames.device)
+    return {"loss": mse + kl_weight * kl, "mse": mse, "kl": kl}
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _check_resumable(stored: dict[str, Any], cfg: AETrainConfig, path: Path) -> None:
+    # Only the number of epochs (and where it runs) may change between a run and its resumption.
+    free = {"epochs", "device", "eval_frames"}
+    current = dataclasses.asdict(cfg)
+    differing = sorted(k for k in current if k not in free and stored.get(k) != current[k])
+    if differing:
+        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in differing)
+        raise ConfigError(f"{path} was trained with a different config ({details}); "
+                          "use another run_name (or delete that folder) to train this one")
+
+
+def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) ``cfg.name`` into ``run_dir/<name>/``; returns a summary dict.
+
+    Summary: name, epochs, final train loss / MSE / KL, training seconds (summed over
+    resumptions), parameters, checkpoint path.
+    """
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    out_dir = Path(run_dir) / cfg.name
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    rows = composition_frame_indices(cache, "train")
+    if len(rows) < 2:
+        raise ValueError(f"the cache's training split has {len(rows)} frames; an autoencoder needs at least 2")
+    if cache.image_size != cfg.image_size:
+        raise ConfigError(f"cache frames are {cache.image_size}x{cache.image_size} but image_size={cfg.image_size}")
+    device = resolve_device(cfg.device)
+
+    seed_everything(cfg.seed)
+    model = build_autoencoder(cfg.name, code_dim=cfg.code_dim, image_size=cfg.image_size, width=cfg.width).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    stats = StatsWriter(out_dir / "stats.jsonl")
+    start_epoch, train_seconds, last = 0, 0.0, {}
+    if checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path)
+        _check_resumable(state["config"], cfg, checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        start_epoch, train_seconds, last = state["epoch"], state["train_seconds"], state.get("last", {})
+        stats.truncate_after("epoch", start_epoch)  # an epoch logged after the checkpoint is redone
+    save_config(cfg, out_dir / "config.json")
+
+    schedule = {epoch: epoch_batches(rows, epoch, cfg) for epoch in range(start_epoch, cfg.epochs)}
+    bar = tqdm(total=sum(len(b) for b in schedule.values()), desc=cfg.name, disable=not progress, leave=True)
+    for epoch, batches in schedule.items():
+        model.train()
+        started = time.perf_counter()
+        sums = {"loss": 0.0, "mse": 0.0, "kl": 0.0}
+        for batch_rows in batches:
+            frames = load_frames(cache, batch_rows).to(device)
+            losses = reconstruction_loss(model, frames, cfg.kl_weight)
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optimizer.step()
+            for key in sums:
+                sums[key] += float(losses[key].detach())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(losses['loss']):.4f}")
+        train_seconds += time.perf_counter() - started
+        last = {key: value / max(len(batches), 1) for key, value in sums.items()}
+        stats.write({"epoch": epoch + 1, **last, "frames": sum(len(b) for b in batches),
+                     "train_seconds": round(train_seconds, 3)})
+        save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+            "rng": _rng_state(), "train_seconds": train_seconds, "last": last,
+            "build": model.build_kwargs(), "parameters": count_parameters(model),
+        }, cfg)
+    bar.close()
+    return {"name": cfg.name, "epochs": cfg.epochs, "train_loss": last.get("loss"), "train_mse": last.get("mse"),
+            "train_kl": last.get("kl"), "train_seconds": train_seconds, "parameters": count_parameters(model),
+            "checkpoint": str(checkpoint_path)}
+
+
+# -- loading ------------------------------------------------------------------------------
+def resolve_checkpoint(path_or_run: str | Path, name: str | None = None) -> Path:
+    """A checkpoint file from a file path, a variant folder, or a 02 run folder plus ``name``."""
+    path = Path(path_or_run).expanduser()
+    if path.is_file():
+        return path
+    if name is not None:
+        check_choice("autoencoder", name, AUTOENCODERS)
+        path = path / name
+    if (path / CHECKPOINT_NAME).is_file():
+        return path / CHECKPOINT_NAME
+    trained = sorted(p.parent.name for p in path.glob(f"*/{CHECKPOINT_NAME}")) if path.is_dir() else []
+    hint = (f"this run folder holds {trained}; pass name=" if trained else
+            "train it with notebooks/02_autoencoders.ipynb")
+    raise FileNotFoundError(f"no autoencoder checkpoint at {path}; {hint}")
+
+
+def load_autoencoder(path_or_run: str | Path, device: str | torch.device = "cpu",
+                     name: str | None = None) -> ConvAutoencoder:
+    """Rebuild a trained autoencoder from its checkpoint (architecture from the stored config), in eval mode."""
+    state = load_checkpoint(resolve_checkpoint(path_or_run, name))
+    config = AETrainConfig(**{k: v for k, v in state["config"].items() if k in AETrainConfig.__dataclass_fields__})
+    model = build_autoencoder(config.name, code_dim=config.code_dim, image_size=config.image_size, width=config.width)
+    model.load_state_dict(state["model"])
+    model.train_config = config
+    device = resolve_device(device) if str(device) in ("auto", "cpu", "cuda") else torch.device(device)
+    return model.to(device).eval()
+
+
+# -- selection (what the GAN uses) --------------------------------------------------------
+SELECTION_CRITERIA = {"ssim": "max", "mse": "min"}
+
+
+def selection_pointer_path(preset: str) -> Path:
+    """``<data_dir>/models/selected-autoencoder-<preset>.json``."""
+    from lib.paths import data_dir
+
+    check_choice("preset", preset, PRESET_NAMES)
+    return data_dir() / "models" / f"selected-autoencoder-{preset}.json"
+
+
+def select_autoencoder(table, run_dir: str | Path, preset: str, criterion: str = "ssim") -> dict[str, Any]:
+    """Pick the best row of ``table`` (a DataFrame with ``name`` and metric columns) and record it.
+
+    ``ssim`` picks the highest test SSIM, ``mse`` the lowest test MSE.  Writes the
+    pointer JSON (name, checkpoint, metrics, every variant's checkpoint) and returns it.
+    """
+    from lib.io import atomic_write_json
+
+    check_choice("criterion", criterion, SELECTION_CRITERIA)
+    check_choice("preset", preset, PRESET_NAMES)
+    if table is None or len(table) == 0 or criterion not in table.columns:
+        raise ValueError(f"the results table needs rows with a {criterion!r} column to select a model")
+    ranked = table.sort_values(criterion, ascending=SELECTION_CRITERIA[criterion] == "min", kind="stable")
+    best = ranked.iloc[0].to_dict()
+    run_dir = Path(run_dir).resolve()
+    variants = {str(n): str(resolve_checkpoint(run_dir, str(n)).resolve()) for n in table["name"]}
+    pointer = {
+        "name": str(best["name"]),
+        "checkpoint": variants[str(best["name"])],
+        "run_dir": str(run_dir),
+        "preset": preset,
+        "criterion": criterion,
+        "metrics": {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()},
+        "variants": variants,
+    }
+    atomic_write_json(selection_pointer_path(preset), pointer)
+    return pointer
+
+
+def find_selected_autoencoder(preset: str, name: str | None = None) -> Path:
+    """Checkpoint of the selected autoencoder for ``preset`` (or of variant ``name`` from the same 02 run)."""
+    from lib.io import read_json
+
+    pointer_path = selection_pointer_path(preset)
+    if not pointer_path.is_file():
+        raise FileNotFoundError(
+            f"no selected autoencoder for preset {preset!r} ({pointer_path} is missing); run "
+            f"`papermill notebooks/02_autoencoders.ipynb out.ipynb -p preset {preset}` "
+            f"(notebooks/02_autoencoders.ipynb with -p preset {preset}) first")
+    pointer = read_json(pointer_path)
+    if name is None:
+        checkpoint = Path(pointer["checkpoint"])
+    else:
+        check_choice("autoencoder", name, AUTOENCODERS)
+        checkpoint = Path(pointer["run_dir"]) / name / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        raise FileNotFoundError(
+            f"{checkpoint} is missing (pointer {pointer_path}); train it with notebooks/02_autoencoders.ipynb "
+            f"-p preset {preset}" + (f" -p variants '[\"{name}\"]'" if name else ""))
+    return checkpoint
+
+
+__all__ = ["AETrainConfig", "AE_PRESETS", "ae_config", "train_autoencoder", "load_autoencoder", "resolve_checkpoint",
+           "select_autoencoder", "find_selected_autoencoder", "selection_pointer_path", "composition_frame_indices",
+           "evenly_spaced", "load_frames", "CHECKPOINT_NAME", "SELECTION_CRITERIA"]

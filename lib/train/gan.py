@@ -1,0 +1,350 @@
+"""VICE-GAN training loop (notebook 03): D_I step, D_V step, G step per iteration, resumable.
+
+``train_gan(cfg, run_dir)`` trains one variant chosen by :class:`GANConfig`, logs every
+loss term and its share of the generator loss to ``stats.jsonl``, checkpoints atomically
+(networks, optimisers, step and every RNG state, so stop + resume gives the same losses
+as one uninterrupted run on CPU), writes sample GIFs and a loss-curve PNG, and finally
+``train_done.json``.  ``load_generator(run_dir)`` gives evaluation a :class:`TrainedGenerator`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from lib.config import ConfigError, from_dict, save_config, to_dict
+from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint
+from lib.models.encoders import ContentEncoder, build_content_encoder
+from lib.models.mocogan import (N_CATEGORIES, NOISE_CONTENT_DIM, CategoricalVideoDiscriminator,
+                                PatchImageDiscriminator, VideoGenerator, init_dcgan_weights)
+from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
+                                  validate)
+from lib.train.gan_data import ClipSampler
+from lib.train.gan_losses import GENERATOR_TERMS, bce_fake, bce_real, consistency_distance, loss_shares
+from lib.train.gan_samples import sample_inputs, write_loss_curves, write_sample_grid
+from lib.utils import resolve_device, seed_everything
+
+CHECKPOINT_NAME = "checkpoint.pt"
+DONE_NAME = "train_done.json"
+# Options that may change between a run and its resumption (they do not alter the maths).
+RESUME_MAY_CHANGE = ("steps", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
+                     "run_name", "run_dir")
+
+
+@dataclasses.dataclass
+class GANModels:
+    generator: VideoGenerator
+    image_discriminator: PatchImageDiscriminator
+    video_discriminator: CategoricalVideoDiscriminator
+    encoder: ContentEncoder | None
+
+
+def build_models(cfg: GANConfig, device: torch.device) -> GANModels:
+    """Networks of a resolved config (``cfg.image_size`` set); DCGAN init from the global seed."""
+    encoder = build_content_encoder(cfg.encoder, finetune=cfg.finetune, autoencoder_checkpoint=cfg.autoencoder_checkpoint,
+                                    facenet_weights=cfg.facenet_weights_path, facenet_input_size=cfg.facenet_input_size,
+                                    device=device)
+    content_dim = encoder.code_dim if encoder is not None else NOISE_CONTENT_DIM
+    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width)
+    image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
+    video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
+    for net in (generator, image_d, video_d):
+        net.apply(init_dcgan_weights)
+    return GANModels(generator.to(device), image_d.to(device), video_d.to(device), encoder)
+
+
+def _flat_frames(videos: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B*T, 3, H, W)."""
+    return videos.transpose(1, 2).reshape(-1, videos.shape[1], *videos.shape[-2:])
+
+
+def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
+                  noise: torch.Generator) -> torch.Tensor:
+    """(B, T, D) content codes for the generator from input clips (B, 3, T, H, W).
+
+    ``all``: the code of every frame; ``single``: the first frame's code repeated;
+    encoder ``none``: MoCoGAN's Gaussian content, one per video.
+    """
+    batch, _, length = videos.shape[:3]
+    if models.encoder is None:
+        code = torch.randn(batch, NOISE_CONTENT_DIM, generator=noise, device=videos.device)
+        return code[:, None, :].expand(batch, length, -1)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and models.encoder.finetune):
+        if cfg.content_mode == "single":
+            code = models.encoder(videos[:, :, 0])
+            return code[:, None, :].expand(batch, length, -1)
+        return models.encoder(_flat_frames(videos)).reshape(batch, length, -1)
+
+
+def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: GANConfig,
+               noise: torch.Generator, device: torch.device) -> dict[str, float]:
+    """One MoCoGAN iteration: D_I step, D_V step, then G (+ R_m, + a fine-tuned encoder) step."""
+    real_videos, real_labels, _ = sampler.clips(cfg.video_batch)
+    real_images = sampler.images(cfg.image_batch)
+    real_videos, real_labels, real_images = real_videos.to(device), real_labels.to(device), real_images.to(device)
+    batch, length = real_videos.shape[0], real_videos.shape[2]
+    targets = torch.randint(0, N_CATEGORIES, (batch,), generator=noise, device=device)
+
+    # The real clips are also the generator's inputs: content of the same subjects, random target emotion.
+    content = content_codes(models, cfg, real_videos, noise)
+    fake_videos = models.generator(content, targets, noise)
+    frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
+    fake_images = _flat_frames(fake_videos)[frame_pick]
+    use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
+    use_category = cfg.category_weight > 0
+    log: dict[str, float] = {}
+
+    if use_image_d:
+        loss = bce_real(models.image_discriminator(real_images)) + bce_fake(models.image_discriminator(fake_images.detach()))
+        optimizers["image_discriminator"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["image_discriminator"].step()
+        log["d_image"] = loss.item()
+    if use_video_adv or use_category:
+        real_logit, real_category = models.video_discriminator(real_videos)
+        loss = torch.zeros((), device=device)
+        if use_video_adv:
+            fake_logit, _ = models.video_discriminator(fake_videos.detach())
+            adversarial = bce_real(real_logit) + bce_fake(fake_logit)
+            loss = loss + adversarial
+            log["d_video"] = adversarial.item()
+        if use_category:
+            category = F.cross_entropy(real_category, real_labels)
+            loss = loss + category
+            log["d_category"] = category.item()
+        optimizers["video_discriminator"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["video_discriminator"].step()
+
+    terms: dict[str, torch.Tensor] = {}
+    if use_image_d:
+        terms["image_adv"] = cfg.image_adv_weight * bce_real(models.image_discriminator(fake_images))
+    if use_video_adv or use_category:
+        fake_logit, fake_category = models.video_discriminator(fake_videos)
+        if use_video_adv:
+            terms["video_adv"] = cfg.video_adv_weight * bce_real(fake_logit)
+        if use_category:
+            terms["category"] = cfg.category_weight * F.cross_entropy(fake_category, targets)
+    if models.encoder is not None and cfg.consistency_scale > 0:
+        # codes of generated frames vs the content codes they were made from (a subset of frames on CPU presets)
+        frames = torch.randperm(length, generator=noise, device=device)[:cfg.consistency_frames].sort().values
+        fake_codes = models.encoder(_flat_frames(fake_videos[:, :, frames]))
+        real_codes = content[:, frames].reshape(len(fake_codes), -1)
+        distance = consistency_distance(real_codes, fake_codes, cfg.consistency_loss)
+        terms["consistency"] = cfg.consistency_scale * distance
+        log["consistency_distance"] = distance.item()
+    total = sum(terms.values())
+    optimizers["generator"].zero_grad(set_to_none=True)
+    if torch.is_tensor(total):
+        total.backward()
+        optimizers["generator"].step()
+    values = {name: value.item() for name, value in terms.items()}
+    log.update({f"g_{name}": value for name, value in values.items()}, g_total=float(total.item() if torch.is_tensor(total) else total))
+    log.update(loss_shares(values))
+    return log
+
+
+def make_optimizers(models: GANModels, cfg: GANConfig) -> dict[str, torch.optim.Optimizer]:
+    betas = (cfg.beta1, cfg.beta2)
+    generator_params = list(models.generator.parameters())
+    if models.encoder is not None and models.encoder.finetune:
+        generator_params += list(models.encoder.parameters())
+    return {
+        "generator": torch.optim.Adam(generator_params, lr=cfg.learning_rate, betas=betas),
+        "image_discriminator": torch.optim.Adam(models.image_discriminator.parameters(), lr=cfg.learning_rate, betas=betas),
+        "video_discriminator": torch.optim.Adam(models.video_discriminator.parameters(), lr=cfg.learning_rate, betas=betas),
+    }
+
+
+def _saves_encoder(cfg: GANConfig) -> bool:
+    # a fine-tuned encoder changes; a randomly initialised one cannot be rebuilt from a file
+    return cfg.encoder != "none" and (cfg.finetune or cfg.facenet_weights_path is None and cfg.encoder == "facenet")
+
+
+def _model_states(models: GANModels, cfg: GANConfig) -> dict[str, Any]:
+    state = {"generator": models.generator.state_dict(),
+             "image_discriminator": models.image_discriminator.state_dict(),
+             "video_discriminator": models.video_discriminator.state_dict()}
+    if _saves_encoder(cfg):
+        state["encoder"] = models.encoder.state_dict()
+    return state
+
+
+def _load_model_states(models: GANModels, state: dict[str, Any]) -> None:
+    models.generator.load_state_dict(state["generator"])
+    models.image_discriminator.load_state_dict(state["image_discriminator"])
+    models.video_discriminator.load_state_dict(state["video_discriminator"])
+    if "encoder" in state and models.encoder is not None:
+        models.encoder.load_state_dict(state["encoder"])
+
+
+def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler: ClipSampler,
+                        noise: torch.Generator, step: int, elapsed: float, cfg: GANConfig) -> Path:
+    state = _model_states(models, cfg)
+    state.update(step=step, elapsed=elapsed, sampler=sampler.state_dict(), noise_rng=noise.get_state(),
+                 torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(), python_rng=random.getstate(),
+                 optimizers={name: opt.state_dict() for name, opt in optimizers.items()})
+    return save_checkpoint(path, state, cfg)
+
+
+def _check_resumable(stored: dict[str, Any], cfg: GANConfig, path: Path) -> None:
+    current = to_dict(cfg)
+    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and stored.get(k) != current[k])
+    if changed:
+        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ConfigError(f"{path} was trained with other settings ({details}); use another run_name/run_dir "
+                          "or the original settings to resume")
+
+
+def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConfig, Any, np.ndarray, np.ndarray]:
+    """Resolve the config, open the cache, train the FaceNet identity embedder when asked."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import composition_videos
+
+    cfg = resolve_config(cfg)
+    cache = cache if cache is not None else load_cache(cfg.cache_dir)
+    train_ids, test_ids = composition_videos(cache, cfg.composition)
+    cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
+    if int(cache.frames.shape[1]) != cfg.image_size:
+        raise ConfigError(f"image_size={cfg.image_size} but the cache holds {cache.frames.shape[1]}px frames")
+    if cfg.encoder == "facenet" and cfg.facenet_weights == "train":
+        from lib.train.identity import train_identity_embedder
+
+        path = train_identity_embedder(cache, cfg.cache_dir, cfg.facenet_input_size, cfg.identity_steps,
+                                       cfg.identity_batch, seed=cfg.seed, device=resolve_device(cfg.device))
+        print(f"FaceNet identity embedder (trained on the training subjects): {path}")
+        cfg = dataclasses.replace(cfg, facenet_weights_path=str(path))
+    return cfg, cache, train_ids, test_ids
+
+
+def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume, or just report a finished) run in ``run_dir``; returns the train_done summary."""
+    validate(cfg)
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, cache, train_ids, test_ids = _prepare(cfg, cache, progress)
+    device = resolve_device(cfg.device)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+
+    seed_everything(cfg.seed)
+    models = build_models(cfg, device)
+    optimizers = make_optimizers(models, cfg)
+    sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed)
+    noise = torch.Generator(device=device)
+    noise.manual_seed(cfg.seed + 1)
+    step, elapsed = 0, 0.0
+    if checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, map_location=str(device))
+        _check_resumable(state["config"], cfg, checkpoint_path)
+        _load_model_states(models, state)
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        sampler.load_state_dict(state["sampler"])
+        noise.set_state(state["noise_rng"].cpu() if device.type == "cpu" else state["noise_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        print(f"resuming {run_dir} from step {step}")
+    save_config(cfg, run_dir / "config.json")
+    stats = StatsWriter(run_dir / "stats.jsonl")
+    stats.truncate_after("step", step)
+    inputs = sample_inputs(cache, test_ids if len(test_ids) else train_ids, cfg)
+
+    models.generator.train()
+    models.image_discriminator.train()
+    models.video_discriminator.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
+    session_start, session_steps = time.time(), 0
+    while step < cfg.steps:
+        log = train_step(models, optimizers, sampler, cfg, noise, device)
+        step += 1
+        session_steps += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            seconds = (time.time() - session_start) / session_steps
+            stats.write({"step": step, **log, "seconds_per_iteration": seconds})
+            bar.set_postfix(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
+                            d_vid=f"{log.get('d_video', 0):.3g}")
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            total_elapsed = elapsed + time.time() - session_start
+            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg)
+    bar.close()
+    elapsed += time.time() - session_start
+    return _finish(cfg, run_dir, step, elapsed, session_steps, time.time() - session_start)
+
+
+def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_steps: int,
+            session_seconds: float) -> dict[str, Any]:
+    records = read_jsonl(run_dir / "stats.jsonl")
+    write_loss_curves(records, run_dir / "loss_curves.png")
+    tail = [r for r in records if r["step"] > 0.8 * step] or records[-1:]
+    keys = [f"share_{t}" for t in GENERATOR_TERMS] + ["share_adversarial"]
+    shares = {k: float(np.mean([r.get(k, 0.0) for r in tail])) for k in keys} if tail else {}
+    final = {k: v for k, v in (records[-1] if records else {}).items() if k not in ("time",)}
+    summary = {"steps": step, "wall_seconds": round(elapsed, 2),
+               "seconds_per_iteration": (session_seconds / session_steps if session_steps else
+                                         (elapsed / step if step else None)),
+               "final_losses": final, "loss_shares": shares, "loss_shares_over_steps": [tail[0]["step"], step] if tail else None,
+               "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
+               "loss_curves": str(run_dir / "loss_curves.png"), "config": to_dict(cfg)}
+    atomic_write_json(run_dir / DONE_NAME, summary)
+    return summary
+
+
+class TrainedGenerator:
+    """A trained generator + its content encoder: ``generate(input_videos, labels, seed)``."""
+
+    def __init__(self, config: GANConfig, models: GANModels, device: torch.device | str = "cpu"):
+        self.config, self.models, self.device = config, models, torch.device(device)
+
+    def _input_clip(self, videos: torch.Tensor) -> torch.Tensor:
+        """The ``video_length`` input frames: every ``every_nth`` frame when long enough, last frame repeated if short."""
+        length, want = videos.shape[2], self.config.video_length
+        stride = self.config.every_nth if length >= (want - 1) * self.config.every_nth + 1 else 1
+        picks = np.minimum(np.arange(want) * stride, length - 1)
+        return videos[:, :, torch.from_numpy(picks).to(videos.device)]
+
+    @torch.no_grad()
+    def generate(self, input_videos: torch.Tensor, labels: torch.Tensor | np.ndarray | list, seed: int = 0) -> torch.Tensor:
+        """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, 16, H, W) in [-1, 1]."""
+        if input_videos.dim() != 5 or input_videos.shape[1] != 3:
+            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(input_videos.shape)}")
+        videos = self._input_clip(input_videos.to(self.device, torch.float32))
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+        noise = torch.Generator(device=self.device)
+        noise.manual_seed(int(seed))
+        was_training = self.models.generator.training
+        self.models.generator.eval()
+        try:
+            content = content_codes(self.models, self.config, videos, noise)
+            return self.models.generator(content, labels, noise).clamp(-1, 1)
+        finally:
+            self.models.generator.train(was_training)
+
+
+def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
+    """The generator of a run folder's latest checkpoint (with its encoder), ready for evaluation."""
+    run_dir = Path(run_dir)
+    path = run_dir / CHECKPOINT_NAME if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        raise FileNotFoundError(f"no GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
+                                f"(-p run_dir {run_dir})")
+    state = load_checkpoint(path)
+    cfg = from_dict(GANConfig, state["config"])
+    device = resolve_device(str(device)) if str(device) in ("auto", "cpu", "cuda") else torch.device(device)
+    models = build_models(cfg, device)
+    _load_model_states(models, state)
+    models.generator.eval()
+    return TrainedGenerator(cfg, models, device)

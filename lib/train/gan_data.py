@@ -1,0 +1,71 @@
+"""Batches of real clips and frames for GAN training, drawn with one seeded, checkpointable RNG.
+
+MoCoGAN's sampling: a clip is ``video_length`` frames taken every ``every_nth`` frame
+from a random start; an image is one random frame of a random training video.  All
+randomness goes through ``self.rng`` (a NumPy Generator) whose state is saved in the
+checkpoint, so a resumed run draws exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+def clip_frame_offsets(length: int, video_length: int, every_nth: int, rng: np.random.Generator) -> np.ndarray:
+    """Offsets of one clip inside a video of ``length`` frames (shorter videos: smaller stride, then repeats)."""
+    stride = every_nth
+    while stride > 1 and (video_length - 1) * stride + 1 > length:
+        stride -= 1
+    span = (video_length - 1) * stride + 1
+    start = int(rng.integers(0, max(length - span, 0) + 1))
+    return np.minimum(start + stride * np.arange(video_length), length - 1)
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return tensor.movedim(-1, -3)
+
+
+class ClipSampler:
+    """Random real clips ``(n, 3, T, H, W)`` with labels, and random real frames ``(n, 3, H, W)``."""
+
+    def __init__(self, cache: Any, video_ids: Sequence[int], video_length: int = 16, every_nth: int = 2,
+                 seed: int = 0):
+        if len(video_ids) == 0:
+            raise ValueError("no training videos to sample from (empty composition)")
+        rows = cache.index.set_index("video_id").loc[list(video_ids)]
+        self.frames = cache.frames
+        self.video_ids = np.asarray(list(video_ids))
+        self.starts = rows["start"].to_numpy(np.int64)
+        self.lengths = rows["length"].to_numpy(np.int64)
+        self.labels = rows["label"].to_numpy(np.int64)
+        self.subjects = rows["subject"].astype(str).to_numpy()
+        self.video_length, self.every_nth = video_length, every_nth
+        self.rng = np.random.default_rng(seed)
+
+    def clip_of(self, position: int, offsets: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (T, H, W, 3) clip of the video at ``position`` (random offsets unless given)."""
+        if offsets is None:
+            offsets = clip_frame_offsets(int(self.lengths[position]), self.video_length, self.every_nth, self.rng)
+        return np.asarray(self.frames[self.starts[position] + offsets])
+
+    def clips(self, n: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """(videos (n, 3, T, H, W) in [-1, 1], labels (n,), positions of the videos drawn)."""
+        positions = self.rng.integers(0, len(self.video_ids), size=n)
+        clips = np.stack([self.clip_of(int(p)) for p in positions])
+        videos = frames_to_tensor(clips).transpose(1, 2)  # (n, T, 3, H, W) -> (n, 3, T, H, W)
+        return videos.contiguous(), torch.from_numpy(self.labels[positions]), positions
+
+    def images(self, n: int) -> torch.Tensor:
+        positions = self.rng.integers(0, len(self.video_ids), size=n)
+        offsets = (self.rng.random(n) * self.lengths[positions]).astype(np.int64)
+        return frames_to_tensor(np.asarray(self.frames[np.sort(self.starts[positions] + offsets)]))
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]

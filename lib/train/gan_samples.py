@@ -1,0 +1,73 @@
+"""Sample videos and loss curves of a GAN run.
+
+The sample grid (a GIF): row 0 the input videos (one column per subject), then one row
+per target emotion, generated from those inputs with a fixed seed, so grids from
+different steps are comparable.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from lib.constants import EMOTIONS
+from lib.io import atomic_write_bytes, video_grid, write_gif
+from lib.train.gan_data import frames_to_tensor
+
+SAMPLE_SEED = 1234
+
+
+def sample_inputs(cache: Any, video_ids: Sequence[int], cfg: Any) -> torch.Tensor:
+    """(n, 3, T, H, W) input clips: the first video of each of the first ``n_sample_subjects`` subjects."""
+    rows = cache.index.set_index("video_id").loc[list(video_ids)].reset_index().sort_values(["subject", "video_id"])
+    firsts = rows.drop_duplicates("subject").head(cfg.n_sample_subjects)
+    clips = []
+    for start, length in zip(firsts["start"], firsts["length"]):
+        stride = cfg.every_nth if length >= (cfg.video_length - 1) * cfg.every_nth + 1 else 1
+        offsets = np.minimum(np.arange(cfg.video_length) * stride, length - 1)
+        clips.append(np.asarray(cache.frames[int(start) + offsets]))
+    return frames_to_tensor(np.stack(clips)).transpose(1, 2).contiguous()
+
+
+def write_sample_grid(trained: Any, inputs: torch.Tensor, folder: str | Path, step: int) -> Path:
+    """Write ``samples/step-NNNNNN.gif`` and ``samples/latest.gif``; returns the latter."""
+    folder = Path(folder)
+    rows = [[video for video in inputs]]
+    for label in range(len(EMOTIONS)):
+        labels = torch.full((len(inputs),), label, dtype=torch.long)
+        generated = trained.generate(inputs, labels, seed=SAMPLE_SEED).cpu()
+        rows.append([video for video in generated])
+    grid = video_grid(rows)
+    write_gif(grid, folder / f"step-{step:06d}.gif", fps=8)
+    return write_gif(grid, folder / "latest.gif", fps=8)
+
+
+def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
+    """Discriminator and generator loss terms against step, as a PNG."""
+    if not records:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps = [r["step"] for r in records]
+    figure = Figure(figsize=(10, 3.6))
+    FigureCanvasAgg(figure)
+    panels = [("discriminators", ["d_image", "d_video", "d_category"]),
+              ("generator terms (weighted)", ["g_image_adv", "g_video_adv", "g_category", "g_consistency", "g_total"])]
+    for i, (title, keys) in enumerate(panels):
+        axis = figure.add_subplot(1, 2, i + 1)
+        for key in keys:
+            if any(key in r for r in records):
+                axis.plot(steps, [r.get(key, np.nan) for r in records], label=key)
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.legend(fontsize=7)
+        if title.startswith("generator"):
+            axis.set_yscale("symlog", linthresh=1.0)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,203 @@
+"""The six autoencoders: shapes, learning, checkpoints, resume, evaluation, selection pointer."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lib.config import ConfigError
+from lib.constants import EMOTIONS
+from lib.data.cache import VideoCache
+from lib.data.splits import Split
+from lib.models import autoencoders as ae_models
+from lib.models.autoencoders import AUTOENCODERS, build_autoencoder, layer_table, layer_table_markdown
+from lib.train.autoencoders import (AE_PRESETS, ae_config, find_selected_autoencoder, load_autoencoder,
+                                    reconstruction_loss, select_autoencoder, selection_pointer_path,
+                                    train_autoencoder)
+
+SUBJECTS = ["001", "002", "003", "004", "005"]
+
+
+def _face_video(subject: int, emotion: int, length: int = 12, size: int = 64) -> np.ndarray:
+    """A smooth coloured blob per subject that moves and changes shape with the emotion."""
+    rng = np.random.default_rng(subject)
+    background, skin = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    frames = []
+    for t in range(length):
+        cx, cy = 0.5 + 0.05 * np.sin(t / 3 + emotion), 0.5
+        rx, ry = 0.22 + 0.02 * subject, 0.3 + 0.01 * emotion * np.sin(t / 4)
+        inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+        frame = np.where(inside[..., None], skin, background).astype(np.uint8)
+        frames.append(frame)
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def cache() -> VideoCache:
+    videos, subjects, emotions = [], [], []
+    for s, subject in enumerate(SUBJECTS):
+        for e, emotion in enumerate(EMOTIONS[:2]):
+            videos.append(_face_video(s, e))
+            subjects.append(subject)
+            emotions.append(emotion)
+    split = Split(train_subjects=SUBJECTS[:4], test_subjects=SUBJECTS[4:], seen_emotions={"005": ["anger"]})
+    return VideoCache.from_videos(videos, subjects, emotions, split=split)
+
+
+def _frames(n: int = 4) -> torch.Tensor:
+    video = _face_video(1, 0, length=n)
+    return torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_every_variant_maps_frames_to_50d_codes_and_back(name):
+    torch.manual_seed(0)
+    model = build_autoencoder(name, width=0.25).eval()
+    x = _frames(3)
+    codes = model.encode(x)
+    assert codes.shape == (3, 50)
+    recon = model.decode(codes)
+    assert recon.shape == (3, 3, 64, 64)
+    assert recon.min() >= -1 and recon.max() <= 1
+    out = model(x)
+    assert set(out) == ({"recon", "z", "mu", "logvar"} if name.startswith("vae") else {"recon", "z"})
+    torch.testing.assert_close(out["z"], codes)  # eval mode: the VAE uses its mean
+
+
+def test_conv_counts_follow_table_1():
+    counts = {"small": (2, 2), "medium": (4, 3), "large": (5, 4)}
+    for name in AUTOENCODERS:
+        model = build_autoencoder(name)
+        convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.encoder.modules())
+        deconvs = sum(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+        assert (convs, deconvs) == counts[name.split("-")[1]], name
+    sizes = [sum(p.numel() for p in build_autoencoder(f"sae-{s}").parameters()) for s in ("small", "medium", "large")]
+    assert sizes == sorted(sizes)
+
+
+def test_vae_samples_while_training_and_has_mean_and_logvar_layers():
+    torch.manual_seed(0)
+    model = build_autoencoder("vae-small", width=0.25).train()
+    x = _frames(4)
+    first, second = model(x)["z"], model(x)["z"]
+    assert not torch.allclose(first, second)
+    assert hasattr(model, "to_mu") and hasattr(model, "to_logvar") and not hasattr(model, "to_code")
+
+
+def test_docstring_tables_are_those_of_the_real_modules():
+    for name in AUTOENCODERS:
+        assert layer_table_markdown(name) in ae_models.__doc__, f"regenerate the {name} table in the docstring"
+    rows = layer_table(build_autoencoder("sae-large"))
+    assert rows[-1]["output_shape"] == "3x64x64"
+    assert sum(r["parameters"] for r in rows) == sum(p.numel() for p in build_autoencoder("sae-large").parameters())
+
+
+def test_bad_variant_name_lists_the_six():
+    with pytest.raises(ConfigError) as error:
+        build_autoencoder("sae-huge")
+    for name in AUTOENCODERS:
+        assert name in str(error.value)
+    with pytest.raises(ConfigError, match="sae-small"):
+        ae_config("small", "ae-large")
+    with pytest.raises(ConfigError, match="tiny"):
+        ae_config("medium", "sae-large")
+
+
+@pytest.mark.parametrize("name", ["sae-small", "sae-large", "vae-medium"])
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
+    torch.manual_seed(0)
+    model = build_autoencoder(name, width=0.25).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
+    x = _frames(8)
+    losses = []
+    for _ in range(15):
+        loss = reconstruction_loss(model, x, kl_weight=1e-4)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+
+
+def _cfg(name: str, epochs: int):
+    return ae_config("tiny", name, epochs=epochs, batch_size=8, max_frames_per_epoch=40, device="cpu")
+
+
+def test_checkpoint_round_trip_gives_the_same_outputs(cache, tmp_path):
+    summary = train_autoencoder(_cfg("sae-medium", 1), cache, tmp_path, progress=False)
+    assert (tmp_path / "sae-medium" / "checkpoint.pt").is_file()
+    assert json.loads((tmp_path / "sae-medium" / "config.json").read_text())["name"] == "sae-medium"
+    model = load_autoencoder(summary["checkpoint"], device="cpu")
+    again = load_autoencoder(tmp_path, device="cpu", name="sae-medium")
+    x = _frames(4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["recon"], again(x)["recon"], rtol=0, atol=0)
+    assert model.width == AE_PRESETS["tiny"]["width"] and not model.training
+    with pytest.raises(FileNotFoundError, match="sae-medium"):
+        load_autoencoder(tmp_path, device="cpu")  # a run folder needs the variant's name
+
+
+@pytest.mark.parametrize("name", ["sae-small", "vae-small"])
+def test_resume_equals_uninterrupted_training(cache, tmp_path, name):
+    straight = train_autoencoder(_cfg(name, 3), cache, tmp_path / "straight", progress=False)
+    train_autoencoder(_cfg(name, 1), cache, tmp_path / "resumed", progress=False)  # "interrupted" after epoch 1
+    resumed = train_autoencoder(_cfg(name, 3), cache, tmp_path / "resumed", progress=False)
+    a = torch.load(straight["checkpoint"], weights_only=False)
+    b = torch.load(resumed["checkpoint"], weights_only=False)
+    assert a["epoch"] == b["epoch"] == 3
+    for key, value in a["model"].items():
+        torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)
+    stats = [json.loads(line) for line in (tmp_path / "resumed" / name / "stats.jsonl").read_text().splitlines()]
+    assert [s["epoch"] for s in stats] == [1, 2, 3]
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=0, abs=0)
+    # a finished run is not trained again; a changed architecture is refused
+    assert train_autoencoder(_cfg(name, 3), cache, tmp_path / "resumed", progress=False)["train_loss"] == resumed["train_loss"]
+    with pytest.raises(ConfigError, match="width"):
+        train_autoencoder(ae_config("tiny", name, epochs=4, width=0.5), cache, tmp_path / "resumed", progress=False)
+
+
+def test_training_uses_training_subjects_only(cache):
+    from lib.train.autoencoders import composition_frame_indices
+    from lib.evaluation.ae_report import frame_subjects
+
+    train_rows = composition_frame_indices(cache, "train")
+    test_rows = composition_frame_indices(cache, "test")
+    assert set(frame_subjects(cache, train_rows)) == set(SUBJECTS[:4])
+    assert set(frame_subjects(cache, test_rows)) == {"005"}
+    assert len(train_rows) + len(test_rows) == len(cache.frames)
+
+
+def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monkeypatch):
+    from lib.evaluation.ae_report import autoencoder_table, table4_layout, write_table
+
+    monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
+    run = tmp_path / "run"
+    names = ["sae-small", "vae-small"]
+    for name in names:
+        train_autoencoder(_cfg(name, 1), cache, run, progress=False)
+    table = autoencoder_table(run, cache, names, progress=False)
+    assert list(table["name"]) == names
+    assert ((table["ssim"] > -1) & (table["ssim"] <= 1)).all() and (table["mse"] >= 0).all()
+    assert (table["parameters"] > 0).all() and (table["train_seconds"] > 0).all() and (table["epochs"] == 1).all()
+    paths = write_table(table, run)
+    assert pd.read_csv(paths["csv"])["name"].tolist() == names
+    assert "Table 4" in paths["markdown"].read_text()
+    assert table4_layout(table).shape == (2, 2)
+
+    with pytest.raises(FileNotFoundError, match="02_autoencoders.ipynb.*-p preset tiny"):
+        find_selected_autoencoder("tiny")
+    fake = table.assign(ssim=[0.5, 0.9], mse=[0.01, 0.02])
+    pointer = select_autoencoder(fake, run, "tiny", criterion="ssim")
+    assert pointer["name"] == "vae-small"
+    assert json.loads(selection_pointer_path("tiny").read_text())["metrics"]["ssim"] == 0.9
+    assert find_selected_autoencoder("tiny") == run.resolve() / "vae-small" / "checkpoint.pt"
+    assert find_selected_autoencoder("tiny", name="sae-small") == run / "sae-small" / "checkpoint.pt"
+    assert select_autoencoder(fake, run, "tiny", criterion="mse")["name"] == "sae-small"
+    with pytest.raises(FileNotFoundError, match="sae-large"):
+        find_selected_autoencoder("tiny", name="sae-large")
+    with pytest.raises(ConfigError, match="'ssim', 'mse'"):
+        select_autoencoder(fake, run, "tiny", criterion="psnr")

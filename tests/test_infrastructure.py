@@ -1,0 +1,97 @@
+"""Config validation, atomic IO, checkpoints, run folders, the torchvision-free facenet import."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lib import io as lio
+from lib.config import ConfigError, check_choice, from_dict, load_config, save_config, to_dict
+from lib.paths import run_dir, safe_name
+
+
+@dataclasses.dataclass
+class _Example:
+    name: str = "a"
+    size: int = 3
+    widths: tuple = (1, 2)
+
+
+def test_check_choice_lists_valid_names():
+    assert check_choice("encoder", "ae", ("ae", "facenet")) == "ae"
+    with pytest.raises(ConfigError) as error:
+        check_choice("encoder", "facenett", ("ae", "facenet", "none"))
+    message = str(error.value)
+    assert "facenett" in message and "'facenet'" in message and "'none'" in message
+
+
+def test_config_round_trip_and_unknown_field(tmp_path):
+    config = _Example(name="b", size=5)
+    path = save_config(config, tmp_path / "config.json")
+    assert json.loads(path.read_text())["class"] == "_Example"
+    loaded = load_config(_Example, path)
+    assert to_dict(loaded) == to_dict(config)
+    with pytest.raises(ConfigError, match="unknown _Example fields"):
+        from_dict(_Example, {"name": "x", "sise": 3})
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    lio.atomic_write_json(target, {"a": np.float32(1.5), "b": np.arange(3)})
+    assert json.loads(target.read_text()) == {"a": 1.5, "b": [0, 1, 2]}
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    path = lio.save_checkpoint(tmp_path / "ckpt.pt", {"model": model.state_dict(), "step": 7}, _Example())
+    loaded = lio.load_checkpoint(path)
+    assert loaded["step"] == 7 and loaded["config"]["size"] == 3 and loaded["config_class"] == "_Example"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded["model"][key], value)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        lio.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_stats_writer_truncates_on_resume(tmp_path):
+    writer = lio.StatsWriter(tmp_path / "stats.jsonl")
+    for step in range(5):
+        writer.write({"step": step, "loss": step * 0.1})
+    writer.truncate_after("step", 2)
+    assert [r["step"] for r in lio.read_jsonl(writer.path)] == [0, 1, 2]
+
+
+def test_video_grid_and_gif(tmp_path):
+    video = torch.rand(3, 16, 8, 8) * 2 - 1  # (C, T, H, W) layout of the video discriminator
+    short = np.zeros((4, 8, 8, 3), np.uint8)
+    grid = lio.video_grid([[video, short], [short]], pad=1)
+    assert grid.shape == (16, 2 * 9 + 1, 2 * 9 + 1, 3) and grid.dtype == np.uint8
+    path = lio.write_gif(grid, tmp_path / "grid.gif", scale=2)
+    assert path.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+
+
+def test_run_dir_numbering_and_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path))
+    first = run_dir("03_train", description="ae single")
+    second = run_dir("03_train", description="ae single")
+    assert first.name == "00000-ae-single" and second.name == "00001-ae-single"
+    assert run_dir("03_train", "fixed") == tmp_path / "03_train" / "fixed"
+    with pytest.raises(ValueError):
+        safe_name("///")
+
+
+def test_facenet_pytorch_imports_without_torchvision():
+    from lib.compat import batched_nms, import_facenet_pytorch
+
+    module = import_facenet_pytorch()
+    assert hasattr(module, "MTCNN") and hasattr(module, "InceptionResnetV1")
+    assert "torchvision" not in sys.modules  # the stand-ins are removed again
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [50, 50, 60, 60]], dtype=torch.float)
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    kept = batched_nms(boxes, scores, torch.tensor([0, 0, 1, 0]), 0.5)
+    # box 1 overlaps box 0 in the same class; box 2 is identical to box 0 but another class
+    assert kept.tolist() == [0, 2, 3]

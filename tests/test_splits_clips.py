@@ -1,0 +1,148 @@
+"""Subject split + compositions, MoCoGAN clip sampling and the torch datasets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lib.config import ConfigError
+from lib.constants import EMOTIONS
+from lib.data.cache import VideoCache
+from lib.data.clips import (FrameDataset, InfiniteSampler, VideoClipDataset, infinite_batches,
+                            sample_clip_indices)
+from lib.data.splits import composition_videos, load_split, make_split, save_split, split_for_cache
+
+SUBJECTS = [f"{i:03d}" for i in range(1, 51)]
+
+
+def make_cache(n_subjects=10, lengths=(70, 40, 10), side=4):
+    """Every subject has all six emotions; video lengths cycle through ``lengths``;
+    frame t of video v has pixel value (v + t) % 256."""
+    videos, subjects, emotions = [], [], []
+    for s in range(n_subjects):
+        for e in EMOTIONS:
+            v = len(videos)
+            n = lengths[v % len(lengths)]
+            values = (v + np.arange(n)) % 256
+            videos.append(np.broadcast_to(values[:, None, None, None], (n, side, side, 3)).astype(np.uint8))
+            subjects.append(f"{s + 1:03d}")
+            emotions.append(e)
+    return VideoCache.from_videos(videos, subjects, emotions)
+
+
+# -- splits -------------------------------------------------------------------------
+def test_split_sizes_and_determinism():
+    split = make_split(SUBJECTS, seed=0)
+    assert len(split.test_subjects) == 10 and len(split.train_subjects) == 40
+    assert set(split.test_subjects).isdisjoint(split.train_subjects)
+    assert sorted(split.test_subjects + split.train_subjects) == SUBJECTS
+    assert make_split(reversed(SUBJECTS), seed=0) == split  # order of input does not matter
+    assert make_split(SUBJECTS, seed=1).test_subjects != split.test_subjects
+    for subject in split.test_subjects:
+        assert len(split.seen_emotions[subject]) == 2 and set(split.seen_emotions[subject]) <= set(EMOTIONS)
+    assert len({tuple(v) for v in split.seen_emotions.values()}) > 1  # drawn, not fixed
+
+
+def test_seen_emotions_only_among_available():
+    available = {s: ["anger", "fear", "surprise"] for s in SUBJECTS}
+    split = make_split(SUBJECTS, seed=3, emotions_by_subject=available)
+    for emotions in split.seen_emotions.values():
+        assert len(emotions) == 2 and set(emotions) <= {"anger", "fear", "surprise"}
+
+
+def test_split_file_round_trip(tmp_path):
+    split = make_split(SUBJECTS, seed=4)
+    save_split(split, tmp_path / "split.json")
+    assert load_split(tmp_path / "split.json") == split
+
+
+def test_compositions():
+    cache = make_cache(n_subjects=10)
+    cache.split = split_for_cache(cache, seed=0)
+    index = cache.index
+    train, test = composition_videos(cache, "unseen")
+    assert set(index.loc[train, "subject"]).isdisjoint(cache.split.test_subjects)
+    assert set(index.loc[test, "subject"]) == set(cache.split.test_subjects)
+    assert len(train) + len(test) == len(cache)
+
+    train_seen, test_seen = composition_videos(cache, "seen")
+    assert set(train_seen).isdisjoint(test_seen) and len(train_seen) + len(test_seen) == len(cache)
+    for subject in cache.split.test_subjects:
+        in_train = set(index.loc[train_seen][index.loc[train_seen, "subject"] == subject]["emotion"])
+        in_test = set(index.loc[test_seen][index.loc[test_seen, "subject"] == subject]["emotion"])
+        assert in_train == set(cache.split.seen_emotions[subject]) and len(in_train) == 2
+        assert in_test == set(EMOTIONS) - in_train
+    with pytest.raises(ConfigError, match="'seen', 'unseen'"):
+        composition_videos(cache, "both")
+
+
+def test_composition_without_split_explains():
+    with pytest.raises(ValueError, match="01_preprocess"):
+        composition_videos(make_cache(n_subjects=2), "seen")
+
+
+# -- clip sampling ----------------------------------------------------------------------
+def test_every_nth_branch():
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(300):
+        idx = sample_clip_indices(70, n_frames=16, every_nth=2, rng=rng)
+        assert len(idx) == 16 and (np.diff(idx) == 2).all() and idx[-1] <= 69
+        starts.add(int(idx[0]))
+    assert starts == set(range(70 - 30))  # every admissible start, and only those
+    exact = sample_clip_indices(31, 16, 2, rng=0)  # exactly every_nth*(T-1)+1 frames
+    np.testing.assert_array_equal(exact, np.arange(0, 31, 2))
+    np.testing.assert_array_equal(sample_clip_indices(70, 16, 2, rng=5), sample_clip_indices(70, 16, 2, rng=5))
+
+
+def test_first_frames_branch():
+    np.testing.assert_array_equal(sample_clip_indices(30, 16, 2, rng=0), np.arange(16))
+    np.testing.assert_array_equal(sample_clip_indices(10, 16, 2, rng=0), np.r_[np.arange(10), [9] * 6])
+    with pytest.raises(ConfigError):
+        sample_clip_indices(0, 16, 2)
+
+
+def test_video_clip_dataset():
+    cache = make_cache(n_subjects=2)
+    ids = [0, 1, 2, 7]  # lengths 70, 40, 10, 40
+    dataset = VideoClipDataset(cache, ids, n_frames=16, every_nth=2, seed=0)
+    item = dataset[0]
+    assert item["video"].shape == (3, 16, 4, 4) and item["video"].dtype == torch.float32
+    assert item["video"].min() >= -1 and item["video"].max() <= 1
+    assert item["label"] == 0 and item["video_id"] == 0
+    # Pixel values encode the frame number: the clip is every 2nd frame.
+    values = ((item["video"][0, :, 0, 0] + 1) * 127.5).round().numpy()
+    assert (np.diff(values) == 2).all()
+    short = ((dataset[2]["video"][0, :, 0, 0] + 1) * 127.5).round().numpy()
+    np.testing.assert_array_equal(short, 2 + np.r_[np.arange(10), [9] * 6])
+    assert dataset[3]["label"] == EMOTIONS.index("disgust")
+    # deterministic per seed; new starts on a new epoch or another seed
+    assert torch.equal(dataset[0]["video"], VideoClipDataset(cache, ids, seed=0)[0]["video"])
+    starts = {VideoClipDataset(cache, ids, seed=s)[0]["video"][0, 0, 0, 0].item() for s in range(10)}
+    assert len(starts) > 1
+    dataset.set_epoch(1)
+    epoch_starts = {dataset.clip_indices(0, draw)[0] for draw in range(20)}
+    assert len(epoch_starts) > 1
+
+
+def test_frame_dataset():
+    cache = make_cache(n_subjects=1)
+    dataset = FrameDataset(cache, [1, 3])  # lengths 40 and 70
+    assert len(dataset) == 110
+    item = dataset[45]  # 6th frame of video 3
+    assert item["image"].shape == (3, 4, 4) and item["video_id"] == 3 and item["label"] == 3
+    assert round(((item["image"][0, 0, 0].item() + 1) * 127.5)) == 3 + 5
+
+
+def test_infinite_batches_resume_and_workers():
+    cache = make_cache(n_subjects=2)
+    dataset = VideoClipDataset(cache, range(len(cache)), n_frames=4, every_nth=2, seed=7)
+    stream = infinite_batches(dataset, batch_size=5, seed=1)
+    batches = [next(stream) for _ in range(4)]  # 20 draws > 12 videos: crosses an epoch
+    assert batches[0]["video"].shape == (5, 3, 4, 4, 4)
+    resumed = next(infinite_batches(dataset, batch_size=5, seed=1, start_batch=3))
+    assert torch.equal(resumed["video"], batches[3]["video"]) and torch.equal(resumed["video_id"], batches[3]["video_id"])
+    parallel = infinite_batches(dataset, batch_size=5, seed=1, num_workers=2)
+    assert torch.equal(next(parallel)["video"], batches[0]["video"])
+    first_pass = [k for k, _ in zip(InfiniteSampler(12, seed=1), range(12))]
+    assert sorted(i for i, _ in first_pass) == list(range(12))
