@@ -21,6 +21,15 @@ from lib.train.autoencoders import (AE_PRESETS, ae_config, find_selected_autoenc
 SUBJECTS = ["001", "002", "003", "004", "005"]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The test machine's cores are shared: one thread per test avoids contention stalls.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _face_video(subject: int, emotion: int, length: int = 12, size: int = 64) -> np.ndarray:
     """A smooth coloured blob per subject that moves and changes shape with the emotion."""
     rng = np.random.default_rng(subject)
@@ -107,20 +116,20 @@ def test_bad_variant_name_lists_the_six():
         ae_config("medium", "sae-large")
 
 
-@pytest.mark.parametrize("name", ["sae-small", "sae-large", "vae-medium"])
+@pytest.mark.parametrize("name", AUTOENCODERS)
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     torch.manual_seed(0)
     model = build_autoencoder(name, width=0.25).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
     x = _frames(8)
     losses = []
-    for _ in range(15):
+    for _ in range(20):
         loss = reconstruction_loss(model, x, kl_weight=1e-4)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
 def _cfg(name: str, epochs: int):

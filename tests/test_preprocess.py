@@ -29,13 +29,13 @@ def tree(tmp_path):
 @pytest.fixture
 def astronaut_video():
     from skimage import data
-    return np.repeat(data.astronaut()[None], 3, axis=0)
+    return np.repeat(data.astronaut()[None], 2, axis=0)
 
 
 @pytest.mark.parametrize("detector", ["mtcnn", "haar"])
 def test_detector_crops_the_face(detector, astronaut_video):
     crops, box, found = crop_frames(astronaut_video, detector=detector, image_size=64, margin=0.3)
-    assert found and crops.shape == (3, 64, 64, 3) and crops.dtype == np.uint8
+    assert found and crops.shape == (2, 64, 64, 3) and crops.dtype == np.uint8
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     assert FACE_X[0] < cx < FACE_X[1] and FACE_Y[0] < cy < FACE_Y[1]
     side = box[2] - box[0]
@@ -164,3 +164,20 @@ def test_find_cache_and_prepare_dataset(tree, tmp_path, monkeypatch):
         find_cache("tiny")
     with pytest.raises(FileNotFoundError):
         record_latest_cache("tiny", cache.path)
+
+
+def test_mtcnn_cache_of_real_jpegs_matches_in_memory_crop(tmp_path, astronaut_video):
+    """build_cache decodes JPEGs at a reduced scale; its crop must still be the face."""
+    from PIL import Image
+    take = tmp_path / "astro" / "001" / "happiness" / "take000"
+    take.mkdir(parents=True)
+    for n, frame in enumerate(astronaut_video):
+        Image.fromarray(frame).save(take / f"img_{n:04d}.jpg", quality=95)
+    with pytest.warns(UserWarning, match="only 1 subject kept"):
+        folder = build_cache(tmp_path / "astro", detector="mtcnn", image_size=16, min_frames=1,
+                             out_root=tmp_path / "cache", progress=False, verbose=False)
+    cached = load_cache(folder).video(0)
+    expected, _, _ = crop_frames(astronaut_video, detector="mtcnn", image_size=16)
+    assert cached.shape == (2, 16, 16, 3)
+    assert np.abs(cached.astype(int) - expected).mean() < 8
+    assert json.loads((folder / "meta.json").read_text())["report"]["no_face_fallback"] == []

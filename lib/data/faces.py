@@ -76,8 +76,8 @@ def sample_identity(rng: np.random.Generator) -> np.ndarray:
     for i, name in enumerate(HAIR_STYLES):
         vector[_IDX[f"hair_style_{name}"]] = float(i == style)
     # Beards and glasses are present or not; when present, the beard has a density.
-    vector[_IDX["beard"]] = rng.uniform(0.5, 1.0) if rng.random() < 0.3 else 0.0
-    vector[_IDX["glasses"]] = float(rng.random() < 0.3)
+    vector[_IDX["beard"]] = rng.uniform(0.5, 1.0) if rng.random() < 0.2 else 0.0
+    vector[_IDX["glasses"]] = float(rng.random() < 0.25)
     return vector
 
 
@@ -552,11 +552,13 @@ def render_face(params: FaceParams, au: Mapping[str, float] | Sequence[float], s
 
     # Beard over the lower face (the mouth is drawn on top of it).
     if params.beard > 0:
-        upper = np.c_[np.linspace(-w * 0.98, w * 0.98, 9), np.array([0.05, 0.28, 0.42, 0.40, 0.38, 0.40, 0.42, 0.28, 0.05]) + params.nose_tip_y,
-                      np.full(9, 0.4)]
+        my = params.mouth_y
+        half = np.array([[-w * 0.97, 0.02], [-w * 0.78, 0.36], [-w * 0.52, 0.52], [-0.36, my - 0.08], [0.0, my - 0.13]])
+        upper = np.vstack([half, half[-2::-1] * [-1, 1]])
+        upper = np.c_[upper, np.full(len(upper), 0.4)]
         beard_jaw = _jaw(params, jaw_drop, 31)[2:-2] * [1.03, 1.03, 1]
         beard = np.vstack([proj(beard_jaw), proj(upper[::-1])])
-        canvas.fill(_chaikin(beard, True, 1), hair_dark, alpha=0.5 + 0.45 * params.beard, blur=px * 0.015)
+        canvas.fill(_chaikin(beard, True, 1), hair_dark, alpha=0.3 + 0.5 * params.beard, blur=px * 0.03)
 
     # Mouth: lips, open interior, teeth.
     outer_lip = _chaikin(lm[48:60], True, 2)

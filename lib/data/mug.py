@@ -200,6 +200,18 @@ def read_frame(path: str | Path, min_side: int | None = None) -> np.ndarray:
     return array
 
 
+def frame_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of a frame from its header, without decoding it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception as error:
+        raise CorruptVideoError(Path(path), f"{type(error).__name__}: {error}") from error
+    return height, width
+
+
 def read_frames(record: VideoRecord, min_side: int | None = None, limit: int | None = None) -> np.ndarray:
     """All (or the first ``limit``) frames of a take as uint8 (T, H, W, 3)."""
     paths = record.frame_paths[:limit] if limit else record.frame_paths

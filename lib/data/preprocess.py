@@ -29,7 +29,8 @@ from lib.config import ConfigError, check_choice, check_positive, to_dict
 from lib.constants import EMOTION_TO_INDEX, EMOTIONS
 from lib.data import mug
 from lib.data.cache import CACHE_FILE, META_FILE, SPLIT_FILE, VideoCache, save_cache_file
-from lib.data.detectors import DETECTORS, center_box, crop_and_resize, make_detector, square_box
+from lib.data.detectors import (DETECT_SIDE, DETECTORS, center_box, crop_and_resize, detect_downscaled,
+                                make_detector, square_box)
 from lib.data.splits import save_split, split_for_cache
 from lib.io import atomic_write_json
 
@@ -115,7 +116,7 @@ def face_box(probe: np.ndarray, detector_name: str, detector=None, margin: float
     if detector_name == "center":
         return center_box(height, width, center_fraction), True
     detector = detector if detector is not None else make_detector(detector_name)
-    boxes = [b for b in detector.detect(probe) if b is not None]
+    boxes = [b for b in detect_downscaled(detector, probe) if b is not None]
     if not boxes:
         return center_box(height, width, center_fraction), False
     return square_box(boxes, height, width, margin), True
@@ -128,18 +129,24 @@ def crop_frames(frames: np.ndarray, detector: str = "center", image_size: int = 
     return crop_and_resize(frames, box, image_size), box, found
 
 
+def _scale_box(box: tuple | None, factor: float) -> tuple | None:
+    return None if box is None else tuple(v * factor for v in box)
+
+
 def _process_video(record: mug.VideoRecord, cfg: PreprocessConfig, detector) -> tuple[np.ndarray, bool]:
-    """Cropped uint8 (T, S, S, 3) frames of one take and whether a face was found."""
-    probe = mug.read_frames(record, limit=cfg.probe_frames if detector is not None else 1)
-    height, width = probe.shape[1:3]
+    """Cropped uint8 (T, S, S, 3) frames of one take and whether a face was found.
+
+    JPEGs are decoded at reduced scale (DCT scaling) wherever that loses nothing: the probe
+    frames at about the detector's input size, all frames at >= 2x image_size across the crop.
+    """
+    height, width = mug.frame_size(record.frame_paths[0])
+    probe = mug.read_frames(record, min_side=DETECT_SIDE, limit=cfg.probe_frames if detector is not None else 1)
     box, found = face_box(probe, cfg.detector, detector, cfg.margin, cfg.center_fraction)
+    box = _scale_box(box, width / probe.shape[2])  # -> full-resolution pixels
     box_side = min(height, width) if box is None else box[2] - box[0]
-    # Decode JPEGs at a reduced scale that still leaves >= 2x image_size pixels across the crop.
     min_side = int(np.ceil(min(height, width) * 2 * cfg.image_size / max(box_side, 1)))
     frames = mug.read_frames(record, min_side=min_side)
-    if frames.shape[1:3] != (height, width) and box is not None:
-        scale = frames.shape[2] / width
-        box = tuple(v * scale for v in box)
+    box = _scale_box(box, frames.shape[2] / width)
     return crop_and_resize(frames, box, cfg.image_size), found
 
 
@@ -189,8 +196,10 @@ def build_cache(data_root: str | Path, detector: str = "center", image_size: int
         meta.update({"format_version": CACHE_FORMAT_VERSION, "data_root": str(scan.root.resolve()),
                      "data_fingerprint": fingerprint, "prep_key": prep_key, "params": to_dict(cfg),
                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        cache.split = split_for_cache(cache, cfg.seed, cfg.test_fraction)
-        save_split(cache.split, tmp / SPLIT_FILE)
+        if len(cache.subjects) >= 2:
+            save_split(split_for_cache(cache, cfg.seed, cfg.test_fraction), tmp / SPLIT_FILE)
+        else:
+            warnings.warn(f"only {len(cache.subjects)} subject kept: no train/test split written")
         atomic_write_json(tmp / META_FILE, meta)
         if folder.exists():  # force, or a half-visible leftover: replace it whole
             shutil.rmtree(folder)

@@ -147,3 +147,18 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, selected: str | None =
         parts += ["", f"Selected autoencoder: **{selected}**"]
     md_path = atomic_write_text(run_dir / "autoencoders.md", "\n".join(parts) + "\n")
     return {"csv": csv_path, "markdown": md_path}
+
+
+def figure_data(run_dir: str | Path, cache, names: Sequence[str], n_samples: int = 8, max_code_frames: int = 1000,
+                device: str | torch.device = "cpu") -> dict[str, Any]:
+    """What the 02 figures need: the same ``n_samples`` test frames and every model's reconstruction of
+    them, and every model's codes of up to ``max_code_frames`` test frames with their subjects."""
+    sample_rows = test_frame_rows(cache, n_samples)
+    code_rows = test_frame_rows(cache, max_code_frames)
+    recons, codes = {}, {}
+    real = None
+    for name in names:
+        model = load_autoencoder(run_dir, device=device, name=name)
+        real, recons[name], _ = reconstruct(model, cache, sample_rows)
+        codes[name] = reconstruct(model, cache, code_rows)[2].numpy()
+    return {"real": real, "reconstructions": recons, "codes": codes, "subjects": frame_subjects(cache, code_rows)}

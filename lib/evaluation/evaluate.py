@@ -262,10 +262,11 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
 
 def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, generator=None) -> tuple[dict, dict]:
     """Evaluate one finished run on its cache's context; writes results.json and evaluation.npz."""
-    from lib.train.gan import load_generator
-
     run_dir = Path(run_dir)
-    generator = generator or load_generator(run_dir, device=config.device)
+    if generator is None:
+        from lib.train.gan import load_generator
+
+        generator = load_generator(run_dir, device=config.device)
     started = time.time()
     generated = generate_pairs(generator, context, config)
     metrics, arrays = score_run(generated, context)
@@ -296,14 +297,17 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 
 # --------------------------------------------------------------------------- many runs
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,
-                  out_dir=None, preset: str = "small", device: str = "cpu") -> pd.DataFrame:
+                  out_dir=None, preset: str = "small", device: str = "cpu", load_generator=None) -> pd.DataFrame:
     """Evaluate runs (see :func:`find_runs`), returning one row per run plus a ``real`` row per cache.
 
     With ``out_dir`` the table is written as results.csv / results.md / results.json and
     the per-run arrays are copied to ``out_dir/arrays/`` for :func:`draw_all_figures`.
+    ``load_generator(run_dir, device)`` defaults to :func:`lib.train.gan.load_generator`.
     """
-    from lib.train.gan import load_generator
     from lib.utils import resolve_device
+
+    if load_generator is None:
+        from lib.train.gan import load_generator
 
     config = make_evaluation_config(preset, extractors=extractors, classifiers=classifiers, n_pairs=n_pairs,
                                     seed=seed, device=str(resolve_device(device)))

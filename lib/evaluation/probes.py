@@ -108,7 +108,7 @@ def _subject_rows(cache, subjects) -> "np.ndarray":
 
 
 def _frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 3, 1, 2).div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(frames, dtype=np.uint8)).float().permute(0, 3, 1, 2).div(127.5).sub(1.0)
 
 
 def as_model_frames(frames) -> torch.Tensor:
@@ -277,7 +277,7 @@ def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
     def batches():
         while True:
             picks = rng.choice(len(train_rows), size=config.clip_batch, replace=len(train_rows) < config.clip_batch)
-            yield clips(train_rows, picks), torch.as_tensor(train_rows.loc[picks, "label"].to_numpy(), dtype=torch.long)
+            yield clips(train_rows, picks), torch.from_numpy(np.array(train_rows.loc[picks, "label"], dtype=np.int64))
 
     model = ClipClassifier(config.width, len(EMOTIONS))
     _fit(model, config, batches(), lambda m, x, y: F.cross_entropy(m(x), y), "emotion probe")

@@ -101,7 +101,7 @@ def build_facenet_network(weights: str | Path | None = None) -> nn.Module:
         state = state.get("model", state) if isinstance(state, dict) else state
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         network.load_state_dict(state)
-    return network
+    return network.eval()
 
 
 def load_autoencoder_network(checkpoint: str | Path, device: torch.device | str = "cpu") -> nn.Module:

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import re
 import socket
@@ -74,13 +75,45 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
 
 
 def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
-    """Names and defaults (as source text) of the notebook's ``parameters`` cell."""
-    import papermill
+    """Names and default values of the notebook's ``parameters`` cell.
+
+    Parsed with ``ast``: papermill's own inspection drops every line whose comment holds an
+    ``=`` (e.g. ``x = None  # None = default``).  Defaults that are not literals come back as
+    their source text.
+    """
+    import ast
+
+    import nbformat
 
     notebook = Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook not found: {notebook}")
-    return {name: info["default"] for name, info in papermill.inspect_notebook(str(notebook)).items()}
+    cells = [c for c in nbformat.read(str(notebook), as_version=4).cells
+             if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise ConfigError(f"{notebook} has no cell tagged `parameters`, so papermill cannot set its parameters")
+    declared: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Name) and node.value is not None:
+                try:
+                    declared[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    declared[target.id] = ast.unparse(node.value)
+    return declared
+
+
+class _QuietPapermillParsing(logging.Filter):
+    """Drop papermill's parameter-parsing warnings: they are false alarms (see
+    :func:`notebook_parameters`) and our own check already failed on real unknowns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(("Unable to parse line", "Passed unknown parameter"))
+
+
+_QUIET = _QuietPapermillParsing()
 
 
 def check_parameters(notebook: str | Path, parameters: Mapping[str, Any]) -> None:
@@ -120,6 +153,9 @@ def execute_notebook(notebook: str | Path, out_dir: str | Path, parameters: Mapp
     notebook, out_dir = Path(notebook), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / notebook.name
+    for name in ("papermill", "papermill.translators"):
+        if _QUIET not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_QUIET)
     with limited_threads(threads):
         papermill.execute_notebook(str(notebook), str(output), parameters=dict(parameters),
                                    kernel_name=KERNEL_NAME, progress_bar=False, log_output=log_output,
@@ -303,7 +339,10 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
                      attempts=previous.get("attempts", 0) + 1, threads=threads)
         error_fields: dict[str, Any] = {}
         try:
-            execute_notebook(notebook, folder, {**params, "run_dir": str(folder)}, threads=threads)
+            extra = {"run_dir": str(folder)}
+            if threads and "num_threads" in notebook_parameters(notebook):  # 03 may also take it directly
+                extra["num_threads"] = threads
+            execute_notebook(notebook, folder, {**params, **extra}, threads=threads)
             if not is_done(folder):
                 raise RuntimeError(f"{Path(notebook).name} finished without writing {folder / DONE_FILE}")
         except KeyboardInterrupt:

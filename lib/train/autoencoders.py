@@ -53,6 +53,7 @@ class AETrainConfig:
     max_frames_per_epoch: int | None = None  # None: every training frame each epoch
     eval_frames: int | None = None   # test frames used for the metrics (evenly spaced); None: all
     preset: str = "paper"
+    num_threads: int | None = None   # torch CPU threads; None: torch's default (OMP_NUM_THREADS)
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
@@ -64,6 +65,8 @@ class AETrainConfig:
         check_positive("learning_rate", self.learning_rate)
         check_positive("width", self.width)
         check_positive("kl_weight", self.kl_weight, allow_zero=True)
+        if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
+            raise ConfigError(f"invalid num_threads={self.num_threads!r}; must be None or an integer >= 1")
         for field in ("max_frames_per_epoch", "eval_frames"):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 2):
@@ -155,7 +158,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _check_resumable(stored: dict[str, Any], cfg: AETrainConfig, path: Path) -> None:
     # Only the number of epochs (and where it runs) may change between a run and its resumption.
-    free = {"epochs", "device", "eval_frames"}
+    free = {"epochs", "device", "eval_frames", "num_threads"}
     current = dataclasses.asdict(cfg)
     differing = sorted(k for k in current if k not in free and stored.get(k) != current[k])
     if differing:
@@ -181,6 +184,8 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
     if cache.image_size != cfg.image_size:
         raise ConfigError(f"cache frames are {cache.image_size}x{cache.image_size} but image_size={cfg.image_size}")
     device = resolve_device(cfg.device)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
 
     seed_everything(cfg.seed)
     model = build_autoencoder(cfg.name, code_dim=cfg.code_dim, image_size=cfg.image_size, width=cfg.width).to(device)
@@ -209,10 +214,11 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()
-            for key in sums:
-                sums[key] += float(losses[key].detach())
+            values = {key: float(losses[key].detach()) for key in sums}
+            for key, value in values.items():
+                sums[key] += value
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{float(losses['loss']):.4f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{values['loss']:.4f}")
         train_seconds += time.perf_counter() - started
         last = {key: value / max(len(batches), 1) for key, value in sums.items()}
         stats.write({"epoch": epoch + 1, **last, "frames": sum(len(b) for b in batches),

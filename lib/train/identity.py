@@ -78,7 +78,7 @@ def train_identity_embedder(cache: Any, cache_dir: str | Path, input_size: int =
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         correct.append(float((logits.argmax(1) == labels).float().mean()))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("logits.")}
     tail = max(1, steps // 5)

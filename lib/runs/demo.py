@@ -1,0 +1,211 @@
+"""The one-command demo (``make demo`` / ``make figures``).
+
+``python -m lib.runs.demo --preset small`` runs, in order and resumably:
+01_preprocess (synthetic data at the preset), 02_autoencoders, the ``demo`` grid through the
+sweep runner (03_train per variant, 2 at a time), 05_evaluate; then writes every figure into
+figures/ and prints a summary.  Each executed notebook lands in
+``papermill_runs/<notebook>/demo-<preset>/`` (the grid's in ``papermill_runs/demo-<preset>/``),
+so a second call skips what is finished and resumes what is not.
+
+``--figures-only`` redraws every figure from the existing results without training.
+A stage whose notebook does not exist yet is skipped with a message.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from lib.config import ConfigError, check_choice
+from lib.constants import PRESET_NAMES
+from lib.io import atomic_write_json, read_json
+from lib.paths import figures_dir, notebooks_dir, runs_dir
+from lib.runs.runner import evaluate_runs, execute_notebook, grid_dir, run_grid
+
+DEMO_GRID = "demo"
+STEP_MARKER = "demo_step.json"  # written beside an executed notebook once it succeeded
+
+
+def demo_run_name(preset: str) -> str:
+    return f"demo-{preset}"
+
+
+def stage_dir(notebook_stem: str, preset: str) -> Path:
+    return runs_dir() / notebook_stem / demo_run_name(preset)
+
+
+def evaluation_dir(preset: str) -> Path:
+    return stage_dir("05_evaluate", preset)
+
+
+def _say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _missing(notebook: Path) -> bool:
+    if notebook.is_file():
+        return False
+    _say(f"SKIPPED {notebook.name}: {notebook} does not exist yet")
+    return True
+
+
+def _still_valid(check: Callable[[], Any] | None) -> bool:
+    if check is None:
+        return True
+    try:
+        check()
+        return True
+    except Exception:  # the outputs were deleted since: run the stage again
+        return False
+
+
+def run_stage(stem: str, preset: str, parameters: Mapping[str, Any],
+              outputs_exist: Callable[[], Any] | None = None, verbose: bool = False) -> bool:
+    """Run ``notebooks/<stem>.ipynb`` once into ``papermill_runs/<stem>/demo-<preset>/``.
+
+    Skipped when its marker says it finished with these parameters and ``outputs_exist()``
+    does not raise.  Returns False when the notebook does not exist.
+    """
+    notebook = notebooks_dir() / f"{stem}.ipynb"
+    if _missing(notebook):
+        return False
+    out_dir = stage_dir(stem, preset)
+    marker = out_dir / STEP_MARKER
+    parameters = dict(parameters)
+    if marker.is_file() and read_json(marker).get("parameters") == parameters and _still_valid(outputs_exist):
+        _say(f"{stem}: already done ({out_dir}), skipped")
+        return True
+    _say(f"{stem}: running with {parameters} ...")
+    started = time.time()
+    try:
+        execute_notebook(notebook, out_dir, parameters, log_output=verbose)
+    except Exception as error:
+        raise RuntimeError(f"{stem} failed; read the executed notebook {out_dir / notebook.name}\n{error}") from error
+    atomic_write_json(marker, {"parameters": parameters, "wall_s": round(time.time() - started, 1)})
+    _say(f"{stem}: done in {time.time() - started:.0f} s")
+    return True
+
+
+def _cache_exists(preset: str) -> Callable[[], Any]:
+    def check():
+        from lib.data.locate import find_cache
+        return find_cache(preset)
+    return check
+
+
+def _autoencoder_exists(preset: str) -> Callable[[], Any]:
+    def check():
+        from lib.train.autoencoders import find_selected_autoencoder
+        path = Path(find_selected_autoencoder(preset))
+        if not path.exists():
+            raise FileNotFoundError(path)
+    return check
+
+
+def draw_figures(preset: str) -> list[Path]:
+    """Every report figure, redrawn into figures/ from 05's results of the demo run."""
+    results = evaluation_dir(preset)
+    if not (results / "results.csv").is_file():
+        raise FileNotFoundError(f"no results at {results / 'results.csv'}; run `make demo PRESET={preset}` "
+                                "(or notebooks/05_evaluate.ipynb) first")
+    from lib.evaluation.figures import draw_all_figures
+
+    paths = draw_all_figures(results, figures_dir=figures_dir())
+    _say(f"{len(paths)} figures in {figures_dir()}")
+    return paths
+
+
+def print_summary(preset: str, timings: Mapping[str, float]) -> None:
+    from lib.runs.runner import status_table
+
+    root = grid_dir(DEMO_GRID, preset)
+    folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
+    print("\n=== training runs ===")
+    if folders:
+        table = status_table(folders)
+        print(table.drop(columns=["run_dir"]).to_string(index=False))
+    print("\n=== results ===")
+    summary = evaluation_dir(preset) / "results.md"
+    print(summary.read_text() if summary.is_file() else "(no results yet)")
+    print("=== wall time per stage ===")
+    for stage, seconds in timings.items():
+        print(f"{stage:>16}: {seconds:7.0f} s")
+    print(f"runs in {runs_dir()}, figures in {figures_dir()}")
+
+
+def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, verbose: bool = False) -> int:
+    """Run the demo (see module doc); returns a process exit code (1 if any variant failed)."""
+    check_choice("preset", preset, PRESET_NAMES)
+    if figures_only:
+        draw_figures(preset)
+        return 0
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, action: Callable[[], Any]) -> Any:
+        started = time.time()
+        try:
+            return action()
+        finally:
+            timings[stage] = time.time() - started
+
+    timed("01_preprocess", lambda: run_stage("01_preprocess", preset, {"preset": preset},
+                                             _cache_exists(preset), verbose))
+    timed("02_autoencoders", lambda: run_stage("02_autoencoders", preset,
+                                               {"preset": preset, "run_name": demo_run_name(preset)},
+                                               _autoencoder_exists(preset), verbose))
+    failed = 0
+    finished: list[str] = []
+    if not _missing(notebooks_dir() / "03_train.ipynb"):
+        _say(f"training the {DEMO_GRID!r} grid at {preset!r}, {parallel} variants at a time ...")
+        status = timed("03_train (grid)", lambda: run_grid(DEMO_GRID, preset, parallel=parallel,
+                                                           steps=["train"]).status)
+        finished = [p for p, s in zip(status["run_dir"], status["state"]) if s == "done"]
+        failed = int((status["state"] == "failed").sum())
+        if failed:
+            _say(f"{failed} variant(s) failed; their errors are in status.json (table below)")
+    if finished and not _missing(notebooks_dir() / "05_evaluate.ipynb"):
+        timed("05_evaluate", lambda: _evaluate(preset, finished, verbose))
+        timed("figures", lambda: draw_figures(preset))
+    elif not finished:
+        _say("no finished training run: evaluation and figures skipped")
+    print_summary(preset, timings)
+    return 1 if failed else 0
+
+
+def _evaluate(preset: str, finished: list[str], verbose: bool) -> None:
+    """05 over the finished runs, unless it already evaluated exactly these runs."""
+    out_dir = evaluation_dir(preset)
+    marker = out_dir / STEP_MARKER
+    if (marker.is_file() and read_json(marker).get("runs") == sorted(finished)
+            and (out_dir / "results.csv").is_file()):
+        _say(f"05_evaluate: these {len(finished)} runs are already evaluated ({out_dir}), skipped")
+        return
+    _say(f"05_evaluate: evaluating {len(finished)} runs ...")
+    started = time.time()
+    evaluate_runs(finished, preset, run_name=demo_run_name(preset), log_output=verbose)
+    atomic_write_json(marker, {"runs": sorted(finished), "wall_s": round(time.time() - started, 1)})
+    _say(f"05_evaluate: done in {time.time() - started:.0f} s")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m lib.runs.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_NAMES)} (default small)")
+    parser.add_argument("--figures-only", action="store_true", help="redraw the figures from existing results")
+    parser.add_argument("--parallel", type=int, default=2, help="variants trained at once (default 2)")
+    parser.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    if args.verbose:  # papermill streams cell output through logging
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        code = main(args.preset, figures_only=args.figures_only, parallel=args.parallel, verbose=args.verbose)
+    except (ConfigError, FileNotFoundError, RuntimeError) as error:  # a message, not a traceback
+        print(f"demo failed: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

@@ -1,0 +1,99 @@
+"""Every variant of every grid is a valid set of 03_train parameters."""
+from __future__ import annotations
+
+import pytest
+
+from lib.config import ConfigError
+from lib.constants import PRESET_NAMES
+from lib.paths import notebooks_dir
+from lib.runs import grid as grid_module
+from lib.runs.runner import notebook_parameters
+from lib.runs.grid import GRID_NAMES, TRAIN_PARAMETER_DEFAULTS, resolve_grid, select_variants
+
+
+def notebook_03_parameters() -> dict | None:
+    """Names and default values of 03_train's `parameters` cell, or None while it does not exist."""
+    path = notebooks_dir() / "03_train.ipynb"
+    return notebook_parameters(path) if path.exists() else None
+
+
+def valid_choices() -> dict[str, tuple]:
+    """The choices lib.train validates, falling back to docs/architecture.md's lists."""
+    try:
+        from lib.models.encoders import CONTENT_ENCODERS
+        from lib.train.gan_config import COMPOSITIONS, CONSISTENCY_LOSSES, CONTENT_MODES
+    except ImportError:
+        return dict(grid_module.CHOICE_PARAMETERS)
+    return {"encoder": CONTENT_ENCODERS, "content_mode": CONTENT_MODES, "composition": COMPOSITIONS,
+            "consistency_loss": CONSISTENCY_LOSSES, "preset": PRESET_NAMES}
+
+
+def test_grid_parameter_names_match_the_03_notebook():
+    declared = notebook_03_parameters()
+    if declared is None:
+        pytest.skip("notebooks/03_train.ipynb does not exist yet")
+    missing = sorted(set(TRAIN_PARAMETER_DEFAULTS) - set(declared))
+    assert not missing, f"03_train lacks parameters the grid may set: {missing}"
+    for name, default in TRAIN_PARAMETER_DEFAULTS.items():
+        if name != "preset":
+            assert declared[name] == default, f"03_train default of {name}: {declared[name]!r} != {default!r}"
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+@pytest.mark.parametrize("grid", GRID_NAMES)
+def test_every_variant_resolves_to_valid_03_parameters(grid, preset):
+    declared = notebook_03_parameters() or TRAIN_PARAMETER_DEFAULTS
+    choices = valid_choices()
+    variants = resolve_grid(grid, preset)
+    assert variants and len({v.name for v in variants}) == len(variants)
+    for variant in variants:
+        params = variant.params
+        assert params["preset"] == preset and "run_dir" not in params
+        assert set(params) <= set(declared), f"{variant.name}: {sorted(set(params) - set(declared))}"
+        for key, valid in choices.items():
+            if key in params:
+                assert params[key] in valid, f"{variant.name}: {key}={params[key]!r} not in {valid}"
+        try:  # the training module's own validation, when it exists
+            from lib.train.gan_config import make_gan_config, validate
+        except ImportError:
+            continue
+        validate(make_gan_config(**params))
+
+
+def test_grid_contents_follow_the_papers():
+    thesis = {v.name: v.params for v in resolve_grid("thesis", "small")}
+    assert len(thesis) == 8
+    assert thesis["thesis-m1-seen"] == {"encoder": "ae", "content_mode": "all", "finetune": True,
+                                             "composition": "seen", "preset": "small"}
+    assert thesis["thesis-m4-unseen"]["content_mode"] == "single" and thesis["thesis-m4-unseen"]["finetune"] is False
+    facenet = {v.name: v.params for v in resolve_grid("facenet", "small")}
+    assert [(p["encoder"], p["consistency_loss"], p["consistency_scale"]) for p in facenet.values()] == [
+        ("ae", "mse", None), ("facenet", "mse", 10000.0), ("facenet", "mse", 15000.0), ("facenet", "cosine", 2000.0)]
+    ablation = {v.name: v.params for v in resolve_grid("ablation", "small")}
+    full = ablation.pop("ablation-full")
+    for params in ablation.values():  # each drops exactly one loss group
+        changed = {k: v for k, v in params.items() if full.get(k) != v}
+        assert len(changed) == 1 and list(changed.values()) == [0.0]
+    assert [v.params["encoder"] for v in resolve_grid("baseline", "tiny")] == ["none"]
+    demo = [v.name for v in resolve_grid("demo", "small")]
+    assert demo == list(thesis) + ["baseline-mocogan"] + list(facenet)
+    everything = resolve_grid("all", "paper")
+    merged = {v.name: v.aliases for v in everything if v.aliases}
+    assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
+    assert len(everything) == 8 + 1 + 3 + 4
+
+
+def test_bad_names_fail_listing_the_choices():
+    with pytest.raises(ConfigError, match="valid choices: 'thesis', 'facenet'"):
+        resolve_grid("thesys", "small")
+    with pytest.raises(ConfigError, match="'tiny', 'small', 'paper'"):
+        resolve_grid("thesis", "full")
+    with pytest.raises(ConfigError, match="unknown 03_train parameters \\['stepz'\\]"):
+        resolve_grid("thesis", "tiny", overrides={"stepz": 3})
+    with pytest.raises(ConfigError, match="'mse', 'cosine'"):
+        resolve_grid("thesis", "tiny", overrides={"consistency_loss": "l1"})
+    variants = resolve_grid("all", "tiny")
+    with pytest.raises(ConfigError, match="thesis-m1-seen"):
+        select_variants(variants, ["thesis-m9-seen"])
+    assert [v.name for v in select_variants(variants, ["ablation-full"])] == ["thesis-m2-seen"]
+    assert resolve_grid("thesis", "tiny", overrides={"steps": 3})[0].params["steps"] == 3

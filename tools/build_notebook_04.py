@@ -1,0 +1,90 @@
+"""Write notebooks/04_ablations.ipynb (without outputs) from the cells below.
+
+Run: ``.venv/bin/python tools/build_notebook_04.py``.  Edit the cells here, not the
+notebook, so the notebook stays thin and reviewable.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbtools import write_notebook  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "04_ablations.ipynb"
+
+TITLE = """# 04 - Ablations: every variant of a grid through papermill, resumably
+
+Trains each variant of the chosen grid with `03_train.ipynb` (one papermill run per
+variant, into `papermill_runs/<grid>-<preset>/<variant>/`), then evaluates all finished
+variants with `05_evaluate.ipynb` into one results table and the report figures.
+
+Grids (`lib.runs.grid`): `thesis` (thesis Table 2 models 1-4 x seen/unseen),
+`facenet` (Oostveen Table 1), `ablation` (drop one group of loss terms at a time, as in
+the face-reenactment ablation), `baseline` (MoCoGAN), `demo` = thesis + baseline + facenet,
+`all` = every distinct variant.
+
+Re-running is cheap: finished variants (`train_done.json`) are skipped, unfinished ones
+resume from their checkpoint, failed ones are retried and their error is kept in
+`status.json`. Two runners on one grid share the work through per-variant lock files.
+
+Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -p preset tiny`."""
+
+PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation | baseline | demo | all
+preset = "small"                 # tiny | small | paper (passed to 03 as its preset)
+parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
+steps = ["train", "evaluate"]    # which stages to run
+variants = None                  # list of variant names, or None for the whole grid"""
+
+SETUP = """import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from lib.runs import grid_status, resolve_grid, run_grid, select_variants
+
+pd.set_option("display.max_colwidth", 80)
+chosen = select_variants(resolve_grid(grid, preset), variants)  # bad names fail here, listing the choices
+pd.DataFrame([{"variant": v.name, "description": v.description,
+               "also known as": ", ".join(v.aliases)} for v in chosen])"""
+
+RUN_MD = """## Run the sweep
+The table below refreshes after each variant (state, training steps, wall time, error)."""
+
+RUN = """live_table = display(grid_status(grid, preset, variants), display_id=True)
+result = run_grid(grid, preset, variants=variants, parallel=parallel, steps=steps,
+                  on_update=live_table.update)
+result.status"""
+
+FAILED = """failed = result.status[result.status["state"] == "failed"]
+for _, row in failed.iterrows():  # where to look when a variant failed
+    print(f"{row['variant']}: {row['error']}\\n  executed notebook: {row['run_dir']}/03_train.ipynb")
+print(f"{len(result.status) - len(failed)} of {len(result.status)} variants finished" if len(failed) else "no failures")"""
+
+RESULTS_MD = """## Results
+One row per evaluated variant (and a `real` reference row per dataset); every metric is
+in `results.csv` of the evaluation run folder."""
+
+RESULTS = """if result.results is None:
+    print("not evaluated in this run (add 'evaluate' to steps)")
+else:
+    print("evaluation run folder:", result.evaluation_dir)
+    summary = result.evaluation_dir / "results.md"
+    display(Markdown(summary.read_text()) if summary.is_file() else result.results)"""
+
+FIGURES = """if result.results is not None:
+    from lib.evaluation.figures import draw_all_figures
+
+    # drawn into the evaluation folder, so this grid's figures never overwrite the report's
+    for path in draw_all_figures(result.evaluation_dir, figures_dir=result.evaluation_dir / "figures"):
+        print(path.name)
+        display(Image(filename=str(path)))"""
+
+
+def main() -> None:
+    write_notebook(NOTEBOOK, [
+        ("markdown", TITLE), ("parameters", PARAMETERS), ("code", SETUP), ("markdown", RUN_MD),
+        ("code", RUN), ("code", FAILED), ("markdown", RESULTS_MD), ("code", RESULTS), ("code", FIGURES),
+    ])
+
+
+if __name__ == "__main__":
+    main()
