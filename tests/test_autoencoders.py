@@ -132,8 +132,8 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
-def _cfg(name: str, epochs: int):
-    return ae_config("tiny", name, epochs=epochs, batch_size=8, max_frames_per_epoch=40, device="cpu")
+def _cfg(name: str, epochs: int, **extra):
+    return ae_config("tiny", name, epochs=epochs, batch_size=8, max_frames_per_epoch=40, device="cpu", **extra)
 
 
 def test_checkpoint_round_trip_gives_the_same_outputs(cache, tmp_path):
@@ -150,11 +150,12 @@ def test_checkpoint_round_trip_gives_the_same_outputs(cache, tmp_path):
         load_autoencoder(tmp_path, device="cpu")  # a run folder needs the variant's name
 
 
-@pytest.mark.parametrize("name", ["sae-small", "vae-small"])
-def test_resume_equals_uninterrupted_training(cache, tmp_path, name):
-    straight = train_autoencoder(_cfg(name, 3), cache, tmp_path / "straight", progress=False)
-    train_autoencoder(_cfg(name, 1), cache, tmp_path / "resumed", progress=False)  # "interrupted" after epoch 1
-    resumed = train_autoencoder(_cfg(name, 3), cache, tmp_path / "resumed", progress=False)
+@pytest.mark.parametrize("name,augment", [("sae-small", False), ("vae-small", True)])
+def test_resume_equals_uninterrupted_training(cache, tmp_path, name, augment):
+    straight = train_autoencoder(_cfg(name, 3, augment=augment), cache, tmp_path / "straight", progress=False)
+    # "interrupted" after epoch 1, then resumed
+    train_autoencoder(_cfg(name, 1, augment=augment), cache, tmp_path / "resumed", progress=False)
+    resumed = train_autoencoder(_cfg(name, 3, augment=augment), cache, tmp_path / "resumed", progress=False)
     a = torch.load(straight["checkpoint"], weights_only=False)
     b = torch.load(resumed["checkpoint"], weights_only=False)
     assert a["epoch"] == b["epoch"] == 3
@@ -164,9 +165,10 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path, name):
     assert [s["epoch"] for s in stats] == [1, 2, 3]
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=0, abs=0)
     # a finished run is not trained again; a changed architecture is refused
-    assert train_autoencoder(_cfg(name, 3), cache, tmp_path / "resumed", progress=False)["train_loss"] == resumed["train_loss"]
+    again = train_autoencoder(_cfg(name, 3, augment=augment), cache, tmp_path / "resumed", progress=False)
+    assert again["train_loss"] == resumed["train_loss"]
     with pytest.raises(ConfigError, match="width"):
-        train_autoencoder(ae_config("tiny", name, epochs=4, width=0.5), cache, tmp_path / "resumed", progress=False)
+        train_autoencoder(_cfg(name, 4, augment=augment, width=0.5), cache, tmp_path / "resumed", progress=False)
 
 
 def test_training_uses_training_subjects_only(cache):
@@ -210,3 +212,13 @@ def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monk
         find_selected_autoencoder("tiny", name="sae-large")
     with pytest.raises(ConfigError, match="'ssim', 'mse'"):
         select_autoencoder(fake, run, "tiny", criterion="psnr")
+
+
+def test_augmentation_flips_and_jitters_within_range():
+    from lib.train.autoencoders import augment_frames
+
+    x = _frames(16)
+    out = augment_frames(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert not torch.allclose(out, x)
+    torch.testing.assert_close(out, augment_frames(x, torch.Generator().manual_seed(0)))

@@ -13,7 +13,7 @@ import torch
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
 from lib.io import read_jsonl, save_checkpoint
-from lib.train.gan import (GANModels, build_models, content_codes, load_generator, make_optimizers, train_gan,
+from lib.train.gan import (build_models, content_codes, load_generator, make_optimizers, train_gan,
                            train_step)
 from lib.train.gan_config import GANConfig, make_gan_config, resolve_config, validate
 from lib.train.gan_data import ClipSampler

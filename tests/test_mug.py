@@ -40,6 +40,7 @@ def write_fixture_tree(root: Path, long: int = 70, short: int = 20) -> Path:
     write_take(root / "002" / "session1" / "surprise" / "take001", long)
     write_take(root / "003" / "disgust" / "take000", long, padded=False)  # img_2 must come before img_10
     (root / "README.txt").write_text("not data")
+    write_take(root / "003" / "disgust" / ".take001-partial", 3)  # hidden: silently ignored
     return root
 
 
@@ -56,7 +57,7 @@ def test_scan_counts_every_quirk(tree):
     assert [v.key for v in scan.neutral] == ["001/neutral/take000"]
     assert scan.subjects == ["001", "002", "003"]
     reasons = {Path(s.path).name: s.reason for s in scan.skipped}
-    assert "nsg" in reasons["take001nsg"] and "take" in reasons["misc"]
+    assert "nsg" in reasons["take001nsg"] and "take" in reasons["misc"] and len(scan.skipped) == 2
     by_key = {v.key: v for v in scan.videos}
     assert by_key["002/session0/fear/take000"].session == "session0"
     assert by_key["001/anger/take000"].session is None

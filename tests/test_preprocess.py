@@ -11,7 +11,8 @@ from lib.config import ConfigError
 from lib.data import mug
 from lib.data.cache import VideoCache, load_cache
 from lib.data.locate import find_cache, prepare_dataset, record_latest_cache
-from lib.data.preprocess import build_cache, crop_frames, format_report
+from lib.data.detectors import crop_frames
+from lib.data.preprocess import build_cache, format_report
 from test_mug import FRAME_STEP, write_fixture_tree, write_take
 
 # The fixture tree has subjects with one or two emotions: the split warns about them.
@@ -96,6 +97,13 @@ def test_build_cache_counts_and_content(tree, tmp_path):
         levels = cache.video(video_id).reshape(70, -1).mean(axis=1)
         assert np.abs(levels - FRAME_STEP * np.arange(70)).max() < 3
     np.testing.assert_array_equal(load_cache(folder, mmap=False).frames, cache.frames)
+    assert cache.video(0).flags.writeable
+    import warnings
+    from lib.data.clips import FrameDataset, VideoClipDataset
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "non-writable array" warning on a memory map
+        assert FrameDataset(cache, [0, 1])[75]["video_id"] == 1
+        assert VideoClipDataset(cache, [0, 1])[1]["video"].shape == (3, 16, 16, 16)
     assert cache.split is not None and cache.au is None and cache.identities == {}
 
 
@@ -120,7 +128,7 @@ def test_cache_reuse_and_invalidation(tree, tmp_path, capsys):
     write_take(tree / "004" / "anger" / "take000", 70)  # new data -> new cache
     grown = build_cache(tree, image_size=16, out_root=out, progress=False)
     assert grown not in (first, reseeded) and len(load_cache(grown)) == len(load_cache(first)) + 1
-    assert not [p for p in out.iterdir() if p.name.startswith(".tmp")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no work folders left
 
 
 def test_ground_truth_goes_into_cache(tree, tmp_path):
@@ -181,3 +189,44 @@ def test_mtcnn_cache_of_real_jpegs_matches_in_memory_crop(tmp_path, astronaut_vi
     assert cached.shape == (2, 16, 16, 3)
     assert np.abs(cached.astype(int) - expected).mean() < 8
     assert json.loads((folder / "meta.json").read_text())["report"]["no_face_fallback"] == []
+
+
+def test_interrupted_build_resumes(tree, tmp_path, monkeypatch, capsys):
+    from lib.data import preprocess
+    monkeypatch.setattr(preprocess, "CHECKPOINT_EVERY", 1)
+    real = preprocess._process_video
+    calls = []
+
+    def crash_on_third(record, *args):
+        calls.append(record.key)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(record, *args)
+
+    monkeypatch.setattr(preprocess, "_process_video", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False)
+    partial = [p for p in (tmp_path / "c").iterdir()]
+    assert len(partial) == 1 and partial[0].name.startswith(".partial-")
+    assert not (partial[0] / "building.lock").exists()
+    monkeypatch.setattr(preprocess, "_process_video", lambda record, *args: (calls.append(record.key), real(record, *args))[1])
+    folder = build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False)
+    assert "resuming: 2 of 5 videos" in capsys.readouterr().out
+    assert len(calls) == 3 + 3  # the interrupted video and the two after it, nothing twice
+    fresh = load_cache(build_cache(tree, image_size=8, out_root=tmp_path / "fresh", progress=False, verbose=False))
+    resumed = load_cache(folder)
+    np.testing.assert_array_equal(resumed.frames, fresh.frames)
+    assert resumed.index.equals(fresh.index) and resumed.meta["counts"] == fresh.meta["counts"]
+
+
+def test_live_builder_blocks_a_second_one(tree, tmp_path):
+    from lib.data import preprocess
+    scan = mug.scan_mug(tree)
+    name, _ = preprocess._cache_names(scan, preprocess.PreprocessConfig(image_size=8), preprocess.data_fingerprint(scan))
+    work = tmp_path / "c" / f".partial-{name}"
+    work.mkdir(parents=True)
+    (work / "building.lock").write_text(str(os.getppid()))  # a live process that is not us
+    with pytest.raises(RuntimeError, match="is building this cache"):
+        build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False)
+    (work / "building.lock").write_text("999999999")  # a dead one: taken over
+    assert build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False).is_dir()

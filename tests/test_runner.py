@@ -222,3 +222,40 @@ def test_real_train_notebook_at_tiny(tmp_path, monkeypatch):
     assert list(result.status["state"]) == ["done"], result.status.to_dict("records")
     again = run_grid("baseline", "tiny", steps=["train"], progress=False)
     assert read_status(Path(again.status.loc[0, "run_dir"]))["attempts"] == 1
+
+
+@pytest.mark.slow
+def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
+    """demo.main with stand-in 01/03/05 notebooks (02 missing): runs, skips 02, then resumes nothing."""
+    from lib.runs import demo, runner
+
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    write_notebook(books / "01_preprocess.ipynb", "preset = 'small'",
+                   "import os, pathlib; pathlib.Path(os.environ['VICE_DATA_DIR']).mkdir(parents=True, exist_ok=True)\n"
+                   "open(pathlib.Path(os.environ['VICE_DATA_DIR']) / 'calls.log', 'a').write('01\\n')")
+    write_notebook(books / "03_train.ipynb",
+                   "run_dir = None\npreset = 'tiny'\nsteps = 1\nfail = False\nstep_seconds = 0.0\nencoder = 'ae'\n"
+                   "content_mode = 'all'\nfinetune = False\ncomposition = 'seen'\nconsistency_loss = 'mse'\n"
+                   "consistency_scale = None\nnum_threads = None", STAND_IN_TRAIN)
+    write_notebook(books / "05_evaluate.ipynb", "runs = None\npreset = 'tiny'\nrun_name = None",
+                   STAND_IN_EVAL + "\n(make_run_dir('05_evaluate', run_name) / 'results.md').write_text('| run |')")
+    for module in (demo, runner):
+        monkeypatch.setattr(module, "notebooks_dir", lambda: books)
+    monkeypatch.setattr(demo, "_cache_exists", lambda preset: None)
+    monkeypatch.setattr(demo, "DEMO_GRID", "baseline")  # one variant instead of 13 keeps this fast
+    drawn = []
+    monkeypatch.setattr(demo, "draw_figures", lambda preset: drawn.append(preset))
+    monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
+    assert demo.main("tiny", parallel=2) == 0
+    out = capsys.readouterr().out
+    assert "SKIPPED 02_autoencoders.ipynb" in out and "05_evaluate: done" in out
+    assert (tmp_path / "runs" / "01_preprocess" / "demo-tiny" / "01_preprocess.ipynb").is_file()
+    results = tmp_path / "runs" / "05_evaluate" / "demo-tiny" / "results.csv"
+    assert results.read_text().splitlines()[1:] == ["baseline-mocogan,1"] and drawn == ["tiny"]
+    assert demo.main("tiny", parallel=2) == 0  # second call: everything skipped
+    out = capsys.readouterr().out
+    assert "01_preprocess: already done" in out and "already evaluated" in out
+    assert (tmp_path / "data" / "calls.log").read_text() == "01\n"
+    assert len(starts(tmp_path / "runs" / "baseline-tiny" / "baseline-mocogan")) == 1

@@ -146,3 +146,14 @@ def test_infinite_batches_resume_and_workers():
     assert torch.equal(next(parallel)["video"], batches[0]["video"])
     first_pass = [k for k, _ in zip(InfiniteSampler(12, seed=1), range(12))]
     assert sorted(i for i, _ in first_pass) == list(range(12))
+
+
+def test_tensor_conversion_matches_formula():
+    from lib.data.clips import frames_to_tensor, image_to_tensor
+    frames = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
+    video = frames_to_tensor(frames)
+    expected = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+    assert video.shape == (3, 5, 6, 7) and video.dtype == torch.float32 and video.is_contiguous()
+    assert torch.allclose(video, expected, atol=1e-6)
+    assert torch.allclose(image_to_tensor(frames[2]), expected[:, 2], atol=1e-6)
+    assert frames_to_tensor(np.array([[[[0, 255, 128]]]], np.uint8)).flatten().tolist()[:2] == [-1.0, 1.0]

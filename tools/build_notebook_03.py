@@ -22,21 +22,21 @@ The run folder gets `config.json`, `stats.jsonl`, `checkpoint.pt`, `samples/*.gi
 and `train_done.json`; rerunning with the same `run_name`/`run_dir` resumes from the checkpoint."""
 
 PARAMETERS = """preset = "small"            # tiny | small | paper
-run_name = None             # None = a new numbered folder under papermill_runs/03_train/
+run_name = None             # None: a new numbered folder under papermill_runs/03_train/
 run_dir = None              # explicit run folder (the sweep runner uses it)
-cache_dir = None            # None = the cache 01_preprocess recorded for the preset
+cache_dir = None            # None: the cache 01_preprocess recorded for the preset
 encoder = "ae"              # ae | facenet | none
-autoencoder = None          # None = the selected one; or an autoencoder name / checkpoint path
+autoencoder = None          # None: the selected one (or an autoencoder name or checkpoint path)
 finetune = False            # fine-tune the content encoder with the generator
-facenet_weights = None      # None = local VGGFace2 file if found, else "train"; or a path, "train", "random"
+facenet_weights = None      # None: local VGGFace2 file if found, else "train" (or a path, "train", "random")
 content_mode = "all"        # all | single
 composition = "seen"        # seen | unseen
 consistency_loss = "mse"    # mse | cosine
-consistency_scale = None    # None = default for encoder and loss
+consistency_scale = None    # None: the default for the encoder and loss
 category_weight = 1.0
 image_adv_weight = 1.0
 video_adv_weight = 1.0
-steps = None                # None = preset value
+steps = None                # None: the preset value
 image_batch = None
 video_batch = None
 learning_rate = 2e-4

@@ -106,21 +106,22 @@ class VideoCache:
         return int(self._lengths[video_id])
 
     def video(self, video_id: int, frame_indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """uint8 (T, H, W, 3) frames of one video (all, or the given frame numbers)."""
+        """uint8 (T, H, W, 3) frames of one video (all, or the given frame numbers); a writable copy
+        even when the cache is memory-mapped."""
         start, length = int(self._starts[video_id]), int(self._lengths[video_id])
         if frame_indices is None:
-            return np.asarray(self.frames[start:start + length])
+            return np.array(self.frames[start:start + length])
         frame_indices = np.asarray(frame_indices, np.int64)
         if frame_indices.size and (frame_indices.min() < 0 or frame_indices.max() >= length):
             raise IndexError(f"frame indices out of range for video {video_id} of length {length}")
-        return np.asarray(self.frames[start + frame_indices])
+        return np.array(self.frames[start + frame_indices])
 
     def video_au(self, video_id: int) -> np.ndarray | None:
         """Ground-truth action-unit intensities (T, K) of one video, or None without ground truth."""
         if self.au is None:
             return None
         start, length = int(self._starts[video_id]), int(self._lengths[video_id])
-        return np.asarray(self.au[start:start + length])
+        return np.array(self.au[start:start + length])
 
     def identity_vector(self, subject: str) -> np.ndarray | None:
         return self.identities.get(str(subject))

@@ -33,16 +33,18 @@ def sample_clip_indices(length: int, n_frames: int = 16, every_nth: int = 2,
     return np.minimum(np.arange(n_frames, dtype=np.int64), length - 1)
 
 
+# uint8 value k -> k / 127.5 - 1; one table lookup is several times faster than float, divide, subtract.
+_TO_UNIT_RANGE = np.linspace(-1.0, 1.0, 256, dtype=np.float32)
+
+
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (3, T, H, W) in [-1, 1] (the video discriminator layout)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
-    return tensor.div_(127.5).sub_(1.0)
+    """uint8 (T, H, W, 3) -> contiguous float (3, T, H, W) in [-1, 1] (the video discriminator layout)."""
+    return torch.from_numpy(_TO_UNIT_RANGE[np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2))])
 
 
 def image_to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float (3, H, W) in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
-    return tensor.div_(127.5).sub_(1.0)
+    """uint8 (H, W, 3) -> contiguous float (3, H, W) in [-1, 1]."""
+    return torch.from_numpy(_TO_UNIT_RANGE[np.ascontiguousarray(np.asarray(frame).transpose(2, 0, 1))])
 
 
 def _split_key(key) -> tuple[int, int | None]:
@@ -107,7 +109,7 @@ class FrameDataset(Dataset):
     def __getitem__(self, key) -> dict:
         item, _ = _split_key(key)
         video_id = int(self.frame_video[item])
-        image = image_to_tensor(np.asarray(self.cache.frames[self.frame_rows[item]]))
+        image = image_to_tensor(self.cache.frames[self.frame_rows[item]])  # the lookup copies out of the mmap
         return {"image": image, "label": int(self.labels[video_id]), "video_id": video_id}
 
 

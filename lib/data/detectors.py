@@ -136,3 +136,29 @@ def crop_and_resize(frames: np.ndarray, box: Box | None, image_size: int) -> np.
         interpolation = cv2.INTER_AREA if frame.shape[0] >= image_size else cv2.INTER_CUBIC
         out[i] = cv2.resize(np.ascontiguousarray(frame), (image_size, image_size), interpolation=interpolation)
     return out
+
+
+def face_box(probe: np.ndarray, detector_name: str, detector=None, margin: float = 0.3,
+             center_fraction: float = 1.0) -> tuple[tuple | None, bool]:
+    """One crop box for a take from its probe frames uint8 (K, H, W, 3): ``(box, face_found)``.
+
+    ``box`` is None for ``none`` (whole frame); with no face found it is the centre box.
+    """
+    check_choice("detector", detector_name, DETECTORS)
+    height, width = probe.shape[1:3]
+    if detector_name == "none":
+        return None, True
+    if detector_name == "center":
+        return center_box(height, width, center_fraction), True
+    detector = detector if detector is not None else make_detector(detector_name)
+    boxes = [b for b in detect_downscaled(detector, probe) if b is not None]
+    if not boxes:
+        return center_box(height, width, center_fraction), False
+    return square_box(boxes, height, width, margin), True
+
+
+def crop_frames(frames: np.ndarray, detector: str = "center", image_size: int = 64, margin: float = 0.3,
+                center_fraction: float = 1.0, probe_frames: int = 5) -> tuple[np.ndarray, tuple | None, bool]:
+    """In-memory version of the per-take crop: ``(uint8 (T, S, S, 3), box, face_found)``."""
+    box, found = face_box(frames[:probe_frames], detector, margin=margin, center_fraction=center_fraction)
+    return crop_and_resize(frames, box, image_size), box, found

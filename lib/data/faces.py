@@ -366,14 +366,16 @@ class _Canvas:
         return max(0, y0), min(s, y1), max(0, x0), min(s, x1)
 
     def polygon_mask(self, polygons: list[np.ndarray], box, thickness: int = 0, closed: bool = True) -> np.ndarray:
+        """An anti-aliased uint8 mask (0-255) of the polygons inside ``box`` (y0, y1, x0, x1)."""
         y0, y1, x0, x1 = box
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        shifted = [np.round((np.asarray(p) - [x0, y0]) * 16).astype(np.int32) for p in polygons]
+        # Fixed-point coordinates (4 fractional bits) give sub-pixel precise edges.
+        shifted = [np.round((np.asarray(p) - (x0, y0)) * 16).astype(np.int32) for p in polygons]
         if thickness <= 0:
             cv2.fillPoly(mask, shifted, 255, cv2.LINE_AA, 4)
         else:
             cv2.polylines(mask, shifted, closed, 255, thickness, cv2.LINE_AA, 4)
-        return mask.astype(np.float32) * (1.0 / 255.0)
+        return mask
 
     def fill(self, polygon: np.ndarray, colour, alpha: float = 1.0, blur: float = 0.0,
              thickness: int = 0, closed: bool = True, clip: np.ndarray | None = None, shade=None) -> None:
@@ -391,11 +393,12 @@ class _Canvas:
         if y1 <= y0 or x1 <= x0:
             return
         mask = self.polygon_mask([polygon], box, thickness, closed)
+        weight = mask.astype(np.float32) * np.float32(alpha / 255.0)
         if blur > 0:
-            mask = cv2.GaussianBlur(mask, (0, 0), blur)
+            weight = cv2.GaussianBlur(weight, (0, 0), blur)
         if clip is not None:
-            mask = mask * clip[y0:y1, x0:x1]
-        weight = (mask * alpha)[:, :, None]
+            weight *= clip[y0:y1, x0:x1]
+        weight = weight[:, :, None]
         colour = np.asarray(colour, np.float32)
         if colour.ndim == 3:
             colour = colour[y0:y1, x0:x1]
@@ -405,7 +408,9 @@ class _Canvas:
         region += weight * (colour - region)
 
     def full_mask(self, polygon: np.ndarray) -> np.ndarray:
-        return self.polygon_mask([np.asarray(polygon, np.float64)], (0, self.size, 0, self.size))
+        """A float mask in [0, 1] over the whole frame."""
+        mask = self.polygon_mask([np.asarray(polygon, np.float64)], (0, self.size, 0, self.size))
+        return mask.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 @functools.lru_cache(maxsize=4)
@@ -639,12 +644,13 @@ def render_face(params: FaceParams, au: Mapping[str, float] | Sequence[float], s
         bridge = np.array([rims[0][0], (lm[27] + lm[28]) / 2 - [0, 0.02 * px], rims[1][len(rims[1]) // 2]])
         canvas.fill(_chaikin(bridge, False, 1), params.glasses_colour, thickness=line + 1, closed=False)
 
-    # Camera: colour cast, global gain, softness, sensor noise.
-    image = canvas.image * lighting.brightness * np.array([1 + 0.05 * lighting.warmth, 1.0, 1 - 0.05 * lighting.warmth], np.float32)
+    # Camera: colour cast and global gain, softness, sensor noise.
+    gain = 255.0 * lighting.brightness * np.array([1 + 0.05 * lighting.warmth, 1.0, 1 - 0.05 * lighting.warmth], np.float32)
+    image = canvas.image * gain
     if lighting.blur_sigma > 0:
         image = cv2.GaussianBlur(image, (0, 0), lighting.blur_sigma)
-    image = image * 255.0
     if rng is not None and lighting.noise_sigma > 0:
-        image = image + rng.standard_normal(image.shape, dtype=np.float32) * lighting.noise_sigma
-    frame = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+        image += rng.standard_normal(image.shape, dtype=np.float32) * np.float32(lighting.noise_sigma)
+    image += 0.5
+    frame = np.clip(image, 0, 255, out=image).astype(np.uint8)
     return RenderedFrame(frame, lm.astype(np.float32))

@@ -116,6 +116,11 @@ class ScanResult:
         }
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    """Sub-folders in name order; hidden ones (.ipynb_checkpoints, a generator's unfinished take) are not data."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _frame_files(folder: Path) -> tuple[Path, ...]:
     numbered = []
     for path in folder.iterdir():
@@ -129,7 +134,7 @@ def _frame_files(folder: Path) -> tuple[Path, ...]:
 def _scan_emotion(folder: Path, subject: str, session: str | None, drop_nsg: bool,
                   skipped: list[SkippedItem]) -> list[VideoRecord]:
     records = []
-    for take_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for take_dir in _subfolders(folder):
         if not TAKE_PATTERN.match(take_dir.name):
             skipped.append(SkippedItem(str(take_dir), "not a take folder (takeNNN[suffix])"))
             continue
@@ -147,7 +152,7 @@ def _scan_emotion(folder: Path, subject: str, session: str | None, drop_nsg: boo
 def _scan_subject_level(folder: Path, subject: str, session: str | None, drop_nsg: bool,
                         skipped: list[SkippedItem]) -> list[VideoRecord]:
     records = []
-    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for child in _subfolders(folder):
         if child.name in MUG_EMOTION_FOLDERS:
             records += _scan_emotion(child, subject, session, drop_nsg, skipped)
         elif session is None and SESSION_PATTERN.match(child.name):
@@ -165,7 +170,7 @@ def scan_mug(root: str | Path, drop_nsg: bool = True) -> ScanResult:
         raise MugLayoutError(f"data folder not found: {root}\n{EXPECTED_LAYOUT}")
     skipped: list[SkippedItem] = []
     records: list[VideoRecord] = []
-    for subject_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for subject_dir in _subfolders(root):
         if not SUBJECT_PATTERN.match(subject_dir.name):
             skipped.append(SkippedItem(str(subject_dir), "not a subject folder (digits)"))
             continue

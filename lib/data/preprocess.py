@@ -12,6 +12,7 @@ built in a temporary folder and renamed into place, so a crash leaves no half ca
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,12 +30,13 @@ from lib.config import ConfigError, check_choice, check_positive, to_dict
 from lib.constants import EMOTION_TO_INDEX, EMOTIONS
 from lib.data import mug
 from lib.data.cache import CACHE_FILE, META_FILE, SPLIT_FILE, VideoCache, save_cache_file
-from lib.data.detectors import (DETECT_SIDE, DETECTORS, center_box, crop_and_resize, detect_downscaled,
-                                make_detector, square_box)
+from lib.data.detectors import DETECT_SIDE, DETECTORS, crop_and_resize, face_box, make_detector
 from lib.data.splits import save_split, split_for_cache
-from lib.io import atomic_write_json
+from lib.io import atomic_write_json, read_json
 
 CACHE_FORMAT_VERSION = 1
+CHECKPOINT_EVERY = 25  # videos between progress saves of an interrupted build
+LOCK_FILE, SCRATCH_FILE, PROGRESS_FILE = "building.lock", "frames.scratch.npy", "progress.json"
 
 
 @dataclass
@@ -103,32 +105,6 @@ def _cache_names(scan: mug.ScanResult, cfg: PreprocessConfig, fingerprint: str) 
     return name, prep_key
 
 
-def face_box(probe: np.ndarray, detector_name: str, detector=None, margin: float = 0.3,
-             center_fraction: float = 1.0) -> tuple[tuple | None, bool]:
-    """One crop box for a take from its probe frames uint8 (K, H, W, 3): ``(box, face_found)``.
-
-    ``box`` is None for ``none`` (whole frame); with no face found it is the centre box.
-    """
-    check_choice("detector", detector_name, DETECTORS)
-    height, width = probe.shape[1:3]
-    if detector_name == "none":
-        return None, True
-    if detector_name == "center":
-        return center_box(height, width, center_fraction), True
-    detector = detector if detector is not None else make_detector(detector_name)
-    boxes = [b for b in detect_downscaled(detector, probe) if b is not None]
-    if not boxes:
-        return center_box(height, width, center_fraction), False
-    return square_box(boxes, height, width, margin), True
-
-
-def crop_frames(frames: np.ndarray, detector: str = "center", image_size: int = 64, margin: float = 0.3,
-                center_fraction: float = 1.0, probe_frames: int = 5) -> tuple[np.ndarray, tuple | None, bool]:
-    """In-memory version of the per-take crop: ``(uint8 (T, S, S, 3), box, face_found)``."""
-    box, found = face_box(frames[:probe_frames], detector, margin=margin, center_fraction=center_fraction)
-    return crop_and_resize(frames, box, image_size), box, found
-
-
 def _scale_box(box: tuple | None, factor: float) -> tuple | None:
     return None if box is None else tuple(v * factor for v in box)
 
@@ -184,31 +160,62 @@ def build_cache(data_root: str | Path, detector: str = "center", image_size: int
         say(f"reusing cache {folder} (same data and parameters)")
         return folder
     out_root.mkdir(parents=True, exist_ok=True)
-    tmp = out_root / f".tmp-{name}-{os.getpid()}-{time.time_ns()}"
-    tmp.mkdir()
-    try:
-        sibling = _same_crops(out_root, prep_key, exclude=folder)
-        if sibling is not None and not force:
+    sibling = None if force else _same_crops(out_root, prep_key, exclude=folder)
+    # Crops are built in a stable hidden folder so an interrupted run resumes; a split-only
+    # rebuild (crops linked from a sibling) is quick and uses a throw-away folder.
+    work = out_root / (f".tmp-{name}-{os.getpid()}-{time.time_ns()}" if sibling else f".partial-{name}")
+    with _build_lock(work):
+        if sibling is not None:
             say(f"reusing the crops of {sibling} (only the split differs)")
-            cache, meta = _link_crops(sibling, tmp)
+            cache, meta = _link_crops(sibling, work)
         else:
-            cache, meta = _crop_all(scan, cfg, tmp, progress)
+            cache, meta = _crop_all(scan, cfg, work, progress, say, resume=not force)
         meta.update({"format_version": CACHE_FORMAT_VERSION, "data_root": str(scan.root.resolve()),
                      "data_fingerprint": fingerprint, "prep_key": prep_key, "params": to_dict(cfg),
                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         if len(cache.subjects) >= 2:
-            save_split(split_for_cache(cache, cfg.seed, cfg.test_fraction), tmp / SPLIT_FILE)
+            save_split(split_for_cache(cache, cfg.seed, cfg.test_fraction), work / SPLIT_FILE)
         else:
             warnings.warn(f"only {len(cache.subjects)} subject kept: no train/test split written")
-        atomic_write_json(tmp / META_FILE, meta)
-        if folder.exists():  # force, or a half-visible leftover: replace it whole
+        atomic_write_json(work / META_FILE, meta)
+        if folder.exists():  # force, or a leftover without meta: replace it whole
             shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        (work / LOCK_FILE).unlink()
+        os.replace(work, folder)
     say(f"cache written to {folder}")
     return folder
+
+
+@contextlib.contextmanager
+def _build_lock(work: Path):
+    """Own ``work`` while building; a live other builder is an error, a dead one's files are resumed."""
+    work.mkdir(parents=True, exist_ok=True)
+    lock = work / LOCK_FILE
+    if lock.is_file():
+        owner = int(lock.read_text().strip() or 0)
+        if owner != os.getpid() and _alive(owner):
+            raise RuntimeError(f"process {owner} is building this cache in {work}; wait for it, "
+                               f"or delete {lock} if that process is gone")
+    lock.write_text(str(os.getpid()))
+    try:
+        yield work
+    finally:
+        if work.exists() and work.name.startswith(".tmp-"):
+            shutil.rmtree(work, ignore_errors=True)
+        elif lock.is_file():
+            lock.unlink()  # keep the partial work for a resume
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _same_crops(out_root: Path, prep_key: str, exclude: Path) -> Path | None:
@@ -229,65 +236,94 @@ def _link_crops(sibling: Path, tmp: Path) -> tuple[VideoCache, dict]:
     return cache, {"report": meta["report"], "counts": meta["counts"]}
 
 
-def _crop_all(scan: mug.ScanResult, cfg: PreprocessConfig, tmp: Path, progress: bool) -> tuple[VideoCache, dict]:
+def _crop_all(scan: mug.ScanResult, cfg: PreprocessConfig, work: Path, progress: bool, say,
+              resume: bool = True) -> tuple[VideoCache, dict]:
+    """Crop every long-enough take into ``work/cache.npz``, resuming from ``work/progress.json``."""
     from tqdm.auto import tqdm
 
-    detector = make_detector(cfg.detector)
     candidates = [v for v in scan.videos if v.n_frames >= cfg.min_frames]
     too_short = [v.key for v in scan.videos if v.n_frames < cfg.min_frames]
-    total = sum(v.n_frames for v in candidates)
     if not candidates:
         raise ValueError(f"no video under {scan.root} has >= min_frames={cfg.min_frames} frames "
                          f"(longest: {max(v.n_frames for v in scan.videos)}); lower min_frames")
+    total = sum(v.n_frames for v in candidates)
+    shape = (total, cfg.image_size, cfg.image_size, 3)
+    scratch_path, progress_path = work / SCRATCH_FILE, work / PROGRESS_FILE
+    state = {"done": 0, "cursor": 0, "rows": [], "corrupt": [], "no_face": []}
+    if resume and progress_path.is_file() and scratch_path.is_file():
+        saved = read_json(progress_path)
+        if saved.get("candidates") == len(candidates) and saved.get("total") == total:
+            state = saved
+            say(f"resuming: {state['done']} of {len(candidates)} videos were already cropped")
     # Frames go straight to a memory-mapped scratch file: MUG-scale data never sits in RAM twice.
-    scratch = np.lib.format.open_memmap(tmp / "frames.scratch.npy", mode="w+", dtype=np.uint8,
-                                        shape=(total, cfg.image_size, cfg.image_size, 3))
-    rows, au_parts, au_names, truth_warnings = [], [], [], []
-    corrupt, no_face = [], []
-    cursor = 0
-    for record in tqdm(candidates, desc=f"crop ({cfg.detector}) + cache", unit="video", disable=not progress):
+    scratch = np.lib.format.open_memmap(scratch_path, mode="r+" if state["done"] else "w+", dtype=np.uint8,
+                                        shape=shape)
+    detector = make_detector(cfg.detector)
+    bar = tqdm(total=len(candidates), initial=state["done"], desc=f"crop ({cfg.detector}) + cache", unit="video",
+               disable=not progress)
+    for position in range(state["done"], len(candidates)):
+        record = candidates[position]
         try:
             frames, found = _process_video(record, cfg, detector)
         except mug.CorruptVideoError as error:
             warnings.warn(f"skipping {record.key}: {error}")
-            corrupt.append({"video": record.key, "path": str(error.path), "reason": error.reason})
-            continue
-        if not found:
-            no_face.append(record.key)
-        scratch[cursor:cursor + len(frames)] = frames
-        au_parts.append((len(frames), _truth_rows(record, au_names, truth_warnings)))
-        rows.append({"video_id": len(rows), "subject": record.subject, "emotion": record.emotion,
-                     "label": EMOTION_TO_INDEX[record.emotion], "take": record.take,
-                     "session": record.session or "", "start": cursor, "length": len(frames),
-                     "source": record.key})
-        cursor += len(frames)
+            state["corrupt"].append({"video": record.key, "path": str(error.path), "reason": error.reason})
+            frames = None
+        if frames is not None:
+            if not found:
+                state["no_face"].append(record.key)
+            cursor = state["cursor"]
+            scratch[cursor:cursor + len(frames)] = frames
+            state["rows"].append({"video_id": len(state["rows"]), "subject": record.subject,
+                                  "emotion": record.emotion, "label": EMOTION_TO_INDEX[record.emotion],
+                                  "take": record.take, "session": record.session or "", "start": cursor,
+                                  "length": len(frames), "source": record.key})
+            state["cursor"] = cursor + len(frames)
+        state["done"] = position + 1
+        bar.update()
+        if state["done"] % CHECKPOINT_EVERY == 0 or state["done"] == len(candidates):
+            scratch.flush()  # frames reach the disk before the progress file says they are there
+            atomic_write_json(progress_path, {**state, "candidates": len(candidates), "total": total})
+    bar.close()
+    rows, cursor = state["rows"], state["cursor"]
     if not rows:
-        raise ValueError(f"every candidate video under {scan.root} was unreadable: {corrupt[:3]}...")
-    if no_face:
-        warnings.warn(f"no face found in {len(no_face)} takes; used the centre crop for them: {no_face[:5]}")
-    for message in truth_warnings:
-        warnings.warn(message)
+        raise ValueError(f"every candidate video under {scan.root} was unreadable: {state['corrupt'][:3]}...")
+    if state["no_face"]:
+        warnings.warn(f"no face found in {len(state['no_face'])} takes; used the centre crop for them: "
+                      f"{state['no_face'][:5]}")
     index = pd.DataFrame(rows)
-    au = None
-    if any(part is not None for _, part in au_parts):
-        width = next(part.shape[1] for _, part in au_parts if part is not None)
-        au = np.concatenate([part if part is not None else np.full((n, width), np.nan, np.float32)
-                             for n, part in au_parts])
-        synthetic_meta = mug.read_synthetic_meta(scan.root) or {}
-        au_names = au_names or list(synthetic_meta.get("au_names", [f"au{i}" for i in range(width)]))
+    au, au_names, truth_warnings = _ground_truth_au(scan, index)
     identities, identity_names = _identities(scan.root, sorted(index["subject"].unique()))
     cache = VideoCache(scratch[:cursor], index, au=au, au_names=au_names, identities=identities,
                        identity_names=identity_names)
-    save_cache_file(tmp / CACHE_FILE, cache)
+    save_cache_file(work / CACHE_FILE, cache)
     del cache, scratch
-    (tmp / "frames.scratch.npy").unlink()
+    scratch_path.unlink()
+    progress_path.unlink()
     report = {
         "scanned_videos": len(scan.videos), "neutral_videos_not_cached": len(scan.neutral),
         "scan_skipped": [{"path": s.path, "reason": s.reason} for s in scan.skipped],
-        "too_short": too_short, "corrupt": corrupt, "no_face_fallback": no_face,
+        "too_short": too_short, "corrupt": state["corrupt"], "no_face_fallback": state["no_face"],
         "truth_warnings": truth_warnings,
     }
-    return _reopen(tmp), {"report": report, "counts": _counts(index, cursor)}
+    return _reopen(work), {"report": report, "counts": _counts(index, cursor)}
+
+
+def _ground_truth_au(scan: mug.ScanResult, index: pd.DataFrame) -> tuple[np.ndarray | None, list[str], list[str]]:
+    """Per-frame AU intensities of the kept takes (NaN rows where a take has none), names, warnings."""
+    by_key = {v.key: v for v in scan.videos}
+    au_names: list[str] = []
+    truth_warnings: list[str] = []
+    parts = [(n, _truth_rows(by_key[key], au_names, truth_warnings)) for key, n in zip(index["source"], index["length"])]
+    for message in truth_warnings:
+        warnings.warn(message)
+    if all(part is None for _, part in parts):
+        return None, [], truth_warnings
+    width = next(part.shape[1] for _, part in parts if part is not None)
+    au = np.concatenate([part if part is not None else np.full((n, width), np.nan, np.float32) for n, part in parts])
+    synthetic_meta = mug.read_synthetic_meta(scan.root) or {}
+    au_names = au_names or list(synthetic_meta.get("au_names", [f"au{i}" for i in range(width)]))
+    return au, au_names, truth_warnings
 
 
 def _reopen(tmp: Path) -> VideoCache:

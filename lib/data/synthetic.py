@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from lib.config import check_choice, to_dict
+from lib.config import ConfigError, check_choice, to_dict
 from lib.constants import EMOTIONS, MUG_EMOTION_FOLDERS, NEUTRAL
 from lib.data.faces import (AU_DESCRIPTIONS, AU_NAMES, IDENTITY_NAMES, Lighting, face_params,
                             identity_attributes, render_face, sample_identity)
@@ -99,7 +99,13 @@ class TakePlan:
 def default_synthetic_dir(preset: str, seed: int) -> Path:
     """Where :func:`ensure_synthetic` keeps a preset: ``data_dir()/synthetic/<preset>-seed<seed>``."""
     check_choice("preset", preset, SYNTHETIC_PRESETS)
-    return data_dir() / "synthetic" / f"{preset}-seed{int(seed)}"
+    return data_dir() / "synthetic" / f"{preset}-seed{_check_seed(seed)}"
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"invalid seed={seed!r}; must be an integer >= 0")
+    return int(seed)
 
 
 def _resolve_preset(preset: str | SyntheticPreset) -> SyntheticPreset:
@@ -334,6 +340,7 @@ def generate(out_dir: str | Path, preset: str | SyntheticPreset = "tiny", seed: 
     non-empty folder that is not a synthetic dataset is never touched.
     """
     spec = _resolve_preset(preset)
+    seed = _check_seed(seed)
     out = Path(out_dir).expanduser().resolve()
     meta_path = out / META_NAME
     if meta_path.is_file():

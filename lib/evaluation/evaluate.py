@@ -36,29 +36,41 @@ N_SAMPLE_PAIRS = 4  # clips kept per run for the frame-grid figures
 
 @dataclass
 class EvaluationConfig:
-    extractors: list[str] = field(default_factory=lambda: ["dlib", "ae", "truth"])
+    extractors: list[str] = field(default_factory=lambda: ["ae", "dlib", "truth"])
     classifiers: list[str] = field(default_factory=lambda: ["fer", "trained", "truth", "deepface"])
     n_pairs: int = 60
     seed: int = 0
     preset: str = "small"
     batch_size: int = 16
     real_pairs: int = 400  # real same/different-subject pairs for the ROC
+    real_videos: int | None = 120  # real test videos measured for the reference (None = all)
     device: str = "cpu"
 
 
-EVALUATION_PRESETS = {"tiny": {"n_pairs": 12, "real_pairs": 120}, "small": {"n_pairs": 60, "real_pairs": 400},
-                      "paper": {"n_pairs": 300, "real_pairs": 2000}}
+# dlib's ResNet runs at ~0.2 s per frame on this CPU build (no BLAS), and the probes need
+# training, so `tiny` (tests, nbval) keeps to the fast instruments.
+EVALUATION_PRESETS = {
+    "tiny": {"n_pairs": 8, "real_pairs": 120, "real_videos": 24, "extractors": ["ae"],
+             "classifiers": ["fer", "deepface"]},
+    "small": {"n_pairs": 24, "real_pairs": 400, "real_videos": 36, "extractors": ["ae", "dlib", "truth"],
+              "classifiers": ["fer", "trained", "truth", "deepface"]},
+    "paper": {"n_pairs": 300, "real_pairs": 2000, "real_videos": None,
+              "extractors": ["ae", "facenet", "dlib", "truth"], "classifiers": ["fer", "trained", "truth", "deepface"]},
+}
 
 
-def make_evaluation_config(preset: str = "small", **overrides) -> EvaluationConfig:
-    """Preset numbers with ``None`` overrides ignored; every name validated before any work."""
+def make_evaluation_config(preset: str = "small", custom_extractors=(), **overrides) -> EvaluationConfig:
+    """Preset numbers with ``None`` overrides ignored; every name validated before any work.
+
+    ``custom_extractors`` names extractor objects given directly (not from the registry).
+    """
     check_choice("preset", preset, PRESET_NAMES)
     values = {**EVALUATION_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     config = EvaluationConfig(preset=preset, **values)
-    config.extractors = list(config.extractors)
-    config.classifiers = list(config.classifiers)
+    config.extractors = [config.extractors] if isinstance(config.extractors, str) else list(config.extractors)
+    config.classifiers = [config.classifiers] if isinstance(config.classifiers, str) else list(config.classifiers)
     for name in config.extractors:
-        check_choice("extractor", name, EXTRACTORS)
+        check_choice("extractor", name, list(EXTRACTORS) + list(custom_extractors))
     for name in config.classifiers:
         check_choice("classifier", name, CLASSIFIERS)
     check_positive("n_pairs", config.n_pairs)
@@ -121,7 +133,7 @@ def _features(extractor, clips: np.ndarray) -> np.ndarray:
     return extractor.extract(clips.reshape(p * t, *clips.shape[2:])).reshape(p, t, -1)
 
 
-def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None) -> CacheContext:
+def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, custom_extractors=None) -> CacheContext:
     from lib.data.cache import load_cache
     from lib.data.clips import sample_clip_indices
 
@@ -133,6 +145,9 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None) -> 
     context = CacheContext(cache, str(cache_dir), pairs, pairs_fingerprint(pairs),
                            np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips]), {}, {}, {})
     for name in config.extractors:
+        if name in (custom_extractors or {}):
+            context.extractors[name] = custom_extractors[name]
+            continue
         try:
             context.extractors[name] = build_extractor(name, cache, run_config, config.preset, config.seed,
                                                        config.device)
@@ -145,6 +160,8 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None) -> 
     # One clip of every real test-subject video (fixed RNG) for the reference numbers.
     rng = np.random.default_rng(config.seed + 1)
     test_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in cache.split.test_subjects])]
+    if config.real_videos is not None and len(test_rows) > config.real_videos:
+        test_rows = test_rows.iloc[np.sort(rng.choice(len(test_rows), config.real_videos, replace=False))]
     real_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
                            for v, n in zip(test_rows["video_id"], test_rows["length"])])
     subjects = test_rows["subject"].astype(str).to_numpy()
@@ -308,9 +325,12 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
 
     if load_generator is None:
         from lib.train.gan import load_generator
-
-    config = make_evaluation_config(preset, extractors=extractors, classifiers=classifiers, n_pairs=n_pairs,
-                                    seed=seed, device=str(resolve_device(device)))
+    # extractor objects (anything with .name and .extract) may be given beside registry names
+    custom = {e.name: e for e in (extractors or []) if not isinstance(e, str)}
+    if extractors is not None and not isinstance(extractors, str):
+        extractors = [e if isinstance(e, str) else e.name for e in extractors]
+    config = make_evaluation_config(preset, custom_extractors=custom, extractors=extractors, classifiers=classifiers,
+                                    n_pairs=n_pairs, seed=seed, device=str(resolve_device(device)))
     runs = find_runs(run_dirs)
     generators = {run: load_generator(run, device=config.device) for run in runs}
     by_cache: dict[str, list[Path]] = {}
@@ -318,7 +338,7 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
         by_cache.setdefault(str(Path(generator.config.cache_dir).resolve()), []).append(run)
     rows, all_arrays = [], {}
     for cache_dir, cache_runs in by_cache.items():
-        context = prepare_cache(cache_dir, config, generators[cache_runs[0]].config)
+        context = prepare_cache(cache_dir, config, generators[cache_runs[0]].config, custom)
         rows.append(dict(context.reference))
         all_arrays[f"real-{Path(cache_dir).name}"] = context.arrays
         for run in tqdm(cache_runs, desc=f"evaluating runs on {Path(cache_dir).name}"):
@@ -327,6 +347,9 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
             all_arrays[run.name] = arrays
     table = pd.DataFrame(rows)
     if out_dir is not None:
+        from lib.config import save_config
+
+        save_config(config, Path(out_dir) / "config.json")
         write_table(table, out_dir, config, all_arrays)
     return table
 

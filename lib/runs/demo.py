@@ -119,14 +119,11 @@ def draw_figures(preset: str) -> list[Path]:
 
 
 def print_summary(preset: str, timings: Mapping[str, float]) -> None:
-    from lib.runs.runner import status_table
+    from lib.runs.runner import grid_status
 
-    root = grid_dir(DEMO_GRID, preset)
-    folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
     print("\n=== training runs ===")
-    if folders:
-        table = status_table(folders)
-        print(table.drop(columns=["run_dir"]).to_string(index=False))
+    if grid_dir(DEMO_GRID, preset).is_dir():
+        print(grid_status(DEMO_GRID, preset).drop(columns=["run_dir"]).to_string(index=False))
     print("\n=== results ===")
     summary = evaluation_dir(preset) / "results.md"
     print(summary.read_text() if summary.is_file() else "(no results yet)")

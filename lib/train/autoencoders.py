@@ -54,6 +54,7 @@ class AETrainConfig:
     eval_frames: int | None = None   # test frames used for the metrics (evenly spaced); None: all
     preset: str = "paper"
     num_threads: int | None = None   # torch CPU threads; None: torch's default (OMP_NUM_THREADS)
+    augment: bool = False            # flips + colour jitter (not in the thesis; helps with few subjects)
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
@@ -71,6 +72,8 @@ class AETrainConfig:
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 2):
                 raise ConfigError(f"invalid {field}={value!r}; must be None or an integer >= 2")
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"invalid augment={self.augment!r}; must be True or False")
         resolve_device(self.device)
         return self
 
@@ -137,6 +140,22 @@ def epoch_batches(rows: np.ndarray, epoch: int, cfg: AETrainConfig) -> list[np.n
     return [b for b in batches if len(b) > 1]
 
 
+def augment_frames(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and per-channel gain/offset colour jitter of frames in [-1, 1].
+
+    With few training subjects an autoencoder memorises their colours (skin, hair,
+    clothes) and reconstructs an unseen face as the nearest training one; jittered
+    colours make it encode colour instead.
+    """
+    n = frames.shape[0]
+    flip = torch.rand(n, generator=generator) < 0.5
+    frames = torch.where(flip[:, None, None, None], frames.flip(-1), frames)
+    gain = 0.75 + 0.5 * torch.rand(n, 3, 1, 1, generator=generator)
+    offset = 0.2 * torch.rand(n, 3, 1, 1, generator=generator) - 0.1
+    unit = (frames + 1) / 2
+    return ((unit * gain + offset).clamp(0, 1) * 2 - 1).contiguous()
+
+
 # -- training ---------------------------------------------------------------------------
 def reconstruction_loss(model: ConvAutoencoder, frames: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
     """``{"loss", "mse", "kl"}`` for one batch (MSE on the [-1, 1] scale; KL is 0 for an SAE)."""
@@ -160,6 +179,9 @@ def _check_resumable(stored: dict[str, Any], cfg: AETrainConfig, path: Path) -> 
     # Only the number of epochs (and where it runs) may change between a run and its resumption.
     free = {"epochs", "device", "eval_frames", "num_threads"}
     current = dataclasses.asdict(cfg)
+    # A field missing from an older checkpoint had its default value then.
+    defaults = {f.name: f.default for f in dataclasses.fields(AETrainConfig)}
+    stored = {**defaults, **stored}
     differing = sorted(k for k in current if k not in free and stored.get(k) != current[k])
     if differing:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in differing)
@@ -208,8 +230,10 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
         model.train()
         started = time.perf_counter()
         sums = {"loss": 0.0, "mse": 0.0, "kl": 0.0}
+        jitter = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # per epoch, so resuming repeats it
         for batch_rows in batches:
-            frames = load_frames(cache, batch_rows).to(device)
+            frames = load_frames(cache, batch_rows)
+            frames = (augment_frames(frames, jitter) if cfg.augment else frames).to(device)
             losses = reconstruction_loss(model, frames, cfg.kl_weight)
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()

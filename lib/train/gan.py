@@ -249,7 +249,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         sampler.load_state_dict(state["sampler"])
-        noise.set_state(state["noise_rng"].cpu() if device.type == "cpu" else state["noise_rng"])
+        noise.set_state(state["noise_rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
         np.random.set_state(state["numpy_rng"])
         random.setstate(state["python_rng"])
@@ -258,21 +258,22 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     save_config(cfg, run_dir / "config.json")
     stats = StatsWriter(run_dir / "stats.jsonl")
     stats.truncate_after("step", step)
-    inputs = sample_inputs(cache, test_ids if len(test_ids) else train_ids, cfg)
+    inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
 
     models.generator.train()
     models.image_discriminator.train()
     models.video_discriminator.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
-    session_start, session_steps = time.time(), 0
+    session_start, session_steps, step_seconds = time.time(), 0, 0.0
     while step < cfg.steps:
+        started = time.perf_counter()
         log = train_step(models, optimizers, sampler, cfg, noise, device)
+        step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
         step += 1
         session_steps += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            seconds = (time.time() - session_start) / session_steps
-            stats.write({"step": step, **log, "seconds_per_iteration": seconds})
+            stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
             bar.set_postfix(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
                             d_vid=f"{log.get('d_video', 0):.3g}")
         if step % cfg.sample_every == 0 or step == cfg.steps:
@@ -282,7 +283,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
             save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg)
     bar.close()
     elapsed += time.time() - session_start
-    return _finish(cfg, run_dir, step, elapsed, session_steps, time.time() - session_start)
+    return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds)
 
 
 def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_steps: int,
@@ -295,7 +296,7 @@ def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_st
     final = {k: v for k, v in (records[-1] if records else {}).items() if k not in ("time",)}
     summary = {"steps": step, "wall_seconds": round(elapsed, 2),
                "seconds_per_iteration": (session_seconds / session_steps if session_steps else
-                                         (elapsed / step if step else None)),
+                                         final.get("seconds_per_iteration")),
                "final_losses": final, "loss_shares": shares, "loss_shares_over_steps": [tail[0]["step"], step] if tail else None,
                "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
                "loss_curves": str(run_dir / "loss_curves.png"), "config": to_dict(cfg)}
@@ -348,3 +349,8 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> T
     _load_model_states(models, state)
     models.generator.eval()
     return TrainedGenerator(cfg, models, device)
+
+
+__all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
+           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
+           "CHECKPOINT_NAME", "DONE_NAME"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lib.constants import EMOTIONS
@@ -20,10 +21,15 @@ from lib.train.gan_data import frames_to_tensor
 SAMPLE_SEED = 1234
 
 
-def sample_inputs(cache: Any, video_ids: Sequence[int], cfg: Any) -> torch.Tensor:
-    """(n, 3, T, H, W) input clips: the first video of each of the first ``n_sample_subjects`` subjects."""
-    rows = cache.index.set_index("video_id").loc[list(video_ids)].reset_index().sort_values(["subject", "video_id"])
-    firsts = rows.drop_duplicates("subject").head(cfg.n_sample_subjects)
+def sample_inputs(cache: Any, video_ids: Sequence[int], cfg: Any, more_ids: Sequence[int] = ()) -> torch.Tensor:
+    """(n, 3, T, H, W) input clips: the first video of each of ``n_sample_subjects`` subjects.
+
+    Subjects of ``video_ids`` (the test videos) come first; ``more_ids`` fill up the columns.
+    """
+    index = cache.index.set_index("video_id")
+    ordered = [index.loc[list(ids)].reset_index().sort_values(["subject", "video_id"]) for ids in (video_ids, more_ids)
+               if len(ids)]
+    firsts = pd.concat(ordered).drop_duplicates("subject").head(cfg.n_sample_subjects)
     clips = []
     for start, length in zip(firsts["start"], firsts["length"]):
         stride = cfg.every_nth if length >= (cfg.video_length - 1) * cfg.every_nth + 1 else 1

