@@ -222,3 +222,31 @@ def test_augmentation_flips_and_jitters_within_range():
     assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
     assert not torch.allclose(out, x)
     torch.testing.assert_close(out, augment_frames(x, torch.Generator().manual_seed(0)))
+
+
+def test_figures_render_and_are_saved_in_both_places(cache, tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lib.evaluation import ae_figures, ae_report
+
+    monkeypatch.setenv("VICE_FIGURES_DIR", str(tmp_path / "figures"))
+    run = tmp_path / "run"
+    names = ["sae-small", "vae-small"]
+    for name in names:
+        train_autoencoder(_cfg(name, 1), cache, run, progress=False)
+    data = ae_report.figure_data(run, cache, names, n_samples=4, max_code_frames=30)
+    assert data["real"].shape == (4, 3, 64, 64) and data["reconstructions"]["vae-small"].shape == (4, 3, 64, 64)
+    assert data["codes"]["sae-small"].shape == (len(data["subjects"]), 50)
+    assert set(data["subjects"][data["is_test"]]) == {"005"} and "005" not in set(data["subjects"][~data["is_test"]])
+    figures = {
+        "reconstructions": ae_figures.plot_reconstructions(data["real"], data["reconstructions"]),
+        "training_curves": ae_figures.plot_training_curves(run, names),
+        "code_projection": ae_figures.plot_code_projection(data["codes"], data["subjects"], is_test=data["is_test"]),
+    }
+    for stem, fig in figures.items():
+        paths = ae_figures.save_figure(fig, run, stem, "tiny")
+        assert paths["run"].stat().st_size > 1000 and paths["report"] == tmp_path / "figures" / f"02_{stem}-tiny.png"
+        assert paths["report"].is_file()
+    with pytest.raises(ConfigError, match="pca"):
+        ae_figures.project_codes(data["codes"]["sae-small"], method="umap")

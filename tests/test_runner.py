@@ -18,7 +18,7 @@ import pytest
 from lib.config import ConfigError
 from lib.paths import notebooks_dir
 from lib.runs.grid import Variant
-from lib.runs.runner import (LOCK_FILE, evaluate_runs, lock_owner, read_status, run_grid, run_variants,
+from lib.runs.runner import (LOCK_FILE, run_evaluation_notebook, lock_owner, read_status, run_grid, run_variants,
                              try_lock, release_lock)
 
 # A stand-in for 03_train: checkpoint per step, resume from it, train_done.json at the end.
@@ -201,7 +201,7 @@ def test_run_grid_evaluates_finished_variants(tmp_path, train_notebook, runs_roo
     assert list(result.status["state"]) == ["done"]
     assert result.evaluation_dir.name == "baseline-tiny" and (result.evaluation_dir / "05_evaluate.ipynb").is_file()
     assert result.results.to_dict("records") == [{"run": "baseline-mocogan", "steps": 2}]
-    table, _ = evaluate_runs([runs_root.parent / "baseline-tiny" / "baseline-mocogan"], "tiny", "again",
+    table, _ = run_evaluation_notebook([runs_root.parent / "baseline-tiny" / "baseline-mocogan"], "tiny", "again",
                              notebook=eval_notebook)
     assert len(table) == 1
     with pytest.raises(ConfigError, match="valid choices"):

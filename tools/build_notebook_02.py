@@ -88,7 +88,8 @@ figures = {
     "reconstructions": ae_figures.plot_reconstructions(data["real"], data["reconstructions"],
                                                         title="test frames (top) and each model's reconstruction"),
     "training_curves": ae_figures.plot_training_curves(run, variants),
-    "code_projection": ae_figures.plot_code_projection(data["codes"], data["subjects"], method="pca"),
+    "code_projection": ae_figures.plot_code_projection(data["codes"], data["subjects"], method="pca",
+                                                        is_test=data["is_test"]),
 }
 for stem, fig in figures.items():
     ae_figures.save_figure(fig, run, stem, preset)

@@ -250,11 +250,17 @@ def render_take(plan: TakePlan, identity: np.ndarray, preset: SyntheticPreset, s
     landmarks = np.zeros((plan.n_frames, 68, 2), np.float32)
     # The lighting flickers slightly from frame to frame, like a real camera's exposure.
     flicker = 1.0 + 0.012 * rng.standard_normal(plan.n_frames)
+    # Sensor noise: each frame takes a random window of one noise field drawn per take
+    # (drawing fresh Gaussian noise for every frame would cost more than the rendering).
+    noise_field = rng.standard_normal((2 * size, 2 * size, 3), dtype=np.float32)
+    windows = rng.integers(0, size, (plan.n_frames, 2))
     take_dir.mkdir(parents=True, exist_ok=True)
     encode = [int(cv2.IMWRITE_JPEG_QUALITY), preset.jpeg_quality]
     for i in range(plan.n_frames):
         light = dataclasses.replace(truth.lighting, brightness=truth.lighting.brightness * float(flicker[i]))
-        frame = render_face(params, truth.au[i], size, truth.head_pose[i], truth.translation[i], light, rng)
+        y, x = windows[i]
+        frame = render_face(params, truth.au[i], size, truth.head_pose[i], truth.translation[i], light,
+                            noise_field[y:y + size, x:x + size])
         landmarks[i] = frame.landmarks
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), encode)
         if not ok:

@@ -1,4 +1,4 @@
-"""Figures of notebook 02: reconstructions, training curves, 2-D projection of test codes.
+"""Figures of notebook 02: reconstructions, training curves, 2-D projection of codes by subject.
 
 Each function returns a matplotlib Figure; :func:`save_figure` writes it into the run
 folder and into the report figures folder (``lib.paths.figures_dir()``).
@@ -80,11 +80,16 @@ def project_codes(codes: np.ndarray, method: str = "pca", seed: int = 0) -> np.n
 
 
 def plot_code_projection(codes_by_model: Mapping[str, np.ndarray], subjects: Sequence[str], method: str = "pca",
-                         seed: int = 0):
-    """One panel per model: test codes projected to 2-D, coloured by subject."""
+                         seed: int = 0, is_test: Sequence[bool] | None = None):
+    """One panel per model: codes projected to 2-D, coloured by subject.
+
+    With ``is_test`` the test (unseen) subjects are drawn as large crosses and the
+    training subjects as small dots.
+    """
     plt = _pyplot()
     check_choice("projection", method, PROJECTIONS)
     subjects = np.asarray(subjects).astype(str)
+    is_test = np.ones(len(subjects), bool) if is_test is None else np.asarray(is_test, bool)
     unique = sorted(set(subjects))
     colours = plt.get_cmap("tab20" if len(unique) > 10 else "tab10")
     n = len(codes_by_model)
@@ -97,10 +102,13 @@ def plot_code_projection(codes_by_model: Mapping[str, np.ndarray], subjects: Seq
         points = project_codes(codes, method, seed)
         for i, subject in enumerate(unique):
             mask = subjects == subject
-            ax.scatter(points[mask, 0], points[mask, 1], s=6, color=colours(i % colours.N), label=subject)
+            test = bool(is_test[mask].any())
+            ax.scatter(points[mask, 0], points[mask, 1], s=18 if test else 4, marker="x" if test else "o",
+                       color=colours(i % colours.N), label=f"{subject} (test)" if test else subject,
+                       alpha=1.0 if test else 0.5)
         ax.set_title(f"{name} ({method.upper()})", fontsize=10)
         ax.set_xticks([]), ax.set_yticks([])
-    axes.flat[0].legend(title="subject", fontsize=7, markerscale=2, loc="best")
+    axes.flat[0].legend(title="subject", fontsize=7, markerscale=1.5, loc="best")
     fig.tight_layout()
     return fig
 

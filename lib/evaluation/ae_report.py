@@ -152,13 +152,17 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, selected: str | None =
 def figure_data(run_dir: str | Path, cache, names: Sequence[str], n_samples: int = 8, max_code_frames: int = 1000,
                 device: str | torch.device = "cpu") -> dict[str, Any]:
     """What the 02 figures need: the same ``n_samples`` test frames and every model's reconstruction of
-    them, and every model's codes of up to ``max_code_frames`` test frames with their subjects."""
+    them; every model's codes of up to ``max_code_frames`` test frames plus as many training frames
+    (for context: where the unseen subjects fall among the training subjects), with their subjects."""
     sample_rows = test_frame_rows(cache, n_samples)
-    code_rows = test_frame_rows(cache, max_code_frames)
+    test_rows = test_frame_rows(cache, max_code_frames)
+    train_rows = evenly_spaced(composition_frame_indices(cache, "train"), max_code_frames)
+    code_rows = np.concatenate([test_rows, train_rows])
     recons, codes = {}, {}
     real = None
     for name in names:
         model = load_autoencoder(run_dir, device=device, name=name)
         real, recons[name], _ = reconstruct(model, cache, sample_rows)
         codes[name] = reconstruct(model, cache, code_rows)[2].numpy()
-    return {"real": real, "reconstructions": recons, "codes": codes, "subjects": frame_subjects(cache, code_rows)}
+    return {"real": real, "reconstructions": recons, "codes": codes, "subjects": frame_subjects(cache, code_rows),
+            "is_test": np.arange(len(code_rows)) < len(test_rows)}

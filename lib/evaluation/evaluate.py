@@ -168,16 +168,31 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
     reference = {"run": "real", "variant": "real", "composition": "real", "cache_dir": str(cache_dir),
                  "pairs_fingerprint": context.fingerprint, "n_real_videos": int(len(test_rows))}
     pair_list = V.real_pairs(subjects, rng, config.real_pairs)
+    extra_clips, reference["roc_subjects"] = None, "test"
+    if not _has_both_pair_kinds(pair_list):
+        # Too few test subjects for different-subject pairs: the threshold is a property of the
+        # extractor on real faces, so tune it on training subjects' videos too (recorded).
+        train_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in cache.split.train_subjects])]
+        if config.real_videos is not None and len(train_rows) > config.real_videos:
+            train_rows = train_rows.iloc[np.sort(rng.choice(len(train_rows), config.real_videos, replace=False))]
+        if len(train_rows):
+            extra_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
+                                    for v, n in zip(train_rows["video_id"], train_rows["length"])])
+            subjects = np.concatenate([subjects, train_rows["subject"].astype(str).to_numpy()])
+            pair_list = V.real_pairs(subjects, rng, config.real_pairs)
+            reference["roc_subjects"] = "test+train"
     for name, extractor in tqdm(context.extractors.items(), desc="real reference features", leave=False):
         real_features = _features(extractor, real_clips)
+        roc_features = real_features if extra_clips is None else np.concatenate(
+            [real_features, _features(extractor, extra_clips)])
         context.target_features[name] = _features(extractor, context.target_clips)
         context.input_features[name] = _features(extractor, context.input_clips[:, :1])[:, 0]
         reference[f"acd_{name}"] = float(np.mean([V.acd(f) for f in real_features]))
         for key, value in extractor.report.items():
             if isinstance(value, (int, float)):
                 reference[f"{name}_{key}"] = value
-        if pair_list and len(set(s for *_, s in pair_list)) == 2:
-            distances = np.array([V.video_distance(real_features[i], real_features[j]) for i, j, _ in pair_list])
+        if _has_both_pair_kinds(pair_list):
+            distances = np.array([V.video_distance(roc_features[i], roc_features[j]) for i, j, _ in pair_list])
             same = np.array([s for *_, s in pair_list])
             roc = V.roc_from_distances(distances, same)
             default, source = V.default_threshold(name, distances[same], distances[~same])
@@ -190,7 +205,7 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
             context.arrays.update({f"roc_fpr_{name}": roc.fpr, f"roc_tpr_{name}": roc.tpr,
                                    f"real_distances_{name}": distances, f"real_same_{name}": same})
         else:
-            context.skipped[f"roc:{name}"] = "the test split needs >= 2 subjects with >= 2 videos for a ROC curve"
+            context.skipped[f"roc:{name}"] = "a ROC curve needs >= 2 subjects, one of them with >= 2 videos"
     real_labels = test_rows["label"].to_numpy()
     for name, classifier in tqdm(context.classifiers.items(), desc="real reference emotions", leave=False):
         proba = _batched_proba(classifier, real_clips, config.batch_size)
@@ -205,6 +220,10 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
                 reference[f"{name}_{key}"] = value
     context.reference = reference
     return context
+
+
+def _has_both_pair_kinds(pairs) -> bool:
+    return len({same for *_, same in pairs}) == 2
 
 
 def _batched_proba(classifier, clips: np.ndarray, batch_size: int) -> np.ndarray:

@@ -167,9 +167,11 @@ def find_facenet_weights(cache=None, run_config=None) -> tuple[Path, str, int]:
     pretrained = default_facenet_weights_path()
     if pretrained.is_file():
         return pretrained, "pretrained VGGFace2", FACENET_PAPER_INPUT
-    configured = getattr(run_config, "facenet_weights", None) if run_config is not None else None
-    if configured and configured not in ("train", "random") and Path(configured).is_file():
-        return Path(configured), "the evaluated run's FaceNet weights", FACENET_PAPER_INPUT
+    for field_name in ("facenet_weights_path", "facenet_weights"):
+        configured = getattr(run_config, field_name, None) if run_config is not None else None
+        if configured and configured not in ("train", "random") and Path(configured).is_file():
+            size = getattr(run_config, "facenet_input_size", None) or FACENET_PAPER_INPUT
+            return Path(configured), "the evaluated run's FaceNet weights", int(size)
     cache_path = getattr(cache, "path", None)
     pattern = f"facenet-identity-{Path(cache_path).name}-*.pt" if cache_path else "facenet-identity-*.pt"
     found = sorted((data_dir() / "models").glob(pattern), key=lambda p: p.stat().st_mtime)

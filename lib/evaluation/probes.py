@@ -206,18 +206,23 @@ def _regression_probe(config: ProbeConfig, cache, targets_for_frames, out_dim: i
     eval_ids = np.sort(rng.choice(test_ids, size=min(config.eval_frames, len(test_ids)), replace=False))
     predicted = predict_regression(model, cache.frames[eval_ids], mean, std)
     truth = targets_for_frames(eval_ids)
-    report = regression_report(truth, predicted)
+    report = regression_report(truth, predicted, reference_variance=train_targets.var(0))
     extra = {"out_dim": out_dim, "mean": mean.tolist(), "std": std.tolist()}
     return model, report, extra
 
 
-def regression_report(truth: np.ndarray, predicted: np.ndarray) -> dict:
-    """Held-out R^2 (variance-weighted over outputs) and MSE normalised by the truth's variance."""
-    residual = ((truth - predicted) ** 2).sum()
-    total = ((truth - truth.mean(0)) ** 2).sum()
-    r2 = 1.0 - residual / max(total, 1e-12)
-    return {"r2": float(r2), "normalised_mse": float(residual / max(total, 1e-12)),
-            "mse": float(((truth - predicted) ** 2).mean()), "n_frames": int(len(truth))}
+def regression_report(truth: np.ndarray, predicted: np.ndarray, reference_variance=None) -> dict:
+    """Held-out error: MSE, and MSE normalised by the target variance (R^2 = 1 - normalised MSE).
+
+    The variance is the training targets' (per output, summed), not the test frames': with
+    few test subjects an identity vector barely varies over the test frames, which would
+    make the ratio meaningless.  0 = perfect, 1 = no better than predicting the mean.
+    """
+    variance = truth.var(0) if reference_variance is None else np.asarray(reference_variance)
+    mse = ((truth - predicted) ** 2).mean(0)
+    normalised = float(mse.sum() / max(float(variance.sum()), 1e-12))
+    return {"r2": 1.0 - normalised, "normalised_mse": normalised, "mse": float(mse.mean()),
+            "n_frames": int(len(truth))}
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """Experiment sweeps: named variants (grid), the resumable papermill runner, the one-command demo."""
 from lib.runs.grid import GRID_NAMES, Variant, resolve_grid, select_variants
-from lib.runs.runner import SweepResult, evaluate_runs, grid_dir, grid_status, run_grid, run_variants
+from lib.runs.runner import SweepResult, run_evaluation_notebook, grid_dir, grid_status, run_grid, run_variants
 
-__all__ = ["GRID_NAMES", "Variant", "resolve_grid", "select_variants", "SweepResult", "evaluate_runs",
+__all__ = ["GRID_NAMES", "Variant", "resolve_grid", "select_variants", "SweepResult", "run_evaluation_notebook",
            "grid_dir", "grid_status", "run_grid", "run_variants"]

@@ -23,7 +23,7 @@ from lib.config import ConfigError, check_choice
 from lib.constants import PRESET_NAMES
 from lib.io import atomic_write_json, read_json
 from lib.paths import figures_dir, notebooks_dir, runs_dir
-from lib.runs.runner import evaluate_runs, execute_notebook, grid_dir, run_grid
+from lib.runs.runner import run_evaluation_notebook, execute_notebook, grid_dir, run_grid
 
 DEMO_GRID = "demo"
 STEP_MARKER = "demo_step.json"  # written beside an executed notebook once it succeeded
@@ -182,7 +182,7 @@ def _evaluate(preset: str, finished: list[str], verbose: bool) -> None:
         return
     _say(f"05_evaluate: evaluating {len(finished)} runs ...")
     started = time.time()
-    evaluate_runs(finished, preset, run_name=demo_run_name(preset), log_output=verbose)
+    run_evaluation_notebook(finished, preset, run_name=demo_run_name(preset), log_output=verbose)
     atomic_write_json(marker, {"runs": sorted(finished), "wall_s": round(time.time() - started, 1)})
     _say(f"05_evaluate: done in {time.time() - started:.0f} s")
 

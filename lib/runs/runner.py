@@ -451,6 +451,9 @@ def run_variants(variants: Sequence[Variant], root: str | Path, *, parallel: int
 
     if on_update is not None:
         on_update(status_table(folders))
+    for variant in variants:  # finished ones need no worker process
+        if is_done(folders[variant.name]):
+            report({"variant": variant.name, "outcome": "skipped"})
     while pending:
         todo = list(pending.values())
         args = [(v.name, v.params, folders[v.name], notebook, threads, retry_failed) for v in todo]
@@ -477,7 +480,7 @@ def run_variants(variants: Sequence[Variant], root: str | Path, *, parallel: int
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate_runs(run_dirs: Iterable[str | Path], preset: str, run_name: str,
+def run_evaluation_notebook(run_dirs: Iterable[str | Path], preset: str, run_name: str,
                   notebook: str | Path | None = None, parameters: Mapping[str, Any] | None = None,
                   log_output: bool = False) -> tuple[pd.DataFrame | None, Path]:
     """Run 05_evaluate over ``run_dirs`` into ``<runs_dir>/05_evaluate/<run_name>/``.
@@ -524,6 +527,6 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
         finished = [Path(p) for p, state in zip(status["run_dir"], status["state"]) if state == "done"]
         if not finished:
             raise RuntimeError(f"no finished variant to evaluate in {root}; train first (steps=['train'])")
-        result.results, result.evaluation_dir = evaluate_runs(
+        result.results, result.evaluation_dir = run_evaluation_notebook(
             finished, preset, run_name=f"{grid}-{preset}", notebook=eval_notebook, parameters=eval_parameters)
     return result

@@ -5,7 +5,8 @@ training subjects only, so the test subjects stay unseen by the content encoder.
 Each variant lives in ``<run_dir>/<name>/``: ``config.json``, ``stats.jsonl`` (one
 record per epoch) and ``checkpoint.pt`` (weights, optimizer, epoch, RNG states,
 training seconds and the config that built the model), rewritten atomically after
-every epoch.  Calling :func:`train_autoencoder` again on the same folder resumes
+every epoch.  ``augment=True`` adds random flips and colour jitter (not in the thesis;
+off in every preset).  Calling :func:`train_autoencoder` again on the same folder resumes
 from that checkpoint; on CPU the result equals an uninterrupted run because each
 epoch's frame order comes from a generator seeded by ``(seed, epoch)`` and the
 global RNG (the VAE's sampling noise) is restored from the checkpoint.
@@ -283,8 +284,7 @@ def load_autoencoder(path_or_run: str | Path, device: str | torch.device = "cpu"
     model = build_autoencoder(config.name, code_dim=config.code_dim, image_size=config.image_size, width=config.width)
     model.load_state_dict(state["model"])
     model.train_config = config
-    device = resolve_device(device) if str(device) in ("auto", "cpu", "cuda") else torch.device(device)
-    return model.to(device).eval()
+    return model.to(resolve_device(str(device))).eval()
 
 
 # -- selection (what the GAN uses) --------------------------------------------------------
