@@ -84,7 +84,7 @@ def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
     return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
 
 
-@pytest.mark.parametrize("encoder", ["ae", "facenet", "none"])
+@pytest.mark.parametrize("encoder", ["ae", pytest.param("facenet", marks=pytest.mark.slow), "none"])
 def test_one_step_updates_all_networks_with_finite_losses(cache_dir, ae_checkpoint, encoder):
     cfg, models, optimizers, sampler, noise = _parts(_config(cache_dir, ae_checkpoint, encoder))
     before = {name: _snapshot(getattr(models, name)) for name in ("generator", "image_discriminator", "video_discriminator")}
@@ -210,11 +210,11 @@ def test_identity_embedder_trains_and_is_reused(cache_dir, tmp_path, monkeypatch
 
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
     cache = load_cache(cache_dir)
-    path = train_identity_embedder(cache, cache_dir, input_size=80, steps=2, batch_size=4)
+    path = train_identity_embedder(cache, cache_dir, input_size=80, steps=1, batch_size=2)
     assert path.is_file() and path.parent == tmp_path / "data" / "models"
     info = json.loads(path.with_suffix(".json").read_text())
     assert set(info["subjects"]) == set(cache.split.train_subjects)  # never a test subject
     stamp = path.stat().st_mtime_ns
-    assert train_identity_embedder(cache, cache_dir, input_size=80, steps=2, batch_size=4) == path
+    assert train_identity_embedder(cache, cache_dir, input_size=80, steps=1, batch_size=2) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not retrained
     assert build_facenet_network(path)(torch.zeros(1, 3, 80, 80)).shape == (1, 512)

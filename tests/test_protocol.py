@@ -162,6 +162,12 @@ def test_two_models_are_scored_on_identical_pairs(cache, tmp_path, monkeypatch):
     assert 0 <= rows.loc["real", "auc_grid"] <= 1 and rows.loc["real", "acd_grid"] > 0
     for column in ("ssim", "mse", "psnr", "cas_fer", "agreement_fer", "verif_acc_default_grid", "verif_acc_tuned_grid"):
         assert np.isfinite(rows.loc["still-seen", column]), column
+    # a second call with the same settings resumes from the stored results instead of generating again
+    calls = len(still.calls)
+    again = evaluate_runs(list(runs), extractors=[GridColourExtractor()], classifiers=["fer", "deepface"], n_pairs=6,
+                          seed=0, preset="tiny", load_generator=lambda run, device: runs[Path(run)])
+    assert len(still.calls) == calls
+    pd.testing.assert_series_equal(again["ssim"], table["ssim"])
     saved, arrays = load_results(tmp_path / "out")
     assert len(saved) == 3 and (tmp_path / "out" / "results.md").read_text().startswith("| run")
     assert arrays["still-seen"]["distances_grid"].shape == (6,)

@@ -75,6 +75,8 @@ def test_verification_accuracy_and_default_threshold():
     assert V.default_threshold("dlib", [0], [1])[0] == pytest.approx(0.07)
     threshold, source = V.default_threshold("ae", [0.2, 0.4], [0.8, 1.0])
     assert threshold == pytest.approx(0.6) and "midpoint" in source
+    # a FaceNet trained here has no published threshold
+    assert V.default_threshold("facenet", [0.2], [0.6], pretrained=False)[0] == pytest.approx(0.4)
 
 
 def test_real_pairs_are_balanced_and_labelled():

@@ -46,7 +46,9 @@ from lib.paths import figures_dir, run_dir
 config = make_evaluation_config(preset, extractors=extractors, classifiers=classifiers, n_pairs=n_pairs, seed=seed)
 run_folders = find_runs(runs)  # fails here, naming the notebook to run, if there is nothing to evaluate
 out_dir = run_dir("05_evaluate", run_name, description=f"evaluate-{preset}")
-print("evaluating", len(run_folders), "runs:", *[str(r) for r in run_folders], sep="\\n  ")
+print(f"evaluating {len(run_folders)} runs:")
+for folder in run_folders:
+    print("  ", folder)
 print("extractors:", config.extractors, "| classifiers:", config.classifiers, "| pairs:", config.n_pairs)
 print("results folder:", out_dir)"""
 

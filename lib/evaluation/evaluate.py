@@ -195,7 +195,8 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
             distances = np.array([V.video_distance(roc_features[i], roc_features[j]) for i, j, _ in pair_list])
             same = np.array([s for *_, s in pair_list])
             roc = V.roc_from_distances(distances, same)
-            default, source = V.default_threshold(name, distances[same], distances[~same])
+            pretrained = extractor.report.get("source", "pretrained").startswith("pretrained")
+            default, source = V.default_threshold(name, distances[same], distances[~same], pretrained)
             context.thresholds[name] = {"default": default, "default_source": source, "tuned": roc.tuned_threshold}
             reference.update({f"auc_{name}": roc.auc, f"threshold_default_{name}": default,
                               f"threshold_tuned_{name}": roc.tuned_threshold,
@@ -323,6 +324,25 @@ def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, gener
     return row, arrays
 
 
+def _previous_result(run_dir: Path, context: CacheContext, config: EvaluationConfig) -> tuple[dict, dict] | None:
+    """The stored (row, arrays) of a run if they are still valid for these pairs and settings."""
+    from lib.io import read_json
+
+    results, arrays_path = run_dir / "results.json", run_dir / "evaluation.npz"
+    if not (results.is_file() and arrays_path.is_file()):
+        return None
+    stored = read_json(results)
+    checkpoints = [p.stat().st_mtime for p in run_dir.glob("*.pt")]
+    if (stored.get("evaluation_config") != to_dict(config)
+            or stored.get("metrics", {}).get("pairs_fingerprint") != context.fingerprint
+            or stored.get("real_reference", {}).get("cache_dir") != context.cache_dir
+            or (checkpoints and max(checkpoints) > results.stat().st_mtime)):
+        return None
+    with np.load(arrays_path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return stored["metrics"], arrays
+
+
 def _save_npz(path: Path, arrays: dict) -> Path:
     import io
 
@@ -333,12 +353,15 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 
 # --------------------------------------------------------------------------- many runs
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,
-                  out_dir=None, preset: str = "small", device: str = "cpu", load_generator=None) -> pd.DataFrame:
+                  out_dir=None, preset: str = "small", device: str = "cpu", load_generator=None,
+                  reuse: bool = True) -> pd.DataFrame:
     """Evaluate runs (see :func:`find_runs`), returning one row per run plus a ``real`` row per cache.
 
     With ``out_dir`` the table is written as results.csv / results.md / results.json and
     the per-run arrays are copied to ``out_dir/arrays/`` for :func:`draw_all_figures`.
     ``load_generator(run_dir, device)`` defaults to :func:`lib.train.gan.load_generator`.
+    With ``reuse`` a run whose results.json was written with the same pairs and settings
+    after its last checkpoint is not evaluated again (an interrupted sweep resumes).
     """
     from lib.utils import resolve_device
 
@@ -361,7 +384,8 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
         rows.append(dict(context.reference))
         all_arrays[f"real-{Path(cache_dir).name}"] = context.arrays
         for run in tqdm(cache_runs, desc=f"evaluating runs on {Path(cache_dir).name}"):
-            row, arrays = evaluate_run(run, context, config, generators[run])
+            previous = _previous_result(run, context, config) if reuse else None
+            row, arrays = previous or evaluate_run(run, context, config, generators[run])
             rows.append(row)
             all_arrays[run.name] = arrays
     table = pd.DataFrame(rows)

@@ -44,6 +44,7 @@ class ProbeConfig:
     seed: int = 0
     eval_frames: int = 512  # test frames used for the held-out error
     cache_key: str = ""
+    version: int = 2  # bump when training or the report changes, so cached probes are retrained
 
 
 PROBE_PRESETS: dict[str, dict] = {

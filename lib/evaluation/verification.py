@@ -23,7 +23,9 @@ import numpy as np
 
 # Published cosine-distance thresholds for the same networks (DeepFace's table), where
 # one exists; other extractors take the midpoint rule of :func:`default_threshold`.
-PUBLISHED_COSINE_THRESHOLDS: dict[str, float] = {"dlib": 0.07, "facenet": 0.40}
+# (dlib ResNet 0.07; Facenet512 = the 512-d VGGFace2 InceptionResnetV1, 0.30).  They hold
+# only for the pretrained networks, not for an embedder trained here.
+PUBLISHED_COSINE_THRESHOLDS: dict[str, float] = {"dlib": 0.07, "facenet": 0.30}
 
 
 def _as_2d(features) -> np.ndarray:
@@ -107,14 +109,15 @@ def verification_accuracy(distances, threshold: float) -> float:
     return float((distances <= threshold).mean())
 
 
-def default_threshold(extractor: str, same_distances, different_distances) -> tuple[float, str]:
+def default_threshold(extractor: str, same_distances, different_distances,
+                      pretrained: bool = True) -> tuple[float, str]:
     """The untuned threshold and where it comes from.
 
-    A published cosine threshold where the network has one; otherwise (autoencoder
-    codes, truth probe) the midpoint of the mean same-pair and mean different-pair
-    distances of real videos, which needs no search over thresholds.
+    A published cosine threshold where the (pretrained) network has one; otherwise
+    (autoencoder codes, truth probe, an embedder trained here) the midpoint of the mean
+    same-pair and mean different-pair distances of real videos, which needs no search.
     """
-    if extractor in PUBLISHED_COSINE_THRESHOLDS:
+    if pretrained and extractor in PUBLISHED_COSINE_THRESHOLDS:
         return PUBLISHED_COSINE_THRESHOLDS[extractor], "published (DeepFace cosine table)"
     midpoint = 0.5 * (float(np.mean(same_distances)) + float(np.mean(different_distances)))
     return midpoint, "midpoint of real same/different pair mean distances"

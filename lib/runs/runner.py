@@ -306,7 +306,8 @@ def status_table(folders: Mapping[str, Path]) -> pd.DataFrame:
             "attempts": status.get("attempts", 0), "error": status.get("error") or "",
             "run_dir": str(folder),
         })
-    return pd.DataFrame(rows, columns=["variant", "state", "steps", "wall_s", "attempts", "error", "run_dir"])
+    table = pd.DataFrame(rows, columns=["variant", "state", "steps", "wall_s", "attempts", "error", "run_dir"])
+    return table.astype({"steps": "Int64"})  # stays integer when some variants have no steps yet
 
 
 def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None) -> pd.DataFrame:

@@ -55,7 +55,7 @@ class AETrainConfig:
     eval_frames: int | None = None   # test frames used for the metrics (evenly spaced); None: all
     preset: str = "paper"
     num_threads: int | None = None   # torch CPU threads; None: torch's default (OMP_NUM_THREADS)
-    augment: bool = False            # flips + colour jitter (not in the thesis; helps with few subjects)
+    augment: bool = False            # random flips + colour jitter (not in the thesis; off in every preset)
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
