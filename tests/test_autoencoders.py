@@ -88,6 +88,13 @@ def test_conv_counts_follow_table_1():
     assert sizes == sorted(sizes)
 
 
+def test_width_scales_channels_but_keeps_narrow_layers():
+    half = build_autoencoder("sae-large", width=0.5)
+    assert half.encoder[0][0].out_channels == 16 and half.encoder[4][0].out_channels == 256
+    small = build_autoencoder("sae-small", width=0.25)
+    assert [block[0].out_channels for block in small.encoder[:2]] == [4, 4]  # 16 -> 4, the 4 stays 4
+
+
 def test_vae_samples_while_training_and_has_mean_and_logvar_layers():
     torch.manual_seed(0)
     model = build_autoencoder("vae-small", width=0.25).train()

@@ -67,6 +67,7 @@ def test_truth_extractor_needs_ground_truth():
         build_extractor("truth", cache, preset="tiny")
 
 
+@pytest.mark.slow  # ~30 s of CPU: trains the probe for 150 steps
 def test_identity_probe_learns_and_is_cached(monkeypatch, tmp_path):
     from lib.data.cache import VideoCache
     from lib.data.splits import Split

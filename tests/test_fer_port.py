@@ -67,3 +67,29 @@ def test_fer_classifier_maps_onto_six_emotions():
     # the float [-1, 1] layout (B, 3, T, H, W) gives the same answer
     as_float = torch.from_numpy(video).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
     np.testing.assert_allclose(classifier.predict_proba(as_float), proba, atol=1e-3)
+
+
+def test_facs_prototypes_decide_the_truth_classifier():
+    from lib.evaluation.emotion import FACS_PROTOTYPES, emotion_from_aus, prototype_matrix
+
+    names = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU15", "AU20", "AU23",
+             "AU25", "AU26"]
+    prototypes = prototype_matrix(names)
+    curve = np.sin(np.linspace(0, np.pi, 20))[:, None]  # neutral -> apex -> neutral
+    for emotion, units in FACS_PROTOTYPES.items():
+        frame_aus = curve * np.array([1.0 if int(n[2:]) in units else 0.0 for n in names])
+        frame_aus += np.random.default_rng(0).uniform(0, 0.05, frame_aus.shape)  # small noise
+        assert EMOTIONS[int(emotion_from_aus(frame_aus, prototypes).argmax())] == emotion
+
+
+def test_unavailable_classifiers_are_skipped_with_the_reason():
+    from lib.data.cache import VideoCache
+    from lib.evaluation.emotion import build_classifiers
+
+    cache = VideoCache.from_videos([np.zeros((4, 64, 64, 3), np.uint8)], ["001"], ["anger"])  # no AU truth
+    built, skipped = build_classifiers(["fer", "deepface", "truth"], cache, preset="tiny")
+    assert list(built) == ["fer"]
+    assert "not installed" in skipped["deepface"] and "action units" in skipped["truth"]
+    from lib.config import ConfigError
+    with pytest.raises(ConfigError, match="'fer'"):
+        build_classifiers(["fer", "emonet"])

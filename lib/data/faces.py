@@ -213,9 +213,9 @@ def landmarks_3d(p: FaceParams, au: Mapping[str, float]) -> np.ndarray:
     inner_x, outer_x = 0.13, p.eye_spacing + p.eye_half_width + 0.1
     bx = outer_x - t * (outer_x - inner_x)
     by = p.brow_y - p.brow_arch * (1 - ((t - 0.4) / 0.6) ** 2)
-    dy = (-0.24 * a["AU01"] * t ** 1.3 - 0.20 * a["AU02"] * (1 - t) ** 1.2
-          + 0.13 * a["AU04"] * (0.45 + 0.55 * t) + 0.06 * a["AU09"] * t)
-    dx = 0.08 * a["AU04"] * t + 0.02 * a["AU09"] * t  # pulled together
+    dy = (-0.24 * a["AU01"] * t ** 1.3 - 0.24 * a["AU02"] * (1 - t) ** 1.2
+          + 0.17 * a["AU04"] * (0.3 + 0.7 * t) + 0.1 * a["AU09"] * t)
+    dx = 0.09 * a["AU04"] * t + 0.03 * a["AU09"] * t  # pulled together
     brow = np.stack([bx - dx, by + dy, np.full(5, 0.3)], axis=1)
     pts[17:22] = brow * [-1, 1, 1]
     pts[22:27] = brow[::-1]
@@ -231,7 +231,7 @@ def landmarks_3d(p: FaceParams, au: Mapping[str, float]) -> np.ndarray:
 
     # Eyes 36-41 (image left: outer, upper, upper, inner, lower, lower) and 42-47.
     ew, eh = p.eye_half_width, p.eye_half_height
-    up = eh * (1.0 + 1.1 * a["AU05"] - 0.35 * a["AU07"] - 0.25 * a["AU06"] - 0.25 * a["AU04"] - 0.2 * a["AU09"])
+    up = eh * (1.0 + 1.1 * a["AU05"] - 0.35 * a["AU07"] - 0.25 * a["AU06"] - 0.25 * a["AU04"] - 0.35 * a["AU09"])
     down = eh * 0.75 * (1.0 - 0.75 * a["AU06"] - 0.7 * a["AU07"] - 0.3 * a["AU09"]) + 0.2 * eh * a["AU05"]
     up = up * (1 - a["AU45"]) - down * 0.8 * a["AU45"]  # the upper lid closes onto the lower one
     ey = -0.28
@@ -249,11 +249,13 @@ def landmarks_3d(p: FaceParams, au: Mapping[str, float]) -> np.ndarray:
 
     # Mouth: outer 48-59, inner 60-67.
     my, mw, lt = p.mouth_y, p.mouth_half_width, p.lip_thickness
-    corner_dy = -0.17 * a["AU12"] + 0.15 * a["AU15"] + 0.02 * a["AU20"] - 0.03 * a["AU10"]
-    corner_dx = 0.10 * a["AU12"] + 0.16 * a["AU20"] - 0.08 * a["AU23"] + 0.02 * a["AU10"]
-    thin = 1.0 - 0.65 * a["AU23"] - 0.3 * a["AU20"]
-    upper_open = 0.05 * a["AU25"] + 0.09 * a["AU10"] + 0.03 * a["AU26"]
-    lower_open = 0.05 * a["AU25"] + jaw_drop * 0.9
+    corner_dy = -0.24 * a["AU12"] + 0.16 * a["AU15"] + 0.02 * a["AU20"] - 0.03 * a["AU10"]
+    # The jaw drop narrows the mouth into an "O" (surprise); the stretcher widens it (fear).
+    corner_dx = (0.12 * a["AU12"] + 0.2 * a["AU20"] - 0.1 * a["AU23"] + 0.02 * a["AU10"]
+                 - 0.1 * a["AU26"])
+    thin = 1.0 - 0.75 * a["AU23"] - 0.3 * a["AU20"]
+    upper_open = 0.07 * a["AU25"] + 0.12 * a["AU10"] + 0.03 * a["AU26"]
+    lower_open = 0.06 * a["AU25"] + jaw_drop * 0.9
     cx_ = mw + corner_dx
     cy_ = my + corner_dy
     # Points next to the corners follow them half way, which bends the lips into a smile/frown.

@@ -17,7 +17,8 @@ Conv -> BatchNorm -> ReLU blocks.  Choices common to all six:
 - The decoder's linear layer maps the code to the smallest feature map from which
   the listed deconvs reach 64x64, followed by ReLU.
 - Stride-2 3x3 deconvs use ``output_padding=1`` so that each exactly doubles the size.
-- ``width`` scales every hidden channel count (CPU presets); width=1.0 is the thesis.
+- ``width`` scales every hidden channel count (CPU presets), but never below 4 channels
+  (or the layer's own count if smaller); width=1.0 is the thesis.
 
 Per model:
 
@@ -164,8 +165,13 @@ def parse_autoencoder_name(name: str) -> tuple[str, str]:
     return kind, size
 
 
+MIN_SCALED_CHANNELS = 4
+
+
 def _scaled(channels: int, width: float) -> int:
-    return max(1, int(round(channels * width)))
+    # Narrow layers are not narrowed further: the small model's 4-channel bottleneck map at
+    # width 0.5 would have 2 channels, which all die under ReLU and the model stops learning.
+    return max(min(channels, MIN_SCALED_CHANNELS), int(round(channels * width)))
 
 
 class ConvAutoencoder(nn.Module):

@@ -33,6 +33,7 @@ from lib.utils import resolve_device, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
 DONE_NAME = "train_done.json"
+GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
 RESUME_MAY_CHANGE = ("steps", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
                      "run_name", "run_dir")
@@ -320,6 +321,7 @@ class TrainedGenerator:
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels: torch.Tensor | np.ndarray | list, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, 16, H, W) in [-1, 1]."""
+        input_videos = torch.as_tensor(input_videos)
         if input_videos.dim() != 5 or input_videos.shape[1] != 3:
             raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(input_videos.shape)}")
         videos = self._input_clip(input_videos.to(self.device, torch.float32))
@@ -329,8 +331,12 @@ class TrainedGenerator:
         was_training = self.models.generator.training
         self.models.generator.eval()
         try:
-            content = content_codes(self.models, self.config, videos, noise)
-            return self.models.generator(content, labels, noise).clamp(-1, 1)
+            outputs = []
+            for first in range(0, len(videos), GENERATE_CHUNK):  # bounded memory for long evaluation batches
+                chunk = slice(first, first + GENERATE_CHUNK)
+                content = content_codes(self.models, self.config, videos[chunk], noise)
+                outputs.append(self.models.generator(content, labels[chunk], noise).clamp(-1, 1))
+            return torch.cat(outputs)
         finally:
             self.models.generator.train(was_training)
 
