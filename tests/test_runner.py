@@ -19,7 +19,7 @@ from lib.config import ConfigError
 from lib.paths import notebooks_dir
 from lib.runs.grid import Variant
 from lib.runs.runner import (LOCK_FILE, run_evaluation_notebook, lock_owner, read_status, run_grid, run_variants,
-                             try_lock, release_lock)
+                             try_lock, release_lock, variant_state)
 
 # A stand-in for 03_train: checkpoint per step, resume from it, train_done.json at the end.
 STAND_IN_TRAIN = """
@@ -169,6 +169,7 @@ def test_killed_variant_resumes_from_its_checkpoint(tmp_path, train_notebook, ru
     reached = json.loads(checkpoint.read_text())["step"]
     assert not (folder / "train_done.json").exists()
     assert read_status(folder)["state"] == "running"  # left behind by the killed runner
+    assert variant_state(folder) == "interrupted"  # ...whose lock is now stale
     table = run_variants([Variant("v", {"preset": "tiny", "steps": 40, "step_seconds": 0.1})], runs_root,
                          notebook=train_notebook, progress=False)
     assert table.loc[0, "state"] == "done" and table.loc[0, "steps"] == 40

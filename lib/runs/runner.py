@@ -319,7 +319,7 @@ def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None) -
 # ----------------------------------------------------------------------------- training
 def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, notebook: str | Path,
                   threads: int | None = None, retry_failed: bool = True) -> dict[str, Any]:
-    """Train one variant unless done or locked; top-level so worker processes can run it.
+    """Train one variant unless done or locked (in this process; see :func:`_train_in_subprocess`).
 
     Returns ``{"variant", "outcome"}`` with outcome done | skipped | failed | locked.
     """

@@ -81,8 +81,8 @@ class AETrainConfig:
 
 # Per preset: the numbers that differ from AETrainConfig's defaults (the thesis's).
 # `small` (synthetic small benchmark: 8 training subjects, ~7.3k training frames): 6 epochs
-# of 3000 frames at width 0.5; all six took 13.8 min of training on the shared 2-core CPU
-# under heavy load from other jobs (1 thread each), a few minutes on an idle one.
+# of 3000 frames at width 0.5; all six took 14.1 min of training on the shared 2-core CPU
+# under heavy load from other jobs (1 thread; about 3 min expected on an idle CPU from per-step timings).
 AE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"epochs": 2, "width": 0.25, "max_frames_per_epoch": 256, "eval_frames": 128, "kl_weight": 1e-4},
     "small": {"epochs": 6, "width": 0.5, "max_frames_per_epoch": 3000, "eval_frames": 1000, "kl_weight": 1e-4},
