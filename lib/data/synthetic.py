@@ -76,8 +76,9 @@ class SyntheticPreset:
 SYNTHETIC_PRESETS: dict[str, SyntheticPreset] = {
     "tiny": SyntheticPreset("tiny", subjects=4, takes_per_emotion=1, neutral_takes=2,
                             frames_min=64, frames_max=68, short_takes=2, short_frames_min=32),
-    "small": SyntheticPreset("small", subjects=10, takes_per_emotion=2, neutral_takes=10,
-                             frames_min=64, frames_max=96, short_takes=6),
+    # Many identities rather than many takes: models must generalise to unseen test subjects.
+    "small": SyntheticPreset("small", subjects=20, takes_per_emotion=1, neutral_takes=10,
+                             frames_min=64, frames_max=96, short_takes=4),
     # 50 subjects x 6 emotions x 2 takes = 600, minus 50 short ones -> 550 usable videos (MUG: 548).
     "full": SyntheticPreset("full", subjects=50, takes_per_emotion=2, neutral_takes=50,
                             frames_min=64, frames_max=120, short_takes=50),
