@@ -4,6 +4,7 @@ kind is "markdown", "code" or "parameters" (a code cell tagged ``parameters`` fo
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +24,9 @@ def make_notebook(cells: Iterable[tuple[str, str]]) -> nbformat.NotebookNode:
             built.append(cell)
         else:
             raise ValueError(f"unknown cell kind {kind!r}; valid: markdown, code, parameters")
+    for number, cell in enumerate(built):
+        # Stable ids: rebuilding an unchanged notebook leaves its file unchanged.
+        cell.id = hashlib.sha1(f"{number}:{cell.source}".encode()).hexdigest()[:8]
     notebook = new_notebook(cells=built)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata["language_info"] = {"name": "python"}

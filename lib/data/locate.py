@@ -57,12 +57,12 @@ def load_latest_cache(preset: str, cache_dir: str | Path | None = None, mmap: bo
     return load_cache(find_cache(preset, cache_dir), mmap=mmap)
 
 
-def resolve_data_root(data_root: str | Path | None, preset: str, seed: int) -> Path:
+def resolve_data_root(data_root: str | Path | None, preset: str, seed: int, progress: bool = True) -> Path:
     """``data_root`` itself, or the synthetic benchmark for ``preset`` (generated once, then reused)."""
     if data_root is not None:
         return Path(data_root).expanduser()
     from lib.data.synthetic import ensure_synthetic
-    return Path(ensure_synthetic(SYNTHETIC_FOR_PRESET[preset], seed))
+    return Path(ensure_synthetic(SYNTHETIC_FOR_PRESET[preset], seed, progress=progress))
 
 
 def prepare_dataset(data_root: str | Path | None = None, preset: str = "small", detector: str = "center",
@@ -78,7 +78,7 @@ def prepare_dataset(data_root: str | Path | None = None, preset: str = "small", 
     check_choice("preset", preset, PRESET_NAMES)
     check_choice("detector", detector, DETECTORS)
     PreprocessConfig(detector=detector, image_size=image_size, min_frames=min_frames, seed=seed).validate()
-    root = resolve_data_root(data_root, preset, seed)
+    root = resolve_data_root(data_root, preset, seed, progress)
     folder = build_cache(root, detector=detector, image_size=image_size, min_frames=min_frames,
                          out_root=out_root, seed=seed, progress=progress, **build_options)
     record_latest_cache(preset, folder)

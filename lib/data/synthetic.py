@@ -337,9 +337,34 @@ def _clear_generated(out: Path) -> None:
     (out / META_NAME).unlink(missing_ok=True)
 
 
+def _write_take(plan: TakePlan, identity: np.ndarray, spec: SyntheticPreset, seed: int, out: Path) -> int:
+    """Render one take into a hidden folder, then rename it into place (a process-pool task)."""
+    final = out / plan.relative_dir
+    partial = final.parent / f".{plan.take}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    if final.exists():  # a take folder without truth cannot come from us; do not mix files
+        shutil.rmtree(final)
+    n_frames = render_take(plan, identity, spec, seed, partial)
+    os.replace(partial, final)
+    return n_frames
+
+
+def default_workers() -> int:
+    """Processes for :func:`generate`: the CPUs this process may use (at most 8)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(8, available))
+
+
 def generate(out_dir: str | Path, preset: str | SyntheticPreset = "tiny", seed: int = 0, overwrite: bool = False,
-             progress: bool = True) -> Path:
+             progress: bool = True, workers: int | None = None) -> Path:
     """Write the synthetic benchmark into ``out_dir`` and return it.
+
+    ``workers`` processes render takes in parallel (None: :func:`default_workers`); every
+    take has its own random stream, so the files are the same for any number of workers.
 
     If ``out_dir`` already holds the same preset, seed and generator version, finished
     takes are kept (a complete dataset returns at once; an interrupted one resumes).
@@ -377,25 +402,32 @@ def generate(out_dir: str | Path, preset: str | SyntheticPreset = "tiny", seed: 
             "subject": subject, "vector": [round(float(x), 6) for x in identities[subject]],
             "names": list(IDENTITY_NAMES), "attributes": identity_attributes(identities[subject])})
 
-    bar = tqdm(plans, desc=f"synthetic {spec.name} seed {seed}", unit="take", disable=not progress)
-    for plan in bar:
-        final = out / plan.relative_dir
-        if (final / "truth.npz").is_file():
-            continue  # finished in an earlier, interrupted run
-        partial = final.parent / f".{plan.take}.partial"
-        if partial.exists():
-            shutil.rmtree(partial)
-        if final.exists():  # a take folder without truth cannot come from us; do not mix files
-            shutil.rmtree(final)
-        render_take(plan, identities[plan.subject], spec, seed, partial)
-        os.replace(partial, final)
+    todo = [plan for plan in plans if not (out / plan.relative_dir / "truth.npz").is_file()]  # others: resumed
+    workers = default_workers() if workers is None else workers
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"invalid workers={workers!r}; must be None or an integer >= 1")
+    bar = tqdm(total=len(plans), initial=len(plans) - len(todo), desc=f"synthetic {spec.name} seed {seed}",
+               unit="take", disable=not progress)
+    if workers == 1 or len(todo) < 2:
+        for plan in todo:
+            _write_take(plan, identities[plan.subject], spec, seed, out)
+            bar.update(1)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            futures = [pool.submit(_write_take, plan, identities[plan.subject], spec, seed, out) for plan in todo]
+            for future in as_completed(futures):
+                future.result()  # re-raises a worker's error here
+                bar.update(1)
+    bar.close()
     atomic_write_json(meta_path, _meta(spec, seed, plans, complete=True))
     return out
 
 
-def ensure_synthetic(preset: str = "tiny", seed: int = 0) -> Path:
+def ensure_synthetic(preset: str = "tiny", seed: int = 0, workers: int | None = None, progress: bool = True) -> Path:
     """The benchmark for ``preset``/``seed`` in its default folder, generated on first use."""
-    return generate(default_synthetic_dir(preset, seed), preset, seed)
+    return generate(default_synthetic_dir(preset, seed), preset, seed, progress=progress, workers=workers)
 
 
 # --------------------------------------------------------------------------- README picture
@@ -447,11 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default="small", choices=list(SYNTHETIC_PRESETS))
     parser.add_argument("--out", default=None, help="output folder (default: data/synthetic/<preset>-seed<seed>)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: the CPUs available)")
     parser.add_argument("--overwrite", action="store_true", help="replace a different synthetic dataset in --out")
     parser.add_argument("--gallery", default=None, metavar="PNG", help="also save one apex frame per emotion for two subjects")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else default_synthetic_dir(args.preset, args.seed)
-    path = generate(out, args.preset, args.seed, overwrite=args.overwrite)
+    path = generate(out, args.preset, args.seed, overwrite=args.overwrite, workers=args.workers)
     counts = read_json(path / META_NAME)["counts"]
     print(f"synthetic benchmark at {path}: {json.dumps(counts)}")
     if args.gallery:
