@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbtools import write_notebook
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_preprocess.ipynb"
 
@@ -137,23 +136,15 @@ atomic_write_json(out_dir / "results.json", results)
 print("wrote", out_dir / "results.json")"""
 
 
-def build() -> nbformat.NotebookNode:
-    parameters = new_code_cell(PARAMETERS)
-    parameters.metadata["tags"] = ["parameters"]
-    cells = [new_markdown_cell(TITLE), parameters, new_code_cell(SETUP),
-             new_markdown_cell(LOCATE_MD), new_code_cell(LOCATE),
-             new_markdown_cell(RAW_MD), new_code_cell(RAW),
-             new_markdown_cell(CACHE_MD), new_code_cell(CACHE),
-             new_markdown_cell(SPLIT_MD), new_code_cell(SPLIT),
-             new_markdown_cell(STATS_MD), new_code_cell(STATS),
-             new_markdown_cell(GIF_MD), new_code_cell(GIF), new_code_cell(RESULTS)]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
-
+CELLS = [
+    ("markdown", TITLE), ("parameters", PARAMETERS), ("code", SETUP),
+    ("markdown", LOCATE_MD), ("code", LOCATE),
+    ("markdown", RAW_MD), ("code", RAW),
+    ("markdown", CACHE_MD), ("code", CACHE),
+    ("markdown", SPLIT_MD), ("code", SPLIT),
+    ("markdown", STATS_MD), ("code", STATS),
+    ("markdown", GIF_MD), ("code", GIF), ("code", RESULTS),
+]
 
 if __name__ == "__main__":
-    NOTEBOOK.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), NOTEBOOK)
-    print("wrote", NOTEBOOK)
+    write_notebook(NOTEBOOK, CELLS)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbtools import write_notebook
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_train.ipynb"
 
@@ -84,19 +83,12 @@ SAMPLES = """# Row 0: the input videos; then one row per target emotion (anger, 
 show_gif(out_dir / "samples" / "latest.gif")"""
 
 
-def build() -> nbformat.NotebookNode:
-    notebook = new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    parameters = new_code_cell(PARAMETERS)
-    parameters.metadata["tags"] = ["parameters"]
-    notebook.cells = [new_markdown_cell(INTRO), parameters, new_code_cell(SETUP), new_code_cell(TRAIN),
-                      new_markdown_cell("## Loss curves"), new_code_cell(CURVES),
-                      new_markdown_cell("## Loss composition"), new_code_cell(COMPOSITION),
-                      new_markdown_cell("## Samples"), new_code_cell(SAMPLES)]
-    return notebook
-
+CELLS = [
+    ("markdown", INTRO), ("parameters", PARAMETERS), ("code", SETUP), ("code", TRAIN),
+    ("markdown", "## Loss curves"), ("code", CURVES),
+    ("markdown", "## Loss composition"), ("code", COMPOSITION),
+    ("markdown", "## Samples"), ("code", SAMPLES),
+]
 
 if __name__ == "__main__":
-    NOTEBOOK.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    write_notebook(NOTEBOOK, CELLS)
