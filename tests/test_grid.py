@@ -97,3 +97,15 @@ def test_bad_names_fail_listing_the_choices():
         select_variants(variants, ["thesis-m9-seen"])
     assert [v.name for v in select_variants(variants, ["ablation-full"])] == ["thesis-m2-seen"]
     assert resolve_grid("thesis", "tiny", overrides={"steps": 3})[0].params["steps"] == 3
+
+
+def test_schedule_starts_expensive_variants_first_and_never_two_embedder_trainings():
+    from lib.runs.runner import estimated_cost, schedule_order
+
+    order = [v.name for v in schedule_order(resolve_grid("demo", "small"))]
+    facenet = [name for name in order if name.startswith("facenet-m") and name != "facenet-m1-ae-mse"]
+    assert sorted(order) == sorted(v.name for v in resolve_grid("demo", "small"))
+    # the first FaceNet variant trains the shared identity embedder; the others wait at the end
+    assert order[0] == facenet[0] and order[-2:] == facenet[1:]
+    costs = [estimated_cost(v) for v in resolve_grid("demo", "small")]
+    assert max(costs) > min(costs) > 0

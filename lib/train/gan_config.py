@@ -23,14 +23,15 @@ CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 
 # Per preset: sizes and schedules.  paper = thesis 5.2 (batches 32/32, checkpoint every 10k,
-# ~60k steps, full widths, FaceNet at 160px).  small = one variant in ~100 s on one CPU
-# core (0.49 s per iteration with two variants on the two cores): narrow networks, small batches, FaceNet at 80px (its smallest comfortable input)
+# ~60k steps, full widths, FaceNet at 160px).  small = one variant in ~80 s on one CPU
+# core (0.49 s per iteration with two variants on the two cores): narrow networks, small
+# batches, FaceNet at 80px (its smallest comfortable input)
 # with the consistency loss on 4 of the 16 frames.  tiny = a few steps for tests.
 GAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(steps=4, image_batch=4, video_batch=2, checkpoint_every=2, log_every=1, sample_every=4,
                  width=0.125, facenet_input_size=80, consistency_frames=2, identity_steps=4, identity_batch=8,
                  n_sample_subjects=2),
-    "small": dict(steps=200, image_batch=8, video_batch=4, checkpoint_every=100, log_every=10, sample_every=100,
+    "small": dict(steps=150, image_batch=8, video_batch=4, checkpoint_every=50, log_every=10, sample_every=75,
                   width=0.25, facenet_input_size=80, consistency_frames=4, identity_steps=120, identity_batch=16,
                   n_sample_subjects=3),
     "paper": dict(steps=60000, image_batch=32, video_batch=32, checkpoint_every=10000, log_every=100,
@@ -41,7 +42,7 @@ GAN_PRESETS: dict[str, dict[str, Any]] = {
 # FaceNet costs ~13 ms per 80px frame on one CPU core (64 content codes per clip batch of 4),
 # so at `small` a FaceNet variant runs fewer, smaller iterations to take about as long as an ae one.
 GAN_PRESET_ENCODER_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
-    ("small", "facenet"): dict(steps=100, video_batch=2, sample_every=100),
+    ("small", "facenet"): dict(steps=60, video_batch=2, sample_every=60),
 }
 
 # Default consistency scale per (encoder, loss), sized so the scaled term starts at a few

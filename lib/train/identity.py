@@ -9,6 +9,7 @@ the settings, so every GAN run on that cache reuses it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import time
@@ -46,11 +47,23 @@ def train_identity_embedder(cache: Any, cache_dir: str | Path, input_size: int =
                             batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0,
                             device: str | torch.device = "cpu", overwrite: bool = False) -> Path:
     """Train (or reuse) the identity embedder; returns its weights file (classify=False state dict)."""
-    from lib.compat import import_facenet_pytorch
-
     path = identity_embedder_path(cache_dir, input_size, steps, batch_size, seed)
     if path.is_file() and not overwrite:
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel GAN runs on one cache need the same embedder: one trains it, the others wait for it.
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file() and not overwrite:
+            return path
+        return _train_identity_embedder(cache, cache_dir, path, input_size, steps, batch_size, learning_rate,
+                                        seed, device)
+
+
+def _train_identity_embedder(cache: Any, cache_dir: str | Path, path: Path, input_size: int, steps: int,
+                             batch_size: int, learning_rate: float, seed: int, device: str | torch.device) -> Path:
+    from lib.compat import import_facenet_pytorch
+
     rows = _training_subject_rows(cache)
     subjects = sorted(rows["subject"].astype(str).unique())
     subject_index = {s: i for i, s in enumerate(subjects)}
