@@ -178,30 +178,6 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path, name, augment):
         train_autoencoder(_cfg(name, 4, augment=augment, width=0.5), cache, tmp_path / "resumed", progress=False)
 
 
-def test_parallel_training_gives_the_same_models_as_one_after_another(cache, tmp_path):
-    from lib.data.cache import load_cache, save_cache_file
-    from lib.data.splits import save_split
-    from lib.train.autoencoders import train_autoencoders
-
-    folder = tmp_path / "cache"
-    folder.mkdir()
-    save_cache_file(folder / "cache.npz", cache)
-    save_split(cache.split, folder / "split.json")
-    on_disk = load_cache(folder)
-    configs = {name: _cfg(name, 2, num_threads=1) for name in ("sae-small", "vae-medium")}
-    one_by_one = train_autoencoders(configs, on_disk, tmp_path / "sequential", parallel=1, progress=False)
-    together = train_autoencoders(configs, on_disk, tmp_path / "parallel", parallel=2, progress=False)
-    assert list(together) == list(configs)  # summaries in the configs' order, whatever finished first
-    for name in configs:
-        assert together[name]["train_loss"] == one_by_one[name]["train_loss"]
-        a = torch.load(one_by_one[name]["checkpoint"], weights_only=False)["model"]
-        b = torch.load(together[name]["checkpoint"], weights_only=False)["model"]
-        for key, value in a.items():
-            torch.testing.assert_close(value, b[key], rtol=0, atol=0, msg=f"{name} {key}")
-    with pytest.raises(ConfigError, match="parallel"):
-        train_autoencoders(configs, on_disk, tmp_path / "bad", parallel=0)
-
-
 def test_training_uses_training_subjects_only(cache):
     from lib.train.autoencoders import composition_frame_indices
     from lib.evaluation.ae_report import frame_subjects

@@ -36,7 +36,6 @@ learning_rate = 0.005
 kl_weight = None            # weight of the VAE's KL term; None: the preset's
 selection_metric = "ssim"   # ssim (highest) | mse (lowest)
 device = "auto"             # auto | cpu | cuda
-parallel = 2                # variants trained at once in worker processes (1: one after another, in this kernel)
 seed = 0
 run_name = None             # None: a new numbered run folder; reuse a name to resume
 cache_dir = None            # None: the cache that 01_preprocess recorded for the preset"""
@@ -52,7 +51,7 @@ from lib.evaluation import ae_figures, ae_report
 from lib.io import atomic_write_json
 from lib.models.autoencoders import AUTOENCODERS
 from lib.paths import run_dir
-from lib.train.autoencoders import SELECTION_CRITERIA, ae_config, select_autoencoder, train_autoencoders
+from lib.train.autoencoders import SELECTION_CRITERIA, ae_config, select_autoencoder, train_autoencoder
 
 # Every choice is checked before any work.
 check_choice("preset", preset, PRESET_NAMES)
@@ -63,13 +62,13 @@ configs = {name: ae_config(preset, name, epochs=epochs, batch_size=batch_size, l
 cache = load_cache(find_cache(preset, cache_dir))
 run = run_dir("02_autoencoders", run_name, description=preset)
 atomic_write_json(run / "config.json", {
-    "preset": preset, "variants": variants, "parallel": parallel, "selection_metric": selection_metric,
+    "preset": preset, "variants": variants, "selection_metric": selection_metric,
     "cache": str(cache.path),
     "configs": {name: to_dict(cfg) for name, cfg in configs.items()}})
 print(cache)
 print("run folder:", run)"""
 
-TRAIN = """summaries = train_autoencoders(configs, cache, run, parallel=parallel)"""
+TRAIN = """summaries = {name: train_autoencoder(cfg, cache, run) for name, cfg in configs.items()}"""
 
 TABLE = """table = ae_report.autoencoder_table(run, cache, variants, eval_frames=configs[variants[0]].eval_frames,
                                     device=device)
@@ -102,7 +101,7 @@ CELLS = [
     ("markdown", TITLE),
     ("parameters", PARAMETERS),
     ("code", SETUP),
-    ("markdown", "## Training (resumable; `parallel` models at a time)"),
+    ("markdown", "## Training (resumable; one progress bar per model)"),
     ("code", TRAIN),
     ("markdown", "## Test-split results (thesis Table 4 analogue)"),
     ("code", TABLE),

@@ -261,54 +261,6 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
             "checkpoint": str(checkpoint_path)}
 
 
-def _train_in_worker(cfg: AETrainConfig, cache_path: str, run_dir: str) -> dict[str, Any]:
-    from lib.data.cache import load_cache
-
-    return train_autoencoder(cfg, load_cache(cache_path), run_dir, progress=False)
-
-
-def train_autoencoders(configs: dict[str, AETrainConfig], cache, run_dir: str | Path, parallel: int = 1,
-                       progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Train (or resume) several variants; returns their summaries by name, in ``configs`` order.
-
-    ``parallel > 1`` trains that many at once in worker processes, largest models first,
-    each with ``cpu_count // parallel`` torch threads unless its config sets ``num_threads``
-    (on this 2-core CPU two 1-thread processes train 1.5x faster than one 2-thread process).
-    A variant's result depends only on its config and thread count, not on ``parallel``.
-    """
-    from tqdm.auto import tqdm
-
-    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
-        raise ConfigError(f"invalid parallel={parallel!r}; must be an integer >= 1")
-    for cfg in configs.values():
-        cfg.validate()
-    if parallel == 1 or len(configs) == 1:
-        return {name: train_autoencoder(cfg, cache, run_dir, progress=progress) for name, cfg in configs.items()}
-    if cache.path is None:
-        raise ValueError("parallel training reopens the cache in each worker; this cache has no folder (path)")
-    import concurrent.futures
-    import multiprocessing
-    import os
-
-    threads = max(1, (os.cpu_count() or 1) // parallel)
-    sizes = {"large": 0, "medium": 1, "small": 2}  # biggest first, so that the workers finish together
-    order = sorted(configs, key=lambda name: sizes[name.split("-")[1]])
-    summaries: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(configs), desc=f"autoencoders ({parallel} at a time)", unit="model", disable=not progress)
-    # spawn: a forked child would inherit the parent's torch thread pool (and a notebook kernel's sockets)
-    with concurrent.futures.ProcessPoolExecutor(min(parallel, len(configs)),
-                                                mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_train_in_worker,
-                               dataclasses.replace(configs[name], num_threads=configs[name].num_threads or threads),
-                               str(cache.path), str(run_dir)): name for name in order}
-        for future in concurrent.futures.as_completed(futures):
-            summaries[futures[future]] = future.result()
-            bar.update(1)
-            bar.set_postfix_str(f"{futures[future]}: loss {summaries[futures[future]]['train_loss']:.4f}")
-    bar.close()
-    return {name: summaries[name] for name in configs}
-
-
 # -- loading ------------------------------------------------------------------------------
 def resolve_checkpoint(path_or_run: str | Path, name: str | None = None) -> Path:
     """A checkpoint file from a file path, a variant folder, or a 02 run folder plus ``name``."""
@@ -401,6 +353,6 @@ def find_selected_autoencoder(preset: str, name: str | None = None) -> Path:
     return checkpoint
 
 
-__all__ = ["AETrainConfig", "AE_PRESETS", "ae_config", "train_autoencoder", "train_autoencoders", "load_autoencoder", "resolve_checkpoint",
+__all__ = ["AETrainConfig", "AE_PRESETS", "ae_config", "train_autoencoder", "load_autoencoder", "resolve_checkpoint",
            "select_autoencoder", "find_selected_autoencoder", "selection_pointer_path", "composition_frame_indices",
            "evenly_spaced", "load_frames", "CHECKPOINT_NAME", "SELECTION_CRITERIA"]
