@@ -49,7 +49,7 @@ class ProbeConfig:
 
 PROBE_PRESETS: dict[str, dict] = {
     "tiny": {"steps": 120, "batch_size": 32, "clip_batch": 4, "width": 16, "eval_frames": 256},
-    "small": {"steps": 600, "batch_size": 32, "clip_batch": 8, "width": 32, "eval_frames": 512},
+    "small": {"steps": 400, "batch_size": 32, "clip_batch": 8, "width": 32, "eval_frames": 512},
     "paper": {"steps": 3000, "batch_size": 64, "clip_batch": 16, "width": 48, "eval_frames": 2048},
 }
 

@@ -164,27 +164,29 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
         if failed:
             _say(f"{failed} variant(s) failed; their errors are in status.json (table below)")
     if finished and not _missing(notebooks_dir() / "05_evaluate.ipynb"):
-        timed("05_evaluate", lambda: _evaluate(preset, finished, verbose))
-        timed("figures", lambda: draw_figures(preset))
+        evaluated_now = timed("05_evaluate", lambda: _evaluate(preset, finished, verbose))
+        if not evaluated_now:  # 05 draws every figure when it runs; otherwise redraw them from its results
+            timed("figures", lambda: draw_figures(preset))
     elif not finished:
         _say("no finished training run: evaluation and figures skipped")
     print_summary(preset, timings)
     return 1 if failed else 0
 
 
-def _evaluate(preset: str, finished: list[str], verbose: bool) -> None:
-    """05 over the finished runs, unless it already evaluated exactly these runs."""
+def _evaluate(preset: str, finished: list[str], verbose: bool) -> bool:
+    """05 over the finished runs, unless it already evaluated exactly these runs; True if it ran."""
     out_dir = evaluation_dir(preset)
     marker = out_dir / STEP_MARKER
     if (marker.is_file() and read_json(marker).get("runs") == sorted(finished)
             and (out_dir / "results.csv").is_file()):
         _say(f"05_evaluate: these {len(finished)} runs are already evaluated ({out_dir}), skipped")
-        return
+        return False
     _say(f"05_evaluate: evaluating {len(finished)} runs ...")
     started = time.time()
     run_evaluation_notebook(finished, preset, run_name=demo_run_name(preset), log_output=verbose)
     atomic_write_json(marker, {"runs": sorted(finished), "wall_s": round(time.time() - started, 1)})
-    _say(f"05_evaluate: done in {time.time() - started:.0f} s")
+    _say(f"05_evaluate: done in {time.time() - started:.0f} s (figures in {figures_dir()})")
+    return True
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -32,7 +32,7 @@ GAN_PRESETS: dict[str, dict[str, Any]] = {
                  width=0.125, facenet_input_size=80, consistency_frames=2, identity_steps=4, identity_batch=8,
                  n_sample_subjects=2),
     "small": dict(steps=150, image_batch=8, video_batch=4, checkpoint_every=50, log_every=10, sample_every=75,
-                  width=0.25, facenet_input_size=80, consistency_frames=4, identity_steps=120, identity_batch=16,
+                  width=0.25, facenet_input_size=80, consistency_frames=4, identity_steps=80, identity_batch=16,
                   n_sample_subjects=3),
     "paper": dict(steps=60000, image_batch=32, video_batch=32, checkpoint_every=10000, log_every=100,
                   sample_every=5000, width=1.0, facenet_input_size=160, consistency_frames=16,
