@@ -52,7 +52,7 @@ class EvaluationConfig:
 EVALUATION_PRESETS = {
     "tiny": {"n_pairs": 8, "real_pairs": 120, "real_videos": 24, "extractors": ["ae"],
              "classifiers": ["fer", "deepface"]},
-    # dlib is left out of `small` (the CPU demo): 13 runs x 24 pairs x 16 frames would take ~20 min.
+    # dlib is left out of `small` (the CPU demo): 12 runs x 24 pairs x 16 frames would take ~15 min.
     "small": {"n_pairs": 24, "real_pairs": 400, "real_videos": 36, "extractors": ["ae", "truth"],
               "classifiers": ["fer", "trained", "truth", "deepface"]},
     "paper": {"n_pairs": 300, "real_pairs": 2000, "real_videos": None,

@@ -9,7 +9,8 @@ Grids (SPEC "The experiment grid"):
 - ``ablation`` - the full loss, then one group of loss terms dropped at a time, as the
   face-reenactment seed (002) does: content consistency, category, image D, video D.
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
-- ``demo``     - thesis + baseline + facenet (what ``make demo`` trains).
+- ``demo``     - thesis + baseline + facenet (what ``make demo`` trains), identical variants
+  merged as in ``all``: 12 runs.
 - ``all``      - every variant once (variants with identical parameters are merged; the
   merged names are kept as ``aliases``).
 
@@ -153,8 +154,8 @@ def _grid_variants(name: str) -> list[Variant]:
         return ablation_variants()
     if name == "baseline":
         return baseline_variants()
-    if name == "demo":
-        return thesis_variants() + baseline_variants() + facenet_variants()
+    if name == "demo":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
+        return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants())
     return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()
                              + ablation_variants())
 
