@@ -27,6 +27,26 @@ def check_choice(name: str, value: Any, valid: Iterable[Any]) -> Any:
     return value
 
 
+def name_list(value: Any) -> list[Any] | None:
+    """A list-valued parameter as a list: ``None`` stays ``None``; a list/tuple is copied; a string
+    may be one name, ``"a,b"``, or a list literal (``'["a", "b"]'``), because ``papermill -p``
+    passes lists as plain strings (``-y`` passes real YAML lists)."""
+    if value is None:
+        return None
+    if isinstance(value, Path):
+        return [value]
+    if not isinstance(value, str):
+        return list(value)
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text.replace("'", '"'))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"cannot read the list {value!r}: {error}; write it as '[\"a\", \"b\"]' or a,b")
+        return [str(v) for v in parsed]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def check_positive(name: str, value: Any, allow_zero: bool = False) -> Any:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     ok = ok and (value >= 0 if allow_zero else value > 0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lib import io as lio
-from lib.config import ConfigError, check_choice, from_dict, load_config, save_config, to_dict
+from lib.config import ConfigError, check_choice, from_dict, load_config, name_list, save_config, to_dict
 from lib.paths import run_dir, safe_name
 
 
@@ -27,6 +27,17 @@ def test_check_choice_lists_valid_names():
         check_choice("encoder", "facenett", ("ae", "facenet", "none"))
     message = str(error.value)
     assert "facenett" in message and "'facenet'" in message and "'none'" in message
+
+
+def test_name_list_reads_what_papermill_passes():
+    # papermill -p hands lists over as strings; all three spellings give the same list
+    assert name_list(None) is None
+    assert name_list(("ae", "dlib")) == ["ae", "dlib"]
+    assert name_list("dlib") == ["dlib"]
+    assert name_list("ae, dlib") == ["ae", "dlib"]
+    assert name_list('["ae", "dlib"]') == ["ae", "dlib"] == name_list("['ae', 'dlib']")
+    with pytest.raises(ConfigError, match="cannot read the list"):
+        name_list('["ae", ')
 
 
 def test_config_round_trip_and_unknown_field(tmp_path):

@@ -29,7 +29,7 @@ The architectures (and why they differ from the appendix) are documented in
 Run headless: `papermill notebooks/02_autoencoders.ipynb out.ipynb -p preset tiny`."""
 
 PARAMETERS = """preset = "small"            # tiny | small | paper (sizes, epochs, width: lib.train.autoencoders.AE_PRESETS)
-variants = None             # list of names, default all six: sae-small ... vae-large
+variants = None             # names (a list, or "a,b" from papermill -p); None = all six
 epochs = None               # None: the preset's (paper: 50, as the thesis)
 batch_size = 32
 learning_rate = 0.005
@@ -43,7 +43,7 @@ cache_dir = None            # None: the cache that 01_preprocess recorded for th
 SETUP = """import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from lib.config import check_choice, to_dict
+from lib.config import check_choice, name_list, to_dict
 from lib.constants import PRESET_NAMES
 from lib.data.cache import load_cache
 from lib.data.locate import find_cache
@@ -56,7 +56,7 @@ from lib.train.autoencoders import SELECTION_CRITERIA, ae_config, select_autoenc
 # Every choice is checked before any work.
 check_choice("preset", preset, PRESET_NAMES)
 check_choice("selection_metric", selection_metric, SELECTION_CRITERIA)
-variants = list(AUTOENCODERS) if variants is None else list(variants)
+variants = list(AUTOENCODERS) if variants is None else name_list(variants)
 configs = {name: ae_config(preset, name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                            kl_weight=kl_weight, device=device, seed=seed) for name in variants}
 cache = load_cache(find_cache(preset, cache_dir))

@@ -31,7 +31,7 @@ Writes `results.json` + `evaluation.npz` into each evaluated run folder, the tab
 (`make figures` redraws them from the saved results)."""
 
 PARAMETERS = """runs = None          # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
-extractors = None    # None: the preset's list; any of "ae", "facenet", "dlib", "truth"
+extractors = None    # None: the preset's list; any of "ae", "facenet", "dlib", "truth" (a list, or "a,b" from papermill -p)
 classifiers = None   # None: the preset's list; any of "fer", "trained", "truth", "deepface"
 n_pairs = None       # None: the preset's number of (input, target) pairs
 seed = 0

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lib.config import check_choice, check_positive, to_dict
+from lib.config import check_choice, check_positive, name_list, to_dict
 from lib.constants import EMOTIONS, PRESET_NAMES
 from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
@@ -68,8 +68,7 @@ def make_evaluation_config(preset: str = "small", custom_extractors=(), **overri
     check_choice("preset", preset, PRESET_NAMES)
     values = {**EVALUATION_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     config = EvaluationConfig(preset=preset, **values)
-    config.extractors = [config.extractors] if isinstance(config.extractors, str) else list(config.extractors)
-    config.classifiers = [config.classifiers] if isinstance(config.classifiers, str) else list(config.classifiers)
+    config.extractors, config.classifiers = name_list(config.extractors), name_list(config.classifiers)
     for name in config.extractors:
         check_choice("extractor", name, list(EXTRACTORS) + list(custom_extractors))
     for name in config.classifiers:
@@ -90,7 +89,7 @@ def find_runs(runs=None) -> list[Path]:
             raise FileNotFoundError(f"no finished GAN run (a folder with {DONE_MARKER}) under {runs_dir()}; "
                                     "train one with notebooks/03_train.ipynb or 04_ablations.ipynb")
         return found
-    patterns = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    patterns = name_list(runs)
     found = []
     for pattern in patterns:
         matches = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]

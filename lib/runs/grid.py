@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from lib.config import ConfigError, check_choice
+from lib.config import ConfigError, check_choice, name_list
 from lib.constants import PRESET_NAMES
 
 # 03_train's papermill parameters and defaults (docs/architecture.md); the runner sets
@@ -201,8 +201,7 @@ def select_variants(variants: list[Variant], names: list[str] | None) -> list[Va
     """The variants named in ``names`` (grid order kept); None = all.  Unknown names fail."""
     if names is None:
         return list(variants)
-    if isinstance(names, str):
-        names = [names]
+    names = name_list(names)
     known = {v.name: v for v in variants}
     for alias_owner in variants:
         for alias in alias_owner.aliases:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_choice
+from lib.config import ConfigError, check_choice, name_list
 from lib.io import atomic_write_json, read_json, read_jsonl
 from lib.paths import REPO_ROOT, notebooks_dir, runs_dir, safe_name
 from lib.runs.grid import Variant, resolve_grid, select_variants
@@ -536,7 +536,7 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
     ``variants`` picks some variants by name (None = all).  Evaluation covers every finished
     variant of the selection and runs 05 as ``<grid>-<preset>``.
     """
-    steps = [steps] if isinstance(steps, str) else list(steps)
+    steps = name_list(steps)
     for step in steps:
         check_choice("step", step, RUN_STEPS)
     chosen = select_variants(resolve_grid(grid, preset, overrides), variants)

@@ -349,7 +349,7 @@ def find_selected_autoencoder(preset: str, name: str | None = None) -> Path:
     if not checkpoint.is_file():
         raise FileNotFoundError(
             f"{checkpoint} is missing (pointer {pointer_path}); train it with notebooks/02_autoencoders.ipynb "
-            f"-p preset {preset}" + (f" -p variants '[\"{name}\"]'" if name else ""))
+            f"-p preset {preset}" + (f" -p variants {name}" if name else ""))
     return checkpoint
 
 
