@@ -81,8 +81,8 @@ class AETrainConfig:
 
 # Per preset: the numbers that differ from AETrainConfig's defaults (the thesis's).
 # `small` (synthetic small benchmark: 16 training subjects, ~7.4k training frames): 6 epochs
-# of 3000 frames at width 0.5; all six train in 360 s on this 2-core CPU (2 torch threads;
-# 30-90 s per model), test metrics on 500 evenly spaced test frames.
+# of 3000 frames at width 0.5; all six train in 360-440 s on this 2-core CPU (2 torch threads;
+# 30-100 s per model, the shared host's speed varies), test metrics on 500 evenly spaced test frames.
 AE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"epochs": 2, "width": 0.25, "max_frames_per_epoch": 256, "eval_frames": 128, "kl_weight": 1e-4},
     "small": {"epochs": 6, "width": 0.5, "max_frames_per_epoch": 3000, "eval_frames": 500, "kl_weight": 1e-4},

@@ -23,8 +23,8 @@ CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 
 # Per preset: sizes and schedules.  paper = thesis 5.2 (batches 32/32, checkpoint every 10k,
-# ~60k steps, full widths, FaceNet at 160px).  small = one variant in ~80 s on one CPU
-# core (0.49 s per iteration with two variants on the two cores): narrow networks, small
+# ~60k steps, full widths, FaceNet at 160px).  small = one variant in 80-100 s on one CPU
+# core (0.47-0.57 s per iteration with two variants on the two cores): narrow networks, small
 # batches, FaceNet at 80px (its smallest comfortable input)
 # with the consistency loss on 4 of the 16 frames.  tiny = a few steps for tests.
 GAN_PRESETS: dict[str, dict[str, Any]] = {
