@@ -213,6 +213,8 @@ def test_bad_preset_lists_the_choices(tmp_path, capsys):
         default_synthetic_dir("huge", 0)
     with pytest.raises(ConfigError, match="seed"):
         generate(tmp_path / "x", preset="tiny", seed=-1)
+    with pytest.raises(ConfigError, match="workers"):
+        generate(tmp_path / "x", preset="tiny", workers=0)
     with pytest.raises(SystemExit):
         synthetic.main(["--preset", "huge", "--out", str(tmp_path / "x")])
     assert "invalid choice" in capsys.readouterr().err

@@ -373,6 +373,9 @@ def generate(out_dir: str | Path, preset: str | SyntheticPreset = "tiny", seed: 
     """
     spec = _resolve_preset(preset)
     seed = _check_seed(seed)
+    workers = default_workers() if workers is None else workers
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"invalid workers={workers!r}; must be None or an integer >= 1")
     out = Path(out_dir).expanduser().resolve()
     meta_path = out / META_NAME
     if meta_path.is_file():
@@ -403,9 +406,6 @@ def generate(out_dir: str | Path, preset: str | SyntheticPreset = "tiny", seed: 
             "names": list(IDENTITY_NAMES), "attributes": identity_attributes(identities[subject])})
 
     todo = [plan for plan in plans if not (out / plan.relative_dir / "truth.npz").is_file()]  # others: resumed
-    workers = default_workers() if workers is None else workers
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"invalid workers={workers!r}; must be None or an integer >= 1")
     bar = tqdm(total=len(plans), initial=len(plans) - len(todo), desc=f"synthetic {spec.name} seed {seed}",
                unit="take", disable=not progress)
     if workers == 1 or len(todo) < 2:
