@@ -82,12 +82,17 @@ class VideoGenerator(nn.Module):
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
-                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES):
+                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None):
         super().__init__()
         self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
         self.image_size = image_size
         self.motion = MotionGRU(motion_dim)
-        self.decoder = FrameDecoder(content_dim + motion_dim + n_categories, image_size, width)
+        # ``decoder``: any (N, latent_dim) -> (N, 3, S, S) module, e.g. :class:`AutoencoderFrameDecoder`
+        self.decoder = decoder if decoder is not None else FrameDecoder(self.latent_dim, image_size, width)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.content_dim + self.motion_dim + self.n_categories
 
     def latent(self, content: torch.Tensor, labels: torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -103,6 +108,51 @@ class VideoGenerator(nn.Module):
         batch, length, dim = latent.shape
         frames = self.decoder(latent.reshape(batch * length, dim))
         return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+
+
+class AutoencoderFrameDecoder(nn.Module):
+    """The decoder of a :class:`lib.models.autoencoders.ConvAutoencoder` taking the generator's latent.
+
+    Used by the ``warm_start`` recipe option: the autoencoder's decoder already draws faces
+    from 50-d codes, so the generator starts from the input's face instead of noise.  The
+    first linear layer is widened to ``latent_dim`` inputs: the columns of the content code
+    are the autoencoder's (when the code sizes match), the motion and category columns start
+    at zero, so at step 0 the generator reproduces the autoencoder's reconstruction.
+    """
+
+    def __init__(self, autoencoder: nn.Module, latent_dim: int, content_dim: int, copy_weights: bool = True):
+        super().__init__()
+        import copy
+
+        source = autoencoder.from_code[0]
+        self.input_shape = tuple(autoencoder.decoder_input_shape)
+        self.from_code = nn.Sequential(nn.Linear(latent_dim, source.out_features), nn.ReLU(inplace=True))
+        self.decoder = copy.deepcopy(autoencoder.decoder)
+        self.to_image = copy.deepcopy(autoencoder.to_image)
+        with torch.no_grad():
+            linear = self.from_code[0]
+            linear.weight.zero_()
+            linear.bias.copy_(source.bias)
+            if copy_weights and content_dim == source.in_features:
+                linear.weight[:, :content_dim] = source.weight
+            else:  # other code sizes (FaceNet, noise): a fresh init of the content columns
+                nn.init.kaiming_uniform_(linear.weight[:, :content_dim], a=5 ** 0.5)
+        self.decoder.train()
+        self.to_image.train()
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        hidden = self.from_code(codes).view(codes.shape[0], *self.input_shape)
+        return self.to_image(self.decoder(hidden))
+
+
+def add_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every conv/linear weight of ``module``, in place."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            add_spectral_norm(child)
+    return module
 
 
 class PatchImageDiscriminator(nn.Module):

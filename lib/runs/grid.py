@@ -24,27 +24,12 @@ from typing import Any, Mapping
 
 from lib.config import ConfigError, check_choice, name_list
 from lib.constants import PRESET_NAMES
+from lib.train.gan_config import COMPOSITIONS, GANConfig, notebook_parameters
 
-# 03_train's papermill parameters and defaults (docs/architecture.md); the runner sets
-# `run_dir`, the grid sets the rest.  tests/test_grid.py checks this against the notebook.
-TRAIN_PARAMETER_DEFAULTS: dict[str, Any] = {
-    "preset": "small", "run_name": None, "run_dir": None, "cache_dir": None,
-    "encoder": "ae", "autoencoder": None, "finetune": False, "facenet_weights": None,
-    "content_mode": "all", "composition": "seen", "consistency_loss": "mse",
-    "consistency_scale": None, "category_weight": 1.0, "image_adv_weight": 1.0,
-    "video_adv_weight": 1.0, "steps": None, "image_batch": None, "video_batch": None,
-    "learning_rate": 2e-4, "checkpoint_every": None, "log_every": None,
-    "sample_every": None, "device": "auto", "seed": 0,
-}
-# Valid names of 03's choice parameters (docs/architecture.md; lib.train.gan validates them).
-ENCODERS = ("ae", "facenet", "none")
-CONTENT_MODES = ("all", "single")
-COMPOSITIONS = ("seen", "unseen")
-CONSISTENCY_LOSSES = ("mse", "cosine")
-CHOICE_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "encoder": ENCODERS, "content_mode": CONTENT_MODES,
-    "composition": COMPOSITIONS, "consistency_loss": CONSISTENCY_LOSSES, "preset": PRESET_NAMES,
-}
+# 03_train's papermill parameters, defaults and choices: declared once, in GANConfig's fields.
+TRAIN_PARAMETER_DEFAULTS: dict[str, Any] = notebook_parameters()
+CHOICE_PARAMETERS: dict[str, tuple] = {f.name: f.metadata["choices"] for f in dataclasses.fields(GANConfig)
+                                       if f.metadata.get("choices") and f.name in TRAIN_PARAMETER_DEFAULTS}
 # Loss weights a variant may set to 0 to drop a term.
 LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 

@@ -12,7 +12,7 @@ import dataclasses
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -22,16 +22,21 @@ from tqdm.auto import tqdm
 from lib.config import ConfigError, from_dict, save_config, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint
 from lib.models.encoders import ContentEncoder, build_content_encoder
-from lib.models.mocogan import (N_CATEGORIES, NOISE_CONTENT_DIM, CategoricalVideoDiscriminator,
-                                PatchImageDiscriminator, VideoGenerator, init_dcgan_weights)
+from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
+                                CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
+                                add_spectral_norm, init_dcgan_weights)
+from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
                                   validate)
 from lib.train.gan_data import ClipSampler
-from lib.train.gan_losses import GENERATOR_TERMS, bce_fake, bce_real, consistency_distance, loss_shares
-from lib.train.gan_samples import sample_inputs, write_loss_curves, write_sample_grid
+from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
+                                  loss_shares, r1_penalty)
+from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
 from lib.utils import resolve_device, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
+SNAPSHOTS = ("best", "latest")
 DONE_NAME = "train_done.json"
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
@@ -45,6 +50,12 @@ class GANModels:
     image_discriminator: PatchImageDiscriminator
     video_discriminator: CategoricalVideoDiscriminator
     encoder: ContentEncoder | None
+    generator_ema: VideoGenerator | None = None  # recipe option ema_beta > 0
+
+    @property
+    def sampling_generator(self) -> VideoGenerator:
+        """The generator that draws samples, probes and evaluation videos (the EMA one when kept)."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
 
 def build_models(cfg: GANConfig, device: torch.device) -> GANModels:
@@ -53,12 +64,35 @@ def build_models(cfg: GANConfig, device: torch.device) -> GANModels:
                                     facenet_weights=cfg.facenet_weights_path, facenet_input_size=cfg.facenet_input_size,
                                     device=device)
     content_dim = encoder.code_dim if encoder is not None else NOISE_CONTENT_DIM
-    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width)
+    decoder = None
+    if cfg.warm_start:
+        from lib.models.encoders import load_autoencoder_network
+
+        autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint, "cpu")
+        decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
+    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
-    for net in (generator, image_d, video_d):
+    for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):
         net.apply(init_dcgan_weights)
-    return GANModels(generator.to(device), image_d.to(device), video_d.to(device), encoder)
+    if cfg.spectral_norm:  # after the init: it re-parametrises the initialised weights
+        add_spectral_norm(image_d)
+        add_spectral_norm(video_d)
+    generator_ema = None
+    if cfg.ema_beta:
+        import copy
+
+        generator_ema = copy.deepcopy(generator).requires_grad_(False).to(device)
+    return GANModels(generator.to(device), image_d.to(device), video_d.to(device), encoder, generator_ema)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * model for parameters; buffers (BatchNorm statistics) copied."""
+    for averaged, current in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(current, 1.0 - beta)
+    for averaged, current in zip(ema.buffers(), model.buffers()):
+        averaged.copy_(current)
 
 
 def _flat_frames(videos: torch.Tensor) -> torch.Tensor:
@@ -85,37 +119,64 @@ def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
 
 
 def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: GANConfig,
-               noise: torch.Generator, device: torch.device) -> dict[str, float]:
-    """One MoCoGAN iteration: D_I step, D_V step, then G (+ R_m, + a fine-tuned encoder) step."""
-    real_videos, real_labels, _ = sampler.clips(cfg.video_batch)
+               noise: torch.Generator, device: torch.device, step: int = 0) -> dict[str, float]:
+    """One MoCoGAN iteration: D_I step, D_V step, then G (+ R_m, + a fine-tuned encoder) step.
+
+    With every recipe option off (``recipe="thesis"``) this is the papers' loop, term for term.
+    """
+    real_videos, real_labels, positions = sampler.clips(cfg.video_batch)
     real_images = sampler.images(cfg.image_batch)
     real_videos, real_labels, real_images = real_videos.to(device), real_labels.to(device), real_images.to(device)
     batch, length = real_videos.shape[0], real_videos.shape[2]
-    targets = torch.randint(0, N_CATEGORIES, (batch,), generator=noise, device=device)
+    paired = cfg.reconstruction_weight > 0 and models.encoder is not None
+    if paired:  # target = the emotion of a real video of the same subject, which is the L1 target
+        target_videos, targets, has_partner = sampler.partner_clips(positions)
+        target_videos, targets, has_partner = target_videos.to(device), targets.to(device), has_partner.to(device)
+    else:
+        targets = torch.randint(0, N_CATEGORIES, (batch,), generator=noise, device=device)
 
-    # The real clips are also the generator's inputs: content of the same subjects, random target emotion.
+    # The real clips are also the generator's inputs: content of the same subjects, target emotion.
     content = content_codes(models, cfg, real_videos, noise)
     fake_videos = models.generator(content, targets, noise)
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
     use_category = cfg.category_weight > 0
+    policy = parse_policy(cfg.diffaugment)
+    augment = (lambda x: diff_augment(x, policy, noise)) if policy else (lambda x: x)
+    lazy_r1 = cfg.r1_gamma > 0 and step % cfg.r1_every == 0
     log: dict[str, float] = {}
 
     if use_image_d:
-        loss = bce_real(models.image_discriminator(real_images)) + bce_fake(models.image_discriminator(fake_images.detach()))
+        real_in = augment(real_images)
+        if lazy_r1:
+            real_in = real_in.detach().requires_grad_(True)
+        real_logits = models.image_discriminator(real_in)
+        loss = discriminator_loss(real_logits, models.image_discriminator(augment(fake_images.detach())),
+                                  cfg.adversarial_loss)
+        log["d_image"] = loss.item()
+        if lazy_r1:
+            penalty = r1_penalty(real_logits, real_in)
+            loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
+            log["r1_image"] = penalty.item()
         optimizers["image_discriminator"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["image_discriminator"].step()
-        log["d_image"] = loss.item()
     if use_video_adv or use_category:
-        real_logit, real_category = models.video_discriminator(real_videos)
+        real_in = augment(real_videos)
+        if lazy_r1 and use_video_adv:
+            real_in = real_in.detach().requires_grad_(True)
+        real_logit, real_category = models.video_discriminator(real_in)
         loss = torch.zeros((), device=device)
         if use_video_adv:
-            fake_logit, _ = models.video_discriminator(fake_videos.detach())
-            adversarial = bce_real(real_logit) + bce_fake(fake_logit)
+            fake_logit, _ = models.video_discriminator(augment(fake_videos.detach()))
+            adversarial = discriminator_loss(real_logit, fake_logit, cfg.adversarial_loss)
             loss = loss + adversarial
             log["d_video"] = adversarial.item()
+            if lazy_r1:
+                penalty = r1_penalty(real_logit, real_in)
+                loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
+                log["r1_video"] = penalty.item()
         if use_category:
             category = F.cross_entropy(real_category, real_labels)
             loss = loss + category
@@ -126,11 +187,12 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
 
     terms: dict[str, torch.Tensor] = {}
     if use_image_d:
-        terms["image_adv"] = cfg.image_adv_weight * bce_real(models.image_discriminator(fake_images))
+        terms["image_adv"] = cfg.image_adv_weight * generator_adv_loss(
+            models.image_discriminator(augment(fake_images)), cfg.adversarial_loss)
     if use_video_adv or use_category:
-        fake_logit, fake_category = models.video_discriminator(fake_videos)
+        fake_logit, fake_category = models.video_discriminator(augment(fake_videos))
         if use_video_adv:
-            terms["video_adv"] = cfg.video_adv_weight * bce_real(fake_logit)
+            terms["video_adv"] = cfg.video_adv_weight * generator_adv_loss(fake_logit, cfg.adversarial_loss)
         if use_category:
             terms["category"] = cfg.category_weight * F.cross_entropy(fake_category, targets)
     if models.encoder is not None and cfg.consistency_scale > 0:
@@ -141,11 +203,16 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
         distance = consistency_distance(real_codes, fake_codes, cfg.consistency_loss)
         terms["consistency"] = cfg.consistency_scale * distance
         log["consistency_distance"] = distance.item()
+    if paired and bool(has_partner.any()):
+        error = (fake_videos - target_videos).abs().mean(dim=(1, 2, 3, 4))
+        terms["reconstruction"] = cfg.reconstruction_weight * error[has_partner].mean()
     total = sum(terms.values())
     optimizers["generator"].zero_grad(set_to_none=True)
     if torch.is_tensor(total):
         total.backward()
         optimizers["generator"].step()
+    if models.generator_ema is not None:
+        update_ema(models.generator_ema, models.generator, cfg.ema_beta)
     values = {name: value.item() for name, value in terms.items()}
     log.update({f"g_{name}": value for name, value in values.items()}, g_total=float(total.item() if torch.is_tensor(total) else total))
     log.update(loss_shares(values))
@@ -157,10 +224,11 @@ def make_optimizers(models: GANModels, cfg: GANConfig) -> dict[str, torch.optim.
     generator_params = list(models.generator.parameters())
     if models.encoder is not None and models.encoder.finetune:
         generator_params += list(models.encoder.parameters())
+    d_lr = cfg.learning_rate * (cfg.d_lr_ratio or 1.0)  # two-time-scale update (TTUR) when the ratio is not 1
     return {
         "generator": torch.optim.Adam(generator_params, lr=cfg.learning_rate, betas=betas),
-        "image_discriminator": torch.optim.Adam(models.image_discriminator.parameters(), lr=cfg.learning_rate, betas=betas),
-        "video_discriminator": torch.optim.Adam(models.video_discriminator.parameters(), lr=cfg.learning_rate, betas=betas),
+        "image_discriminator": torch.optim.Adam(models.image_discriminator.parameters(), lr=d_lr, betas=betas),
+        "video_discriminator": torch.optim.Adam(models.video_discriminator.parameters(), lr=d_lr, betas=betas),
     }
 
 
@@ -175,21 +243,35 @@ def _model_states(models: GANModels, cfg: GANConfig) -> dict[str, Any]:
              "video_discriminator": models.video_discriminator.state_dict()}
     if _saves_encoder(cfg):
         state["encoder"] = models.encoder.state_dict()
+    if models.generator_ema is not None:
+        state["generator_ema"] = models.generator_ema.state_dict()
     return state
 
 
 def _load_model_states(models: GANModels, state: dict[str, Any]) -> None:
     models.generator.load_state_dict(state["generator"])
-    models.image_discriminator.load_state_dict(state["image_discriminator"])
-    models.video_discriminator.load_state_dict(state["video_discriminator"])
+    if "image_discriminator" in state:  # absent from best.pt, which keeps the sampling generator only
+        models.image_discriminator.load_state_dict(state["image_discriminator"])
+        models.video_discriminator.load_state_dict(state["video_discriminator"])
+    if models.generator_ema is not None:
+        models.generator_ema.load_state_dict(state.get("generator_ema", state["generator"]))
     if "encoder" in state and models.encoder is not None:
         models.encoder.load_state_dict(state["encoder"])
 
 
+def save_best(path: Path, models: GANModels, cfg: GANConfig, step: int, metrics: dict[str, float]) -> Path:
+    """best.pt: the sampling generator (EMA when kept) + a saved encoder, the step and the probe's metrics."""
+    state = {"generator": models.sampling_generator.state_dict(), "step": step, "probe": metrics}
+    if _saves_encoder(cfg):
+        state["encoder"] = models.encoder.state_dict()
+    return save_checkpoint(path, state, cfg)
+
+
 def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler: ClipSampler,
-                        noise: torch.Generator, step: int, elapsed: float, cfg: GANConfig) -> Path:
+                        noise: torch.Generator, step: int, elapsed: float, cfg: GANConfig,
+                        best: dict | None = None) -> Path:
     state = _model_states(models, cfg)
-    state.update(step=step, elapsed=elapsed, sampler=sampler.state_dict(), noise_rng=noise.get_state(),
+    state.update(step=step, elapsed=elapsed, sampler=sampler.state_dict(), noise_rng=noise.get_state(), best=best,
                  torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(), python_rng=random.getstate(),
                  optimizers={name: opt.state_dict() for name, opt in optimizers.items()})
     return save_checkpoint(path, state, cfg)
@@ -225,8 +307,14 @@ def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConf
     return cfg, cache, train_ids, test_ids
 
 
-def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume, or just report a finished) run in ``run_dir``; returns the train_done summary."""
+def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+              probe: Callable[["TrainedGenerator"], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Train (or resume, or just report a finished) run in ``run_dir``; returns the train_done summary.
+
+    ``probe(generator) -> metrics`` (see :mod:`lib.evaluation.learning_probes`) runs every
+    ``probe_every`` steps and at the end; its metrics go to ``stats.jsonl`` (``probe_*``) and the
+    generator with the highest ``metrics[cfg.best_criterion]`` is kept as ``best.pt``.
+    """
     validate(cfg)
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
@@ -242,7 +330,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed)
     noise = torch.Generator(device=device)
     noise.manual_seed(cfg.seed + 1)
-    step, elapsed = 0, 0.0
+    step, elapsed, best = 0, 0.0, None
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=str(device))
         _check_resumable(state["config"], cfg, checkpoint_path)
@@ -254,7 +342,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         torch.set_rng_state(state["torch_rng"].cpu())
         np.random.set_state(state["numpy_rng"])
         random.setstate(state["python_rng"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
+        step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     save_config(cfg, run_dir / "config.json")
     stats = StatsWriter(run_dir / "stats.jsonl")
@@ -264,11 +352,26 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     models.generator.train()
     models.image_discriminator.train()
     models.video_discriminator.train()
+    if cfg.probe_every and probe is None:
+        print(f"note: probe_every={cfg.probe_every} but no probe was given (notebook 03 builds one): "
+              "no learning probes and no best.pt for this run")
+
+    def run_probe() -> None:
+        nonlocal best
+        started = time.perf_counter()
+        metrics = probe(TrainedGenerator(cfg, models, device))
+        stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
+                     "probe_seconds": time.perf_counter() - started})
+        score = metrics[cfg.best_criterion]
+        if best is None or score > best["score"]:
+            best = {"step": step, "score": score, "criterion": cfg.best_criterion, "metrics": metrics}
+            save_best(run_dir / BEST_NAME, models, cfg, step, metrics)
+
     bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
     while step < cfg.steps:
         started = time.perf_counter()
-        log = train_step(models, optimizers, sampler, cfg, noise, device)
+        log = train_step(models, optimizers, sampler, cfg, noise, device, step)
         step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
         step += 1
         session_steps += 1
@@ -279,18 +382,21 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
                             d_vid=f"{log.get('d_video', 0):.3g}")
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
+        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or step == cfg.steps):
+            run_probe()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             total_elapsed = elapsed + time.time() - session_start
-            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg)
+            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg, best)
     bar.close()
     elapsed += time.time() - session_start
-    return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds)
+    return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds, best)
 
 
 def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_steps: int,
-            session_seconds: float) -> dict[str, Any]:
+            session_seconds: float, best: dict | None = None) -> dict[str, Any]:
     records = read_jsonl(run_dir / "stats.jsonl")
     write_loss_curves(records, run_dir / "loss_curves.png")
+    learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
     tail = [r for r in records if r["step"] > 0.8 * step] or records[-1:]
     keys = [f"share_{t}" for t in GENERATOR_TERMS] + ["share_adversarial"]
     shares = {k: float(np.mean([r.get(k, 0.0) for r in tail])) for k in keys} if tail else {}
@@ -300,7 +406,9 @@ def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_st
                                          final.get("seconds_per_iteration")),
                "final_losses": final, "loss_shares": shares, "loss_shares_over_steps": [tail[0]["step"], step] if tail else None,
                "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
-               "loss_curves": str(run_dir / "loss_curves.png"), "config": to_dict(cfg)}
+               "loss_curves": str(run_dir / "loss_curves.png"),
+               "learning_curves": str(learning_curves) if learning_curves else None,
+               "best": best, "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
     atomic_write_json(run_dir / DONE_NAME, summary)
     return summary
 
@@ -328,23 +436,34 @@ class TrainedGenerator:
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
         noise = torch.Generator(device=self.device)
         noise.manual_seed(int(seed))
-        was_training = self.models.generator.training
-        self.models.generator.eval()
+        generator = self.models.sampling_generator
+        was_training = generator.training
+        generator.eval()
         try:
             outputs = []
             for first in range(0, len(videos), GENERATE_CHUNK):  # bounded memory for long evaluation batches
                 chunk = slice(first, first + GENERATE_CHUNK)
                 content = content_codes(self.models, self.config, videos[chunk], noise)
-                outputs.append(self.models.generator(content, labels[chunk], noise).clamp(-1, 1))
+                outputs.append(generator(content, labels[chunk], noise).clamp(-1, 1))
             return torch.cat(outputs)
         finally:
-            self.models.generator.train(was_training)
+            generator.train(was_training)
 
 
-def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
-    """The generator of a run folder's latest checkpoint (with its encoder), ready for evaluation."""
+def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> TrainedGenerator:
+    """The generator of a run folder (with its encoder), ready for evaluation.
+
+    ``snapshot="best"`` takes ``best.pt`` (the best probe) when the run has one, else the latest
+    checkpoint; ``"latest"`` always the latest.  ``.snapshot`` on the result says which was used.
+    """
+    from lib.config import check_choice
+
+    check_choice("snapshot", snapshot, SNAPSHOTS)
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT_NAME if run_dir.is_dir() else run_dir
+    used = "latest"
+    if run_dir.is_dir() and snapshot == "best" and (run_dir / BEST_NAME).is_file():
+        path, used = run_dir / BEST_NAME, "best"
     if not path.is_file():
         raise FileNotFoundError(f"no GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
                                 f"(-p run_dir {run_dir})")
@@ -354,9 +473,11 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu") -> T
     models = build_models(cfg, device)
     _load_model_states(models, state)
     models.generator.eval()
-    return TrainedGenerator(cfg, models, device)
+    trained = TrainedGenerator(cfg, models, device)
+    trained.snapshot = f"{used} (step {state.get('step')})"
+    return trained
 
 
 __all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
            "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
-           "CHECKPOINT_NAME", "DONE_NAME"]
+           "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME", "SNAPSHOTS"]

@@ -8,19 +8,23 @@ the autoencoder checkpoint and the FaceNet weights, failing with the notebook to
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lib.config import ConfigError, check_choice, check_positive
 from lib.constants import PRESET_NAMES
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
+from lib.train.augment import parse_policy
+from lib.train.recipes import ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, recipe_value
 from lib.utils import DEVICES
 
 CONTENT_MODES = ("all", "single")
 COMPOSITIONS = ("seen", "unseen")
 CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
+# Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
+BEST_CRITERIA = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth")
 
 # Per preset: sizes and schedules.  paper = thesis 5.2 (batches 32/32, checkpoint every 10k,
 # ~60k steps, full widths, FaceNet at 160px).  small = one variant in 80-100 s on one CPU
@@ -30,13 +34,14 @@ FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 GAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(steps=4, image_batch=4, video_batch=2, checkpoint_every=2, log_every=1, sample_every=4,
                  width=0.125, facenet_input_size=80, consistency_frames=2, identity_steps=4, identity_batch=8,
-                 n_sample_subjects=2),
+                 n_sample_subjects=2, probe_every=0),
     "small": dict(steps=150, image_batch=8, video_batch=4, checkpoint_every=50, log_every=10, sample_every=75,
                   width=0.25, facenet_input_size=80, consistency_frames=4, identity_steps=80, identity_batch=16,
-                  n_sample_subjects=3),
+                  n_sample_subjects=3, probe_every=250),
     "paper": dict(steps=60000, image_batch=32, video_batch=32, checkpoint_every=10000, log_every=100,
                   sample_every=5000, width=1.0, facenet_input_size=160, consistency_frames=16,
-                  identity_steps=20000, identity_batch=64, n_sample_subjects=4),
+                  identity_steps=20000, identity_batch=64, n_sample_subjects=4,
+                  probe_every=5000),
 }
 
 # FaceNet costs ~13 ms per 80px frame on one CPU core (64 content codes per clip batch of 4),
@@ -56,48 +61,88 @@ DEFAULT_CONSISTENCY_SCALE = {("facenet", "mse"): 10000.0, ("facenet", "cosine"):
                              ("none", "cosine"): 0.0}
 
 
+def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
+    """A GANConfig field with its one-line help and choices: the single declaration that the 03
+    parameters cell, the grids' defaults, validation and docs/architecture.md all read."""
+    return field(default=default, metadata={"help": help, "choices": choices, "notebook": notebook})
+
+
 @dataclass
 class GANConfig:
-    preset: str = "small"
-    run_name: str | None = None
-    run_dir: str | None = None
-    cache_dir: str | None = None
-    encoder: str = "ae"
-    autoencoder: str | None = None  # None = the selected one; or an autoencoder name or checkpoint path
-    finetune: bool = False
-    facenet_weights: str | None = None  # None = local VGGFace2 file if found, else "train"; or path/"random"
-    content_mode: str = "all"
-    composition: str = "seen"
-    consistency_loss: str = "mse"
-    consistency_scale: float | None = None
-    category_weight: float = 1.0
-    image_adv_weight: float = 1.0
-    video_adv_weight: float = 1.0
-    steps: int | None = None
-    image_batch: int | None = None
-    video_batch: int | None = None
-    learning_rate: float = 2e-4
-    checkpoint_every: int | None = None
-    log_every: int | None = None
-    sample_every: int | None = None
-    device: str = "auto"
-    seed: int = 0
+    """Every option of one VICE-GAN training run (03_train's parameters are the ``notebook`` fields)."""
+
+    preset: str = _param("small", "tiny | small | paper: sizes and schedules (GAN_PRESETS)", PRESET_NAMES)
+    run_name: str | None = _param(None, "None: a new numbered folder under papermill_runs/03_train/")
+    run_dir: str | None = _param(None, "explicit run folder (the sweep runner sets it)")
+    cache_dir: str | None = _param(None, "None: the cache 01_preprocess recorded for the preset")
+    encoder: str = _param("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
+                          CONTENT_ENCODERS)
+    autoencoder: str | None = _param(None, "None: the selected one; or an autoencoder name or checkpoint path")
+    finetune: bool = _param(False, "fine-tune the content encoder with the generator", (True, False))
+    facenet_weights: str | None = _param(None, 'None: local VGGFace2 file if found, else "train"; or a path, "random"')
+    content_mode: str = _param("all", "content code of every input frame (all) or the first one (single)", CONTENT_MODES)
+    composition: str = _param("seen", "Seen/Unseen training composition (thesis 4.2)", COMPOSITIONS)
+    consistency_loss: str = _param("mse", "content-consistency distance", CONSISTENCY_LOSSES)
+    consistency_scale: float | None = _param(None, "None: the default for the encoder and loss (0 drops the term)")
+    category_weight: float | None = _param(None, "None: the recipe's (thesis 1, fast 5); 0 drops the term")
+    image_adv_weight: float = _param(1.0, "weight of D_I's adversarial term (0 drops D_I)")
+    video_adv_weight: float = _param(1.0, "weight of D_V's adversarial term (0 drops it)")
+    steps: int | None = _param(None, "None: the preset value")
+    image_batch: int | None = _param(None, "None: the preset value")
+    video_batch: int | None = _param(None, "None: the preset value")
+    learning_rate: float = _param(2e-4, "Adam learning rate (the generator's; D's x d_lr_ratio)")
+    checkpoint_every: int | None = _param(None, "None: the preset value")
+    log_every: int | None = _param(None, "None: the preset value")
+    sample_every: int | None = _param(None, "None: the preset value")
+    device: str = _param("auto", "auto | cpu | cuda | cuda:N")
+    seed: int = _param(0, "every random draw of the run follows it")
+    num_threads: int | None = _param(None, "torch CPU threads (the sweep runner sets 1 when it runs two at once)")
+    # training recipe (lib.train.recipes): None = the recipe's value for each option
+    recipe: str = _param("thesis", "thesis (the papers' loop) | fast (small-compute techniques, lib/train/recipes.py)",
+                         RECIPE_NAMES)
+    adversarial_loss: str | None = _param(None, "None: the recipe's; bce | hinge", (None,) + ADVERSARIAL_LOSSES)
+    r1_gamma: float | None = _param(None, "None: the recipe's; R1 penalty weight (0 = off)")
+    r1_every: int = _param(4, "lazy R1: every N steps")
+    ema_beta: float | None = _param(None, "None: the recipe's; generator EMA decay (0 = off)")
+    diffaugment: str | None = _param(None, 'None: the recipe\'s; DiffAugment policy, e.g. "color,translation" ("" = off)')
+    spectral_norm: bool | None = _param(None, "None: the recipe's; spectral norm on both discriminators",
+                                        (None, True, False))
+    d_lr_ratio: float | None = _param(None, "None: the recipe's; discriminator learning rate x ratio (TTUR)")
+    reconstruction_weight: float | None = _param(None, "None: the recipe's; L1 to a real video of the subject "
+                                                       "in the target emotion (0 = off)")
+    warm_start: bool | None = _param(None, "None: the recipe's; generator decoder from the autoencoder's decoder",
+                                     (None, True, False))
+    # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
+    probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
+    probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")
+    best_criterion: str = _param("headline", "what best.pt maximises", BEST_CRITERIA)
     # preset-sized knobs (None = preset value)
-    width: float | None = None
-    facenet_input_size: int | None = None
-    consistency_frames: int | None = None
-    identity_steps: int | None = None
-    identity_batch: int | None = None
-    n_sample_subjects: int | None = None
-    beta1: float = 0.5
-    beta2: float = 0.999
-    video_length: int = 16
-    every_nth: int = 2
-    image_size: int | None = None  # None = the cache's frame size
-    num_threads: int | None = None  # torch CPU threads; None = leave torch's default
+    width: float | None = _param(None, "network width factor (1 = the paper's)", notebook=False)
+    facenet_input_size: int | None = _param(None, "FaceNet input size", notebook=False)
+    consistency_frames: int | None = _param(None, "frames per clip in the consistency loss", notebook=False)
+    identity_steps: int | None = _param(None, "steps of the FaceNet identity embedder", notebook=False)
+    identity_batch: int | None = _param(None, "batch of the FaceNet identity embedder", notebook=False)
+    n_sample_subjects: int | None = _param(None, "columns of the sample grid", notebook=False)
+    beta1: float = _param(0.5, "Adam beta1", notebook=False)
+    beta2: float = _param(0.999, "Adam beta2", notebook=False)
+    video_length: int = _param(16, "frames per video", notebook=False)
+    every_nth: int = _param(2, "clip frame stride", notebook=False)
+    image_size: int | None = _param(None, "None: the cache's frame size", notebook=False)
     # resolved by resolve_config
-    autoencoder_checkpoint: str | None = None
-    facenet_weights_path: str | None = None
+    autoencoder_checkpoint: str | None = _param(None, "resolved autoencoder checkpoint", notebook=False)
+    facenet_weights_path: str | None = _param(None, "resolved FaceNet weights file", notebook=False)
+
+
+def notebook_parameters() -> dict[str, Any]:
+    """03_train's parameters (name -> default), in declaration order."""
+    return {f.name: f.default for f in dataclasses.fields(GANConfig) if f.metadata.get("notebook", True)}
+
+
+def parameters_cell() -> str:
+    """The source of 03_train's ``parameters`` cell, written from GANConfig's fields."""
+    fields = [f for f in dataclasses.fields(GANConfig) if f.metadata.get("notebook", True)]
+    width = max(len(f"{f.name} = {f.default!r}") for f in fields) + 2
+    return "\n".join(f"{f'{f.name} = {f.default!r}':<{width}}# {f.metadata['help']}" for f in fields)
 
 
 def make_gan_config(**params: Any) -> GANConfig:
@@ -116,15 +161,28 @@ def preset_value(cfg: GANConfig, name: str) -> Any:
     return GAN_PRESET_ENCODER_OVERRIDES.get((cfg.preset, cfg.encoder), {}).get(name, GAN_PRESETS[cfg.preset][name])
 
 
+def option(cfg: GANConfig, name: str) -> Any:
+    """A recipe option's value: the one given, else the recipe's."""
+    value = getattr(cfg, name)
+    return recipe_value(cfg.recipe, name) if value is None else value
+
+
 def validate(cfg: GANConfig) -> GANConfig:
     """Check every named choice and number before any work (raises ConfigError listing choices)."""
-    check_choice("preset", cfg.preset, PRESET_NAMES)
-    check_choice("encoder", cfg.encoder, CONTENT_ENCODERS)
-    check_choice("content_mode", cfg.content_mode, CONTENT_MODES)
-    check_choice("composition", cfg.composition, COMPOSITIONS)
-    check_choice("consistency_loss", cfg.consistency_loss, CONSISTENCY_LOSSES)
+    for item in dataclasses.fields(GANConfig):
+        if item.metadata.get("choices"):
+            check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
+    parse_policy(option(cfg, "diffaugment"))
+    for name in ("r1_gamma", "reconstruction_weight"):
+        check_positive(name, option(cfg, name), allow_zero=True)
+    check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
+    beta = option(cfg, "ema_beta")
+    if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and 0 <= beta < 1):
+        raise ConfigError(f"invalid ema_beta={beta!r}; must be a number in [0, 1) (0 = no EMA)")
+    check_positive("r1_every", cfg.r1_every)
+    check_positive("probe_pairs", cfg.probe_pairs)
+    check_positive("probe_every", preset_value(cfg, "probe_every"), allow_zero=True)
     check_choice("device", cfg.device if not str(cfg.device).startswith("cuda:") else "cuda", DEVICES)
-    check_choice("finetune", cfg.finetune, (True, False))
     if cfg.finetune and cfg.encoder == "none":
         raise ConfigError("finetune=True needs a content encoder; encoder='none' has none (choose 'ae' or 'facenet')")
     weights = cfg.facenet_weights
@@ -132,7 +190,7 @@ def validate(cfg: GANConfig) -> GANConfig:
             and not Path(str(weights)).expanduser().is_file()):
         raise ConfigError(f"invalid facenet_weights={weights!r}; valid: None, 'train', 'random' or a .pt/.pth path")
     for name in ("category_weight", "image_adv_weight", "video_adv_weight"):
-        check_positive(name, getattr(cfg, name), allow_zero=True)
+        check_positive(name, option(cfg, name) if name in RECIPE_OPTIONS else getattr(cfg, name), allow_zero=True)
     if cfg.consistency_scale is not None:
         check_positive("consistency_scale", cfg.consistency_scale, allow_zero=True)
     check_positive("learning_rate", cfg.learning_rate)
@@ -151,6 +209,7 @@ def resolve_config(cfg: GANConfig) -> GANConfig:
     """Fill preset values and find prerequisites; raises naming the notebook to run first."""
     validate(cfg)
     values = {name: preset_value(cfg, name) for name in GAN_PRESETS[cfg.preset]}
+    values.update({name: option(cfg, name) for name in RECIPE_OPTIONS})
     if cfg.consistency_scale is None:
         values["consistency_scale"] = DEFAULT_CONSISTENCY_SCALE[(cfg.encoder, cfg.consistency_loss)]
     from lib.data.locate import find_cache  # raises FileNotFoundError: run 01_preprocess
@@ -159,7 +218,7 @@ def resolve_config(cfg: GANConfig) -> GANConfig:
     if not Path(values["cache_dir"]).exists():
         raise FileNotFoundError(f"preprocessed cache not found: {values['cache_dir']}; run "
                                 f"notebooks/01_preprocess.ipynb with preset={cfg.preset!r} first")
-    if cfg.encoder == "ae":
+    if cfg.encoder == "ae" or values["warm_start"]:  # warm_start reads the autoencoder's decoder
         values["autoencoder_checkpoint"] = str(find_autoencoder_checkpoint(cfg.preset, cfg.autoencoder))
     if cfg.encoder == "facenet":
         values["facenet_weights"], values["facenet_weights_path"] = resolve_facenet_weights(cfg.facenet_weights)
@@ -215,7 +274,10 @@ def description(cfg: GANConfig) -> str:
         if cfg.consistency_scale is not None:
             parts.append(f"x{cfg.consistency_scale:g}")
     parts.append(cfg.composition)
+    if cfg.recipe != "thesis":
+        parts.append(cfg.recipe)
     for name, short in (("category_weight", "cat"), ("image_adv_weight", "dimg"), ("video_adv_weight", "dvid")):
-        if getattr(cfg, name) != 1.0:
-            parts.append(f"{short}{getattr(cfg, name):g}")
+        value = option(cfg, name) if name in RECIPE_OPTIONS else getattr(cfg, name)
+        if value != (recipe_value(cfg.recipe, name) if name in RECIPE_OPTIONS else 1.0):
+            parts.append(f"{short}{value:g}")
     return "-".join(parts)

@@ -59,6 +59,22 @@ class ClipSampler:
         videos = frames_to_tensor(clips).transpose(1, 2)  # (n, T, 3, H, W) -> (n, 3, T, H, W)
         return videos.contiguous(), torch.from_numpy(self.labels[positions]), positions
 
+    def partner_clips(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For each drawn video, a random clip of another video of the same subject in another emotion.
+
+        Returns (videos (n, 3, T, H, W), their labels (n,), has_partner (n,) bool): a subject with
+        one emotion only gets its own clip back and ``has_partner`` False (no paired loss for it).
+        """
+        clips, labels, found = [], [], []
+        for position in positions:
+            candidates = np.flatnonzero((self.subjects == self.subjects[position]) & (self.labels != self.labels[position]))
+            found.append(len(candidates) > 0)
+            partner = int(self.rng.choice(candidates)) if len(candidates) else int(position)
+            clips.append(self.clip_of(partner))
+            labels.append(self.labels[partner])
+        videos = frames_to_tensor(np.stack(clips)).transpose(1, 2).contiguous()
+        return videos, torch.as_tensor(np.asarray(labels, np.int64)), torch.as_tensor(found)
+
     def images(self, n: int) -> torch.Tensor:
         positions = self.rng.integers(0, len(self.video_ids), size=n)
         offsets = (self.rng.random(n) * self.lengths[positions]).astype(np.int64)

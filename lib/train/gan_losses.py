@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-GENERATOR_TERMS = ("image_adv", "video_adv", "category", "consistency")
+GENERATOR_TERMS = ("image_adv", "video_adv", "category", "consistency", "reconstruction")
 
 
 def bce_real(logits: torch.Tensor) -> torch.Tensor:
@@ -20,6 +20,30 @@ def bce_real(logits: torch.Tensor) -> torch.Tensor:
 
 def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """``bce``: MoCoGAN's BCE (real -> 1, fake -> 0); ``hinge``: mean relu(1 - real) + mean relu(1 + fake)."""
+    if kind == "bce":
+        return bce_real(real_logits) + bce_fake(fake_logits)
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; valid: 'bce', 'hinge'")
+
+
+def generator_adv_loss(fake_logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """``bce``: non-saturating BCE towards "real"; ``hinge``: -mean(fake logits)."""
+    if kind == "bce":
+        return bce_real(fake_logits)
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; valid: 'bce', 'hinge'")
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over samples of the squared gradient norm of D at real inputs."""
+    (gradient,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return gradient.pow(2).flatten(1).sum(1).mean()
 
 
 def consistency_distance(real_codes: torch.Tensor, fake_codes: torch.Tensor, kind: str) -> torch.Tensor:

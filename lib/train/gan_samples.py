@@ -53,6 +53,7 @@ def write_sample_grid(trained: Any, inputs: torch.Tensor, folder: str | Path, st
 
 def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
     """Discriminator and generator loss terms against step, as a PNG."""
+    records = [r for r in records if "g_total" in r]  # not the probe records
     if not records:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -62,7 +63,8 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
     figure = Figure(figsize=(10, 3.6))
     FigureCanvasAgg(figure)
     panels = [("discriminators", ["d_image", "d_video", "d_category"]),
-              ("generator terms (weighted)", ["g_image_adv", "g_video_adv", "g_category", "g_consistency", "g_total"])]
+              ("generator terms (weighted)", ["g_image_adv", "g_video_adv", "g_category", "g_consistency", "g_reconstruction",
+                                             "g_total"])]
     for i, (title, keys) in enumerate(panels):
         axis = figure.add_subplot(1, 2, i + 1)
         for key in keys:
@@ -73,6 +75,47 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
         axis.legend(fontsize=7)
         if title.startswith("generator"):
             axis.set_yscale("symlog", linthresh=1.0)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+# Probe measures drawn by write_learning_curves: (panel title, metric keys, reference keys)
+LEARNING_PANELS = (
+    ("image quality", ("ssim",), ()),
+    ("emotion (CAS)", ("cas_trained", "cas_truth"), ("real_cas_trained", "real_cas_truth")),
+    ("identity (verification)", ("verif_truth", "verif_ae"), ()),
+    ("motion (ACD gen / real)", ("acd_ratio_truth", "acd_ratio_ae"), ()),
+)
+
+
+def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
+    """The learning probes (``probe_*`` records of stats.jsonl) against step, as a PNG; None without probes."""
+    records = [r for r in records if any(k.startswith("probe_") for k in r)]
+    if not records:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    steps = [r["step"] for r in records]
+    figure = Figure(figsize=(13, 3.2))
+    FigureCanvasAgg(figure)
+    for i, (title, keys, references) in enumerate(LEARNING_PANELS):
+        axis = figure.add_subplot(1, len(LEARNING_PANELS), i + 1)
+        for key in keys:
+            if any(f"probe_{key}" in r for r in records):
+                axis.plot(steps, [r.get(f"probe_{key}", np.nan) for r in records], marker="o", label=key)
+        for key in references:
+            value = records[-1].get(f"probe_{key}")
+            if value is not None:
+                axis.axhline(value, linestyle=":", color="grey")
+                axis.annotate(key, (steps[0], value), fontsize=6, color="grey")
+        if title.startswith("motion"):
+            axis.axhspan(0.5, 2.0, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("step")
+        axis.legend(fontsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)

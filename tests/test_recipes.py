@@ -1,0 +1,190 @@
+"""Training recipes (lib.train.recipes): thesis = the papers' loop, every fast option on/off, EMA,
+DiffAugment, learning probes, best-snapshot selection and resume with every option on."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from lib.config import ConfigError
+from lib.io import read_json, read_jsonl
+from lib.train.augment import diff_augment, parse_policy
+from lib.train.gan import BEST_NAME, load_generator, train_gan, update_ema
+from lib.train.gan_config import option, resolve_config
+from lib.train.recipes import RECIPE_OPTIONS, RECIPES
+from test_gan_training import _config, _parts, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
+
+# Losses of the first three steps of the thesis loop (tiny preset, seed 0, this file's fixtures),
+# measured with the code before recipes existed (commit 767d3f3): recipe="thesis" must keep them.
+THESIS_REFERENCE = {
+    "ae": [{"d_image": 1.40074, "d_video": 2.732921, "d_category": 1.417248, "g_image_adv": 0.749024,
+            "g_video_adv": 2.274931, "g_category": 2.162032, "g_consistency": 0.003632, "g_total": 5.189619},
+           {"d_image": 1.355645, "d_video": 1.86636, "d_category": 0.642828, "g_image_adv": 0.800582,
+            "g_video_adv": 1.705202, "g_category": 1.809558, "g_consistency": 0.003581, "g_total": 4.318924},
+           {"d_image": 1.312291, "d_video": 2.108052, "d_category": 4.911146, "g_image_adv": 0.842664,
+            "g_video_adv": 2.534559, "g_category": 2.733534, "g_consistency": 0.003658, "g_total": 6.114415}],
+    "none": [{"d_image": 1.431369, "d_video": 1.237924, "d_category": 2.60621, "g_image_adv": 0.733029,
+              "g_video_adv": 2.159123, "g_category": 4.303782, "g_total": 7.195933},
+             {"d_image": 1.371947, "d_video": 0.87854, "d_category": 1.004662, "g_image_adv": 0.799382,
+              "g_video_adv": 3.402276, "g_category": 4.460105, "g_total": 8.661763},
+             {"d_image": 1.38775, "d_video": 1.053086, "d_category": 4.791123, "g_image_adv": 0.770963,
+              "g_video_adv": 2.160513, "g_category": 2.788523, "g_total": 5.719998}],
+}
+
+
+def _losses(run_dir) -> list[dict]:
+    return [{k: v for k, v in r.items() if k.startswith(("d_", "g_", "r1_"))} for r in read_jsonl(run_dir / "stats.jsonl")
+            if "g_total" in r]
+
+
+@pytest.mark.parametrize("encoder", ["ae", "none"])
+def test_thesis_recipe_keeps_the_papers_losses(cache_dir, ae_checkpoint, tmp_path, encoder):
+    cfg = _config(cache_dir, ae_checkpoint, encoder, steps=3, log_every=1)
+    assert cfg.recipe == "thesis"
+    train_gan(cfg, tmp_path / "run", progress=False)
+    for got, want in zip(_losses(tmp_path / "run"), THESIS_REFERENCE[encoder], strict=True):
+        assert set(got) == set(want)
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, abs=2e-5), key
+
+
+def test_recipes_declare_every_option_and_thesis_means_off():
+    assert set(RECIPES) == {"thesis", "fast"}
+    for values in RECIPES.values():
+        assert set(values) == set(RECIPE_OPTIONS)
+    thesis = RECIPES["thesis"]
+    assert (thesis["adversarial_loss"], thesis["r1_gamma"], thesis["ema_beta"], thesis["diffaugment"],
+            thesis["spectral_norm"], thesis["d_lr_ratio"], thesis["reconstruction_weight"], thesis["warm_start"]) == \
+        ("bce", 0.0, 0.0, "", False, 1.0, 0.0, False)
+    assert thesis["category_weight"] == 1.0
+
+
+@pytest.mark.parametrize("name", RECIPE_OPTIONS)
+def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, tmp_path, name):
+    """The fast recipe with one option at the thesis value, and the thesis recipe with that one option
+    on: both train, and the option changes the losses (it does something)."""
+    base = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, r1_every=1)
+    off = dataclasses.replace(base, **{name: RECIPES["thesis"][name]})
+    assert option(off, name) == RECIPES["thesis"][name]
+    train_gan(base, tmp_path / "fast", progress=False)
+    train_gan(off, tmp_path / "off", progress=False)
+    on_alone = _config(cache_dir, ae_checkpoint, "ae", steps=2, log_every=1, r1_every=1, **{name: RECIPES["fast"][name]})
+    train_gan(on_alone, tmp_path / "on", progress=False)
+    thesis = _config(cache_dir, ae_checkpoint, "ae", steps=2, log_every=1)
+    train_gan(thesis, tmp_path / "thesis", progress=False)
+    for a, b in ((tmp_path / "fast", tmp_path / "off"), (tmp_path / "on", tmp_path / "thesis")):
+        first, second = _losses(a), _losses(b)
+        assert all(np.isfinite(v) for r in first + second for v in r.values())
+        if name == "ema_beta":  # EMA changes the sampling generator only, not the training losses
+            assert first == second
+            continue
+        assert first != second, f"{name} did not change the losses"
+    assert (tmp_path / "fast" / "samples" / "latest.gif").is_file()
+    stored = read_json(tmp_path / "fast" / "config.json")
+    assert stored["recipe"] == "fast" and stored[name] == RECIPES["fast"][name]  # the resolved value is recorded
+
+
+def test_fast_recipe_terms_and_generator(cache_dir, ae_checkpoint, tmp_path):
+    cfg = resolve_config(_config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, r1_every=1))
+    train_gan(cfg, tmp_path / "run", progress=False)
+    logged = _losses(tmp_path / "run")[-1]
+    for key in ("g_reconstruction", "r1_image", "r1_video", "g_category"):
+        assert key in logged
+    generator = load_generator(tmp_path / "run")
+    assert generator.models.generator_ema is not None
+    assert type(generator.models.generator.decoder).__name__ == "AutoencoderFrameDecoder"
+
+
+def test_warm_start_reproduces_the_autoencoder_at_step_zero(cache_dir, ae_checkpoint):
+    from lib.models.encoders import load_autoencoder_network
+
+    cfg, models, *_ = _parts(_config(cache_dir, ae_checkpoint, "ae", warm_start=True))
+    autoencoder = load_autoencoder_network(ae_checkpoint).eval()
+    decoder = models.generator.decoder.eval()
+    codes = torch.randn(3, 50)
+    latent = torch.cat([codes, torch.randn(3, models.generator.motion_dim), torch.eye(6)[:3]], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(decoder(latent), autoencoder.decode(codes), atol=1e-5)
+
+
+def test_ema_update_rule():
+    model, ema = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0), model.bias.fill_(2.0), ema.weight.fill_(0.0), ema.bias.fill_(0.0)
+    update_ema(ema, model, beta=0.9)
+    assert torch.allclose(ema.weight, torch.full((1, 2), 0.1)) and torch.allclose(ema.bias, torch.tensor([0.2]))
+    update_ema(ema, model, beta=0.9)
+    assert torch.allclose(ema.weight, torch.full((1, 2), 0.19))  # 0.9 * 0.1 + 0.1 * 1
+
+
+def test_diffaugment_policies_are_deterministic_and_validated():
+    videos = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    policy = parse_policy("color,translation,cutout")
+    first = diff_augment(videos, policy, torch.Generator().manual_seed(3))
+    again = diff_augment(videos, policy, torch.Generator().manual_seed(3))
+    assert first.shape == videos.shape and torch.equal(first, again) and not torch.equal(first, videos)
+    still = videos[:, :, :1].expand(-1, -1, 4, -1, -1)  # videos without motion
+    for name in ("color", "translation", "cutout"):  # one transform per video: no motion is created
+        moved = diff_augment(still, parse_policy(name), torch.Generator().manual_seed(0))
+        assert torch.equal(moved[:, :, 1:], moved[:, :, :1].expand_as(moved[:, :, 1:])), name
+    assert parse_policy("") == () and parse_policy(None) == ()
+    with pytest.raises(ConfigError, match="translation"):
+        parse_policy("colour")
+
+
+def test_bad_recipe_values_fail_before_work(cache_dir, ae_checkpoint, tmp_path):
+    from lib.train.gan_config import validate
+
+    for bad, match in ((dict(recipe="quick"), "thesis"), (dict(adversarial_loss="wgan"), "hinge"),
+                       (dict(ema_beta=1.0), "ema_beta"), (dict(diffaugment="blur"), "cutout"),
+                       (dict(best_criterion="fid"), "headline"), (dict(warm_start="yes"), "warm_start")):
+        with pytest.raises(ConfigError, match=match):
+            validate(_config(cache_dir, ae_checkpoint, "ae", **bad))
+    assert not (tmp_path / "run").exists()
+
+
+class ScriptedProbe:
+    """A probe whose headline follows a script, to test the selection of best.pt."""
+
+    def __init__(self, scores):
+        self.scores, self.calls = list(scores), []
+
+    def __call__(self, generator):
+        self.calls.append(generator)
+        score = self.scores[len(self.calls) - 1]
+        return {"headline": score, "ssim": score / 2, "cas_trained": 0.0}
+
+
+def test_probes_and_best_snapshot(cache_dir, ae_checkpoint, tmp_path):
+    cfg = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=6, probe_every=2, log_every=1)
+    probe = ScriptedProbe([0.2, 0.7, 0.4])
+    summary = train_gan(cfg, tmp_path / "run", probe=probe, progress=False)
+    assert len(probe.calls) == 3
+    records = [r for r in read_jsonl(tmp_path / "run" / "stats.jsonl") if "probe_headline" in r]
+    assert [r["step"] for r in records] == [2, 4, 6] and [r["probe_headline"] for r in records] == [0.2, 0.7, 0.4]
+    assert summary["best"]["step"] == 4 and summary["best"]["score"] == 0.7
+    assert (tmp_path / "run" / BEST_NAME).is_file() and (tmp_path / "run" / "learning_curves.png").is_file()
+    best, latest = load_generator(tmp_path / "run"), load_generator(tmp_path / "run", snapshot="latest")
+    assert best.snapshot == "best (step 4)" and latest.snapshot.startswith("latest (step 6)")
+    inputs = torch.rand(1, 3, 16, 64, 64) * 2 - 1
+    assert not torch.equal(best.generate(inputs, [0]), latest.generate(inputs, [0]))
+    with pytest.raises(ConfigError, match="latest"):
+        load_generator(tmp_path / "run", snapshot="last")
+
+
+def test_resume_with_every_option_on_matches_one_run(cache_dir, ae_checkpoint, tmp_path):
+    kwargs = dict(recipe="fast", r1_every=2, checkpoint_every=2, log_every=1, probe_every=2)
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs), tmp_path / "one",
+              probe=ScriptedProbe([0.5, 0.1]), progress=False)
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=2, **kwargs), tmp_path / "two", probe=ScriptedProbe([0.5]),
+              progress=False)
+    summary = train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs), tmp_path / "two",
+                        probe=ScriptedProbe([0.1]), progress=False)
+    assert _losses(tmp_path / "one") == _losses(tmp_path / "two")
+    assert summary["best"]["step"] == 2  # the best from before the interruption is remembered
+    one, two = (torch.load(p / "checkpoint.pt", weights_only=False) for p in (tmp_path / "one", tmp_path / "two"))
+    for key in ("generator", "generator_ema", "image_discriminator", "video_discriminator"):
+        for name, tensor in one[key].items():
+            assert torch.equal(tensor, two[key][name]), f"{key}.{name}"
