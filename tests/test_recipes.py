@@ -61,29 +61,39 @@ def test_recipes_declare_every_option_and_thesis_means_off():
     assert thesis["category_weight"] == 1.0
 
 
+@pytest.fixture(scope="module")
+def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
+    """2-step losses of the full fast recipe and of the thesis recipe (shared by the option tests)."""
+    root = tmp_path_factory.mktemp("recipes")
+    runs = {}
+    for recipe in ("fast", "thesis"):
+        cfg = _config(cache_dir, ae_checkpoint, "ae", recipe=recipe, steps=2, log_every=1, r1_every=1)
+        train_gan(cfg, root / recipe, progress=False)
+        runs[recipe] = (root / recipe, _losses(root / recipe))
+    return runs
+
+
 @pytest.mark.parametrize("name", RECIPE_OPTIONS)
-def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, tmp_path, name):
+def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, reference_runs, tmp_path, name):  # noqa: F811
     """The fast recipe with one option at the thesis value, and the thesis recipe with that one option
     on: both train, and the option changes the losses (it does something)."""
-    base = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, r1_every=1)
-    off = dataclasses.replace(base, **{name: RECIPES["thesis"][name]})
+    off = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, r1_every=1,
+                  **{name: RECIPES["thesis"][name]})
     assert option(off, name) == RECIPES["thesis"][name]
-    train_gan(base, tmp_path / "fast", progress=False)
-    train_gan(off, tmp_path / "off", progress=False)
     on_alone = _config(cache_dir, ae_checkpoint, "ae", steps=2, log_every=1, r1_every=1, **{name: RECIPES["fast"][name]})
+    train_gan(off, tmp_path / "off", progress=False)
     train_gan(on_alone, tmp_path / "on", progress=False)
-    thesis = _config(cache_dir, ae_checkpoint, "ae", steps=2, log_every=1)
-    train_gan(thesis, tmp_path / "thesis", progress=False)
-    for a, b in ((tmp_path / "fast", tmp_path / "off"), (tmp_path / "on", tmp_path / "thesis")):
-        first, second = _losses(a), _losses(b)
+    for first, second in ((reference_runs["fast"][1], _losses(tmp_path / "off")),
+                          (_losses(tmp_path / "on"), reference_runs["thesis"][1])):
         assert all(np.isfinite(v) for r in first + second for v in r.values())
         if name == "ema_beta":  # EMA changes the sampling generator only, not the training losses
             assert first == second
             continue
         assert first != second, f"{name} did not change the losses"
-    assert (tmp_path / "fast" / "samples" / "latest.gif").is_file()
-    stored = read_json(tmp_path / "fast" / "config.json")
-    assert stored["recipe"] == "fast" and stored[name] == RECIPES["fast"][name]  # the resolved value is recorded
+    fast_dir = reference_runs["fast"][0]
+    assert (fast_dir / "samples" / "latest.gif").is_file()
+    stored = read_json(tmp_path / "on" / "config.json")
+    assert stored["recipe"] == "thesis" and stored[name] == RECIPES["fast"][name]  # the resolved value is recorded
 
 
 def test_fast_recipe_terms_and_generator(cache_dir, ae_checkpoint, tmp_path):

@@ -17,10 +17,13 @@ INTRO = """# 03 - Train one VICE-GAN variant
 Every variant is chosen by the parameters below (papermill `-p name value`): the content
 encoder (`ae` = the autoencoder selected in 02, `facenet`, or `none` = plain MoCoGAN), all-frame
 or single-frame content, fine-tuned or frozen encoder, the Seen/Unseen training composition,
-the content-consistency loss and its scale, and a weight for every loss term (0 drops it).
+the content-consistency loss and its scale, a weight for every loss term (0 drops it), and the
+training `recipe` (`thesis` = the papers' loop; `fast` = small-compute techniques, each its own
+parameter; see `lib/train/recipes.py`).  Every `probe_every` steps the learning probes score the
+generator on held-out pairs with 05's measures; `best.pt` keeps the best snapshot.
 Needs `01_preprocess` (and `02_autoencoders` for `encoder="ae"`) at the same preset.
-The run folder gets `config.json`, `stats.jsonl`, `checkpoint.pt`, `samples/*.gif`, `loss_curves.png`
-and `train_done.json`; rerunning with the same `run_name`/`run_dir` resumes from the checkpoint."""
+The run folder gets `config.json`, `stats.jsonl`, `checkpoint.pt`, `best.pt`, `samples/*.gif`,
+`loss_curves.png`, `learning_curves.png` and `train_done.json`; rerunning with the same `run_name`/`run_dir` resumes from the checkpoint."""
 
 PARAMETERS = parameters_cell()  # written from GANConfig's fields: the one declaration of every option
 

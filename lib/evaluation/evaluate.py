@@ -312,6 +312,7 @@ def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, gener
            "composition": getattr(run_config, "composition", "unknown"),
            "encoder": getattr(run_config, "encoder", "unknown"),
            "content_mode": getattr(run_config, "content_mode", ""),
+           "snapshot": getattr(generator, "snapshot", "latest"),  # best.pt (best probe) when the run has one
            "run_dir": str(run_dir), "cache_dir": context.cache_dir, "pairs_fingerprint": context.fingerprint,
            "n_pairs": len(context.pairs), "seed": config.seed, **metrics,
            "seconds": round(time.time() - started, 2)}

@@ -115,7 +115,8 @@ def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
             axis.axhspan(0.5, 2.0, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step")
-        axis.legend(fontsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
