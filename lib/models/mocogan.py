@@ -137,8 +137,6 @@ class AutoencoderFrameDecoder(nn.Module):
                 linear.weight[:, :content_dim] = source.weight
             else:  # other code sizes (FaceNet, noise): a fresh init of the content columns
                 nn.init.kaiming_uniform_(linear.weight[:, :content_dim], a=5 ** 0.5)
-        self.decoder.train()
-        self.to_image.train()
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         hidden = self.from_code(codes).view(codes.shape[0], *self.input_shape)
