@@ -198,3 +198,35 @@ def test_resume_with_every_option_on_matches_one_run(cache_dir, ae_checkpoint, t
     for key in ("generator", "generator_ema", "image_discriminator", "video_discriminator"):
         for name, tensor in one[key].items():
             assert torch.equal(tensor, two[key][name]), f"{key}.{name}"
+
+
+def test_clip_start_first_takes_the_onset_and_draws_nothing(cache_dir):  # noqa: F811
+    from lib.data.cache import load_cache
+    from lib.data.clips import sample_clip_indices
+    from lib.train.gan_data import ClipSampler
+
+    rng = np.random.default_rng(3)
+    state = rng.bit_generator.state
+    assert np.array_equal(sample_clip_indices(80, 16, 2, rng, start="first"), 2 * np.arange(16))
+    assert rng.bit_generator.state == state
+    with pytest.raises(ConfigError, match="first"):
+        sample_clip_indices(80, 16, 2, rng, start="middle")
+    cache = load_cache(cache_dir)
+    ids = cache.index["video_id"].to_numpy()[:4]
+    sampler = ClipSampler(cache, ids, 16, 2, seed=0, clip_start="first")
+    videos, _, positions = sampler.clips(3)
+    for video, position in zip(videos, positions):
+        first = torch.from_numpy(np.array(cache.frames[sampler.starts[position]])).float() / 127.5 - 1
+        assert torch.allclose(video[:, 0].permute(1, 2, 0), first)
+
+
+def test_time_limit_stops_finishes_and_stays_stopped(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    cfg = _config(cache_dir, ae_checkpoint, "ae", steps=1000, time_limit_minutes=1e-5, log_every=50,
+                  checkpoint_every=50, sample_every=50)
+    summary = train_gan(cfg, tmp_path / "run", progress=False)
+    assert summary["steps"] == 1  # the budget ran out during the first step: it is logged, sampled, checkpointed
+    assert (tmp_path / "run" / "samples" / "latest.gif").is_file()
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert train_gan(cfg, tmp_path / "run", progress=False)["steps"] == 1  # resumed: the budget is spent
+    with pytest.raises(ConfigError, match="time_limit_minutes"):
+        train_gan(dataclasses.replace(cfg, time_limit_minutes=-1.0), tmp_path / "bad", progress=False)

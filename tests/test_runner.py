@@ -207,6 +207,17 @@ def test_run_grid_evaluates_finished_variants(tmp_path, train_notebook, runs_roo
     assert len(table) == 1
     with pytest.raises(ConfigError, match="valid choices"):
         run_grid("baseline", "tiny", steps=["trian"], train_notebook=train_notebook, eval_notebook=eval_notebook)
+    # another recipe: its own grid folder and evaluation name, the recipe passed to every variant
+    write_notebook(train_notebook, "run_dir = None\npreset = 'tiny'\nsteps = 2\nfail = False\nstep_seconds = 0.0\n"
+                   "encoder = 'ae'\ncontent_mode = 'all'\nfinetune = False\ncomposition = 'seen'\nrecipe = 'thesis'",
+                   STAND_IN_TRAIN)
+    fast = run_grid("baseline", "tiny", recipe="fast", train_notebook=train_notebook, eval_notebook=eval_notebook,
+                    progress=False)
+    assert fast.evaluation_dir.name == "baseline-tiny-fast"
+    assert json.loads((runs_root.parent / "baseline-tiny-fast" / "baseline-mocogan" / "params.json").read_text())[
+        "recipe"] == "fast"
+    with pytest.raises(ConfigError, match="thesis"):
+        run_grid("baseline", "tiny", recipe="quick", train_notebook=train_notebook, eval_notebook=eval_notebook)
 
 
 @pytest.mark.slow

@@ -45,8 +45,9 @@ def test_roc_separable_example_has_auc_one_and_the_separating_threshold():
     same = [True, True, True, False, False, False]
     roc = V.roc_from_distances(distances, same)
     assert roc.auc == pytest.approx(1.0)
-    assert roc.tuned_threshold == pytest.approx(0.3)
+    assert roc.tuned_threshold == pytest.approx(0.325)  # the middle of the gap 0.3..0.35
     assert roc.tuned_accuracy == pytest.approx(1.0)
+    assert roc.eer == pytest.approx(0.0) and 0.3 <= roc.eer_threshold < 0.35
     assert roc.fpr[0] == 0 and roc.tpr[0] == 0 and roc.fpr[-1] == 1 and roc.tpr[-1] == 1
 
 
@@ -85,3 +86,25 @@ def test_real_pairs_are_balanced_and_labelled():
     assert sum(s for *_, s in pairs) == 3 and sum(not s for *_, s in pairs) == 3
     for i, j, same in pairs:
         assert i < j and same == (subjects[i] == subjects[j])
+
+
+def test_tuned_threshold_takes_the_middle_of_the_widest_tied_interval():
+    # same pairs 0.02..0.05, different 0.45..0.9: every threshold in [0.05, 0.45) is perfect
+    same_d, diff_d = [0.02, 0.03, 0.05], [0.45, 0.6, 0.9]
+    threshold, accuracy = V.accuracy_threshold(same_d + diff_d, [True] * 3 + [False] * 3)
+    assert threshold == pytest.approx(0.25) and accuracy == 1.0
+    # overlap: one different pair at 0.04 -> best accuracy 5/6 over [0.03, 0.04) and [0.05, 0.6):
+    # the wider one wins
+    threshold, accuracy = V.accuracy_threshold([0.02, 0.03, 0.05, 0.04, 0.6, 0.9], [True] * 3 + [False] * 3)
+    assert threshold == pytest.approx(0.325) and accuracy == pytest.approx(5 / 6)
+    # all pairs "same" except the farthest: accepting the five smallest is best
+    threshold, _ = V.accuracy_threshold([0.1, 0.2, 0.3, 0.4, 0.5, 0.9], [True] * 5 + [False])
+    assert threshold == pytest.approx(0.7)
+
+
+def test_equal_error_rate_on_a_constructed_overlap():
+    # 4 same, 4 different; at 0.45 one same pair is rejected (FRR 1/4) and one different accepted (FAR 1/4)
+    distances = [0.1, 0.2, 0.3, 0.5, 0.4, 0.6, 0.7, 0.8]
+    roc = V.roc_from_distances(distances, [True] * 4 + [False] * 4)
+    assert roc.eer == pytest.approx(0.25)
+    assert roc.eer_threshold in (0.3, 0.4, 0.5)

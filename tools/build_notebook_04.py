@@ -16,7 +16,8 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "04_ablations.
 TITLE = """# 04 - Ablations: every variant of a grid through papermill, resumably
 
 Trains each variant of the chosen grid with `03_train.ipynb` (one papermill run per
-variant, into `papermill_runs/<grid>-<preset>/<variant>/`), then evaluates all finished
+variant, into `papermill_runs/<grid>-<preset>[-<recipe>]/<variant>/`; every variant of a grid
+trains with the same `recipe`), then evaluates all finished
 variants with `05_evaluate.ipynb` into one results table and the report figures.
 
 Grids (`lib.runs.grid`): `thesis` (thesis Table 2 models 1-4 x seen/unseen),
@@ -32,6 +33,7 @@ Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -
 
 PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation | baseline | demo | all
 preset = "small"                 # tiny | small | paper (passed to 03 as its preset)
+recipe = "thesis"                # thesis | fast: every variant trains with it (lib/train/recipes.py)
 parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
 steps = ["train", "evaluate"]    # which stages to run
 variants = None                  # list of variant names, or None for the whole grid"""
@@ -42,15 +44,15 @@ from IPython.display import Image, Markdown, display
 from lib.runs import grid_status, resolve_grid, run_grid, select_variants
 
 pd.set_option("display.max_colwidth", 80)
-chosen = select_variants(resolve_grid(grid, preset), variants)  # bad names fail here, listing the choices
+chosen = select_variants(resolve_grid(grid, preset, {"recipe": recipe}), variants)  # bad names fail here
 pd.DataFrame([{"variant": v.name, "description": v.description,
                "also known as": ", ".join(v.aliases)} for v in chosen])"""
 
 RUN_MD = """## Run the sweep
 The table below refreshes after each variant (state, training steps, wall time, error)."""
 
-RUN = """live_table = display(grid_status(grid, preset, variants), display_id=True)
-result = run_grid(grid, preset, variants=variants, parallel=parallel, steps=steps,
+RUN = """live_table = display(grid_status(grid, preset, variants, recipe), display_id=True)
+result = run_grid(grid, preset, variants=variants, recipe=recipe, parallel=parallel, steps=steps,
                   on_update=live_table.update)
 result.status"""
 

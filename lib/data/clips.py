@@ -11,25 +11,34 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lib.config import check_positive
+from lib.config import check_choice, check_positive
+
+
+# Where a clip starts: anywhere (MoCoGAN), or at the video's first frame, i.e. the neutral -> onset ->
+# apex part of a MUG take, so that every clip shows the expression appearing.
+CLIP_STARTS = ("random", "first")
 
 
 def sample_clip_indices(length: int, n_frames: int = 16, every_nth: int = 2,
-                        rng: np.random.Generator | int | None = None) -> np.ndarray:
+                        rng: np.random.Generator | int | None = None, start: str = "random") -> np.ndarray:
     """Frame numbers of one clip of ``n_frames`` from a video of ``length`` frames.
 
     If the video has at least ``every_nth * (n_frames - 1) + 1`` frames: a random start
-    and ``n_frames`` frames spaced ``every_nth`` apart. Otherwise the first ``n_frames``
-    frames, the last one repeated if the video is even shorter.
+    (``start="random"``; one draw from ``rng``) or frame 0 (``"first"``; no draw) and ``n_frames``
+    frames spaced ``every_nth`` apart. Otherwise the first ``n_frames`` frames, the last one
+    repeated if the video is even shorter.
     """
     check_positive("length", length)
     check_positive("n_frames", n_frames)
     check_positive("every_nth", every_nth)
+    check_choice("start", start, CLIP_STARTS)
     span = every_nth * (n_frames - 1)
     if length >= span + 1:
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        start = int(rng.integers(0, length - span))
-        return start + every_nth * np.arange(n_frames, dtype=np.int64)
+        first = 0
+        if start == "random":
+            rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+            first = int(rng.integers(0, length - span))
+        return first + every_nth * np.arange(n_frames, dtype=np.int64)
     return np.minimum(np.arange(n_frames, dtype=np.int64), length - 1)
 
 

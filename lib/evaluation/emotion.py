@@ -7,8 +7,10 @@
 - ``trained``: a clip classifier trained on the training subjects' real videos
   (:mod:`lib.evaluation.probes`); its accuracy on real test videos is the ceiling.
 - ``truth`` (synthetic benchmark): a CNN regressing ground-truth AU intensities per
-  frame; the video's emotion is the FACS prototype closest (cosine) to the mean AU
-  vector of its most active quarter of frames (the apex, not the neutral ends).
+  frame; the video's emotion comes from a logistic regression on its AU statistics (the
+  mean AU vector of its most active quarter of frames, i.e. the apex, and each AU's max
+  and mean), fitted on the training subjects' real clips.  The fixed rule "closest FACS
+  prototype to the apex" (:func:`emotion_from_aus`) is reported beside it by the probe.
 - ``deepface``: only when the ``deepface`` package and its weights are available
   offline; otherwise building it raises :class:`ClassifierUnavailable` with the reason,
   which :func:`build_classifiers` records as "skipped".
@@ -154,11 +156,14 @@ class TruthAUClassifier(EmotionClassifier):
             raise ValueError(f"the cache's AUs {probe.extra['au_names']} cover no prototype AU of {missing}")
 
     def predict_proba(self, videos) -> np.ndarray:
-        from lib.evaluation.probes import predict_regression
+        from lib.evaluation.probes import clip_au_statistics, predict_regression
 
         frames, b, t = videos_to_frames(videos)
         aus = predict_regression(self.probe.model, frames, self.probe.extra["mean"], self.probe.extra["std"])
-        return np.stack([emotion_from_aus(v, self.prototypes) for v in aus.reshape(b, t, -1)])
+        statistics = np.stack([clip_au_statistics(v) for v in aus.reshape(b, t, -1)])
+        logits = statistics @ np.asarray(self.probe.extra["emotion_coef"]).T + np.asarray(self.probe.extra["emotion_intercept"])
+        logits = np.exp(logits - logits.max(1, keepdims=True))
+        return logits / logits.sum(1, keepdims=True)
 
 
 class DeepFaceClassifier(EmotionClassifier):

@@ -6,7 +6,8 @@ For every cache (a run is evaluated on the cache recorded in its GANConfig) the 
 same/different-subject pairs, probe errors) and every run generates the same pairs with
 the same noise seeds.  Per run: ``results.json`` (metrics) and ``evaluation.npz``
 (per-pair arrays: distances, predictions, sample clips, error map) in the run folder.
-Across runs: ``results.csv`` / ``results.md`` / ``results.json`` and ``arrays/*.npz``
+Headline metrics carry 95% intervals that resample test subjects (``*_lo`` / ``*_hi``,
+:mod:`lib.evaluation.uncertainty`).  Across runs: ``results.csv`` / ``results.md`` / ``results.json`` and ``arrays/*.npz``
 in the output folder, from which :func:`lib.evaluation.figures.draw_all_figures` can
 redraw every figure without evaluating again.
 """
@@ -27,6 +28,7 @@ from lib.constants import EMOTIONS, PRESET_NAMES
 from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
 from lib.evaluation.extractors import EXTRACTORS, build_extractor
+from lib.evaluation.uncertainty import add_intervals
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
 from lib.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -202,7 +204,8 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
                               f"threshold_tuned_{name}": roc.tuned_threshold,
                               f"verif_acc_default_{name}": V.verification_accuracy(distances[same], default),
                               f"verif_acc_tuned_{name}": V.verification_accuracy(distances[same], roc.tuned_threshold),
-                              f"real_pair_accuracy_tuned_{name}": roc.tuned_accuracy})
+                              f"real_pair_accuracy_tuned_{name}": roc.tuned_accuracy,
+                              f"eer_{name}": roc.eer, f"threshold_eer_{name}": roc.eer_threshold})
             context.arrays.update({f"roc_fpr_{name}": roc.fpr, f"roc_tpr_{name}": roc.tpr,
                                    f"real_distances_{name}": distances, f"real_same_{name}": same})
         else:
@@ -260,6 +263,7 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
     from lib.evaluation.metrics import image_quality
 
     pairs, metrics, arrays = context.pairs, {}, {}
+    per_pairs: dict[str, np.ndarray] = {}  # the headline metrics' per-pair values, for subject-bootstrap intervals
     n, t = generated.shape[:2]
     real = torch.from_numpy(context.target_clips[:, :t]).permute(0, 1, 4, 2, 3).reshape(n * t, 3, *generated.shape[2:4])
     fake = torch.from_numpy(generated).permute(0, 1, 4, 2, 3).reshape(n * t, 3, *generated.shape[2:4])
@@ -268,6 +272,7 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
         per_pair = values.reshape(n, t).double().mean(1).numpy()
         metrics[key] = float(per_pair.mean())
         arrays[f"{key}_per_pair"] = per_pair
+        per_pairs[key] = per_pair
     arrays["error_map"] = np.abs(generated.astype(np.float32) - context.target_clips[:, :t].astype(np.float32)).mean(
         axis=(0, 1, 4)) / 255.0
     for name, extractor in context.extractors.items():
@@ -278,15 +283,18 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
         metrics.update({f"acd_{name}": float(acd.mean()), f"acd_i_{name}": float(acd_i.mean()),
                         f"verif_distance_{name}": float(distances.mean())})
         arrays.update({f"acd_{name}": acd, f"acd_i_{name}": acd_i, f"distances_{name}": distances})
+        per_pairs[f"acd_{name}"] = acd
         if name in context.thresholds:
             thresholds = context.thresholds[name]
             metrics[f"verif_acc_default_{name}"] = V.verification_accuracy(distances, thresholds["default"])
             metrics[f"verif_acc_tuned_{name}"] = V.verification_accuracy(distances, thresholds["tuned"])
+            per_pairs[f"verif_acc_tuned_{name}"] = (distances <= thresholds["tuned"]).astype(np.float64)
     targets = np.array([p.target_label for p in pairs])
     for name, classifier in context.classifiers.items():
         predicted = classifier.predict_proba(generated).argmax(1)
         real_predicted = context.real_probas[name].argmax(1)
         metrics[f"cas_{name}"] = float((predicted == targets).mean())
+        per_pairs[f"cas_{name}"] = (predicted == targets).astype(np.float64)
         metrics[f"agreement_{name}"] = float((predicted == real_predicted).mean())
         for index, emotion in enumerate(EMOTIONS):
             mask = targets == index
@@ -294,6 +302,7 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
         arrays[f"predicted_{name}"] = predicted
         arrays[f"confusion_{name}"] = confusion_matrix(targets, predicted)
     arrays["target_labels"] = targets
+    metrics = add_intervals(metrics, per_pairs, [p.subject for p in pairs])
     return metrics, arrays
 
 
@@ -414,12 +423,22 @@ SUMMARY_COLUMNS = ("run", "composition", "ssim", "mse", "psnr")
 
 
 def results_markdown(table: pd.DataFrame) -> str:
-    """The main columns as a markdown table (every column is in results.csv)."""
-    wanted = [c for c in table.columns if c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_"))
-              or (c.startswith("cas_") and c.count("_") == 1)]
-    shown = table[wanted].copy()
+    """The main columns as a markdown table (every column is in results.csv); a value with a
+    subject-bootstrap interval reads ``value [low, high]``."""
+    wanted = [c for c in table.columns if not c.endswith(("_lo", "_hi")) and (
+        c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_"))
+        or (c.startswith("cas_") and c.count("_") == 1))]
     header = "| " + " | ".join(wanted) + " |\n|" + "---|" * len(wanted) + "\n"
-    lines = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    lines = []
+    for _, row in table.iterrows():
+        cells = []
+        for column in wanted:
+            cell = _fmt(row[column])
+            low, high = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+            if cell and isinstance(low, float) and isinstance(high, float) and np.isfinite([low, high]).all():
+                cell += f" [{_fmt(low)}, {_fmt(high)}]"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
     return header + "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Image-quality metrics: SSIM (Wang et al. 2004), MSE and PSNR, batched in torch.
+"""Image-quality metrics: SSIM (Wang et al. 2004; by pytorch-msssim), MSE and PSNR, batched in torch.
 
 All functions take image batches ``(B, C, H, W)`` (a single ``(C, H, W)`` image is
 accepted too) and are differentiable, so they can serve as losses as well as scores.
@@ -10,7 +10,7 @@ over colour channels.  This is exactly what
 ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=R, channel_axis=-1)`` computes: skimage
 filters the whole image but crops the window radius from every border before
-averaging, which leaves the same positions.
+averaging, which leaves the same positions; pytorch-msssim computes the same index.
 
 SSIM is not invariant to shifting the value range (the luminance term compares
 means), so scores are comparable only on one scale.  The thesis reports MSE and
@@ -20,7 +20,6 @@ to that scale first.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 REDUCTIONS = ("mean", "none")
 
@@ -48,52 +47,24 @@ def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_image.mean() if reduction == "mean" else per_image
 
 
-def gaussian_kernel_1d(window_size: int = 11, sigma: float = 1.5, dtype=torch.float64) -> torch.Tensor:
-    """Normalised 1-d Gaussian taps centred on the middle of ``window_size`` samples."""
-    if window_size % 2 != 1 or window_size < 1:
-        raise ValueError(f"window_size must be a positive odd number, got {window_size}")
-    offsets = torch.arange(window_size, dtype=dtype) - (window_size - 1) / 2
-    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return taps / taps.sum()
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "mean",
+         window_size: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """Mean SSIM per image (averaged over positions, then channels); ``reduction="none"`` gives ``(B,)``.
 
+    ``data_range`` is the span of possible values (1 for [0, 1] images, 2 for [-1, 1],
+    255 for uint8).  Computed by pytorch-msssim (equal to scikit-image's to 1e-7, tests/test_metrics.py).
+    """
+    from pytorch_msssim import ssim as library_ssim
 
-def _gaussian_blur_valid(images: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter of every channel, keeping only fully covered positions."""
-    channels = images.shape[1]
-    size = taps.numel()
-    rows = taps.view(1, 1, 1, size).expand(channels, 1, 1, size)
-    cols = taps.view(1, 1, size, 1).expand(channels, 1, size, 1)
-    return F.conv2d(F.conv2d(images, rows, groups=channels), cols, groups=channels)
-
-
-def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, window_size: int = 11,
-             sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
-    """The local SSIM values ``(B, C, H - window_size + 1, W - window_size + 1)``."""
     x, y = _check_pair(x, y)
     if min(x.shape[-2:]) < window_size:
         raise ValueError(f"images {tuple(x.shape[-2:])} are smaller than the {window_size}x{window_size} SSIM window")
     if data_range <= 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
-    taps = gaussian_kernel_1d(window_size, sigma, dtype=x.dtype).to(x.device)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    # One filter pass over the five stacked statistics instead of five passes.
-    stats = _gaussian_blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)
-    mu_x, mu_y, mean_xx, mean_yy, mean_xy = stats.chunk(5, dim=1)
-    var_x = mean_xx - mu_x * mu_x
-    var_y = mean_yy - mu_y * mu_y
-    cov_xy = mean_xy - mu_x * mu_y
-    numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
-    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return numerator / denominator
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "mean", **window) -> torch.Tensor:
-    """Mean SSIM per image (averaged over positions, then channels); ``reduction="none"`` gives ``(B,)``.
-
-    ``data_range`` is the span of possible values (1 for [0, 1] images, 2 for [-1, 1],
-    255 for uint8).  ``window`` passes ``window_size``, ``sigma``, ``k1``, ``k2`` on.
-    """
-    per_image = ssim_map(x, y, data_range=data_range, **window).mean(dim=(1, 2, 3))
+    if window_size % 2 != 1:
+        raise ValueError(f"window_size must be a positive odd number, got {window_size}")
+    per_image = library_ssim(x, y, data_range=data_range, size_average=False, win_size=window_size,
+                             win_sigma=sigma, K=(k1, k2), nonnegative_ssim=False)
     return _reduce(per_image, reduction)
 
 

@@ -12,8 +12,9 @@ Conventions (fixed here so every model is scored the same way):
   averaged over the frames.  The mean feature is a stable template of the reference
   identity; averaging per-frame distances keeps one bad frame from deciding alone.
 - Accuracy = share of generated videos whose distance is below a threshold, at the
-  extractor's default threshold and at one tuned on a ROC curve of real same/different
-  subject pairs (Youden's J = max(TPR - FPR)).
+  extractor's default threshold and at one tuned on real same/different subject pairs
+  (the most accurate threshold; the middle of the interval when a whole interval ties);
+  the equal-error-rate threshold is reported beside it.
 """
 from __future__ import annotations
 
@@ -72,33 +73,66 @@ class RocResult:
     tpr: np.ndarray
     thresholds: np.ndarray  # distance thresholds: "same" when distance <= threshold
     auc: float
-    tuned_threshold: float  # Youden's J
+    tuned_threshold: float  # maximises accuracy on the real pairs; the middle of a tied interval
     tuned_accuracy: float  # accuracy on the ROC pairs at the tuned threshold
+    eer: float = float("nan")  # equal error rate: where the false accept and false reject rates meet
+    eer_threshold: float = float("nan")
+
+
+def accuracy_threshold(distances, same) -> tuple[float, float]:
+    """(threshold, accuracy): the distance threshold with the highest accuracy on the pairs.
+
+    Accuracy is constant between consecutive distinct distances, so the best thresholds form
+    intervals; the middle of the widest best interval is taken, so that a gap between same and
+    different pairs puts the threshold half-way across it rather than at its lower edge (where
+    only near copies pass).  An interval reaching below every distance starts at min(0, smallest);
+    one reaching above every distance (accept all) ends at the largest distance.
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    values = np.unique(distances)
+    n_different = int((~same).sum())
+    # correct[j]: pairs classified right when accepting the j smallest distinct distances
+    accepted_same = np.searchsorted(np.sort(distances[same]), values, side="right")
+    accepted_different = np.searchsorted(np.sort(distances[~same]), values, side="right")
+    correct = np.concatenate([[n_different], accepted_same + n_different - accepted_different])
+    lower = np.concatenate([[min(0.0, values[0])], values])  # threshold interval j = [lower[j], upper[j])
+    upper = np.concatenate([values, [values[-1]]])
+    best, runs, j = correct.max(), [], 0
+    while j < len(correct):
+        if correct[j] != best:
+            j += 1
+            continue
+        end = j
+        while end + 1 < len(correct) and correct[end + 1] == best:
+            end += 1
+        runs.append((upper[end] - lower[j], -j, j, end))
+        j = end + 1
+    _, _, first, last = max(runs)
+    if first == last == len(values):  # accepting every pair is best, and nothing else is
+        return float(values[-1]), float(best / len(distances))
+    return float(0.5 * (lower[first] + upper[last])), float(best / len(distances))
 
 
 def roc_from_distances(distances, same) -> RocResult:
-    """ROC, AUC and the Youden-tuned threshold from pair distances and same-identity flags.
+    """ROC (scikit-learn), AUC, the accuracy-tuned threshold and the equal-error-rate point.
 
-    Every distinct distance is a candidate threshold; ties are handled as one step
-    (so AUC equals the probability that a same pair is closer than a different pair,
-    ties counting half).
+    AUC is the probability that a same pair is closer than a different pair, ties counting half.
     """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     distances = np.asarray(distances, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
     n_pos, n_neg = int(same.sum()), int((~same).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"a ROC curve needs both same and different pairs (got {n_pos} same, {n_neg} different)")
-    candidates = np.unique(distances)
-    tpr = np.array([(distances[same] <= t).mean() for t in candidates])
-    fpr = np.array([(distances[~same] <= t).mean() for t in candidates])
-    fpr_curve = np.concatenate([[0.0], fpr])
-    tpr_curve = np.concatenate([[0.0], tpr])
-    thresholds = np.concatenate([[-np.inf], candidates])
-    auc = float(np.trapezoid(tpr_curve, fpr_curve))
-    best = int(np.argmax(tpr - fpr))
-    tuned = float(candidates[best])
-    accuracy = float(((distances <= tuned) == same).mean())
-    return RocResult(fpr_curve, tpr_curve, thresholds, auc, tuned, accuracy)
+    fpr, tpr, scores = roc_curve(same, -distances, drop_intermediate=False)  # score = -distance: high = same
+    thresholds = np.where(np.isinf(scores), -np.inf, -scores)
+    auc = float(roc_auc_score(same, -distances))
+    tuned, accuracy = accuracy_threshold(distances, same)
+    crossing = int(np.argmin(np.abs(fpr - (1.0 - tpr))))
+    eer = float(0.5 * (fpr[crossing] + 1.0 - tpr[crossing]))
+    return RocResult(fpr, tpr, thresholds, auc, tuned, accuracy, eer, float(thresholds[crossing]))
 
 
 def verification_accuracy(distances, threshold: float) -> float:

@@ -59,9 +59,10 @@ def default_eval_notebook() -> Path:
     return notebooks_dir() / "05_evaluate.ipynb"
 
 
-def grid_dir(grid: str, preset: str) -> Path:
-    """``<runs_dir>/<grid>-<preset>``: the preset is part of the name so presets never mix."""
-    return runs_dir() / safe_name(f"{grid}-{preset}")
+def grid_dir(grid: str, preset: str, recipe: str = "thesis") -> Path:
+    """``<runs_dir>/<grid>-<preset>[-<recipe>]``: the preset and a recipe other than ``thesis`` are part
+    of the name, so that neither ever mixes in one folder (every variant of a grid trains with one recipe)."""
+    return runs_dir() / safe_name(f"{grid}-{preset}" + ("" if recipe == "thesis" else f"-{recipe}"))
 
 
 # ----------------------------------------------------------------------------- notebooks
@@ -311,10 +312,19 @@ def status_table(folders: Mapping[str, Path]) -> pd.DataFrame:
     return table.astype({"steps": "Int64"})  # stays integer when some variants have no steps yet
 
 
-def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None) -> pd.DataFrame:
+def _recipe_override(recipe: str) -> dict[str, str]:
+    """03's ``recipe`` parameter for every variant (none for thesis, 03's default, so that the params.json
+    of grids trained before recipes existed still match)."""
+    from lib.train.recipes import RECIPE_NAMES
+
+    check_choice("recipe", recipe, RECIPE_NAMES)
+    return {} if recipe == "thesis" else {"recipe": recipe}
+
+
+def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None, recipe: str = "thesis") -> pd.DataFrame:
     """One row per variant of the grid: variant, state, steps, wall time (s), attempts, error."""
-    chosen = select_variants(resolve_grid(grid, preset), variants)
-    return status_table({v.name: grid_dir(grid, preset) / v.name for v in chosen})
+    chosen = select_variants(resolve_grid(grid, preset, _recipe_override(recipe)), variants)
+    return status_table({v.name: grid_dir(grid, preset, recipe) / v.name for v in chosen})
 
 
 # ----------------------------------------------------------------------------- training
@@ -526,21 +536,24 @@ def run_evaluation_notebook(run_dirs: Iterable[str | Path], preset: str, run_nam
 
 
 def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[str] | None = None,
-             parallel: int = 1, steps: Sequence[str] = RUN_STEPS, overrides: Mapping[str, Any] | None = None,
+             recipe: str = "thesis", parallel: int = 1, steps: Sequence[str] = RUN_STEPS, overrides: Mapping[str, Any] | None = None,
              train_notebook: str | Path | None = None, eval_notebook: str | Path | None = None,
              eval_parameters: Mapping[str, Any] | None = None, retry_failed: bool = True,
              wait_for_others: bool = True, on_update: Callable[[pd.DataFrame], None] | None = None,
              progress: bool = True) -> SweepResult:
     """Train (``"train"`` in steps) and evaluate (``"evaluate"``) the grid's variants.
 
-    ``variants`` picks some variants by name (None = all).  Evaluation covers every finished
-    variant of the selection and runs 05 as ``<grid>-<preset>``.
+    ``variants`` picks some variants by name (None = all); every variant trains with ``recipe``
+    (:mod:`lib.train.recipes`).  Evaluation covers every finished variant of the selection and
+    runs 05 as the grid folder's name (:func:`grid_dir`).
     """
     steps = name_list(steps)
     for step in steps:
         check_choice("step", step, RUN_STEPS)
-    chosen = select_variants(resolve_grid(grid, preset, overrides), variants)
-    root = grid_dir(grid, preset)
+    if "recipe" in (overrides or {}):
+        raise ConfigError("pass the recipe as run_grid(recipe=...), which also names the grid folder")
+    chosen = select_variants(resolve_grid(grid, preset, {**(overrides or {}), **_recipe_override(recipe)}), variants)
+    root = grid_dir(grid, preset, recipe)
     if "evaluate" in steps:  # fail before training when 05 is missing or lacks a parameter
         check_parameters(eval_notebook or default_eval_notebook(),
                          {"runs": None, "preset": None, "run_name": None, **(eval_parameters or {})})
@@ -556,5 +569,5 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
         if not finished:
             raise RuntimeError(f"no finished variant to evaluate in {root}; train first (steps=['train'])")
         result.results, result.evaluation_dir = run_evaluation_notebook(
-            finished, preset, run_name=f"{grid}-{preset}", notebook=eval_notebook, parameters=eval_parameters)
+            finished, preset, run_name=root.name, notebook=eval_notebook, parameters=eval_parameters)
     return result

@@ -40,7 +40,7 @@ SNAPSHOTS = ("best", "latest")
 DONE_NAME = "train_done.json"
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
-RESUME_MAY_CHANGE = ("steps", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
+RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
                      "run_name", "run_dir")
 
 
@@ -327,7 +327,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     seed_everything(cfg.seed)
     models = build_models(cfg, device)
     optimizers = make_optimizers(models, cfg)
-    sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed)
+    sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start=cfg.clip_start)
     noise = torch.Generator(device=device)
     noise.manual_seed(cfg.seed + 1)
     step, elapsed, best = 0, 0.0, None
@@ -361,7 +361,8 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         started = time.perf_counter()
         metrics = probe(TrainedGenerator(cfg, models, device))
         stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
-                     "probe_seconds": time.perf_counter() - started})
+                     "probe_seconds": time.perf_counter() - started,
+                     "elapsed_seconds": elapsed + time.time() - session_start})
         score = metrics[cfg.best_criterion]
         if best is None or score > best["score"]:
             best = {"step": step, "score": score, "criterion": cfg.best_criterion, "metrics": metrics}
@@ -369,22 +370,25 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
-    while step < cfg.steps:
+    time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
+    while step < cfg.steps and elapsed + time.time() - session_start < time_limit:
         started = time.perf_counter()
         log = train_step(models, optimizers, sampler, cfg, noise, device, step)
         step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
         step += 1
         session_steps += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        # the last step of the run: the step count, or the wall-time budget (samples, probe, checkpoint follow)
+        final = step == cfg.steps or elapsed + time.time() - session_start >= time_limit
+        if step % cfg.log_every == 0 or final:
             stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
             bar.set_postfix(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
                             d_vid=f"{log.get('d_video', 0):.3g}")
-        if step % cfg.sample_every == 0 or step == cfg.steps:
+        if step % cfg.sample_every == 0 or final:
             write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
-        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or step == cfg.steps):
+        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
             run_probe()
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or final:
             total_elapsed = elapsed + time.time() - session_start
             save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg, best)
     bar.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from lib.config import ConfigError, check_choice, check_positive
 from lib.constants import PRESET_NAMES
+from lib.data.clips import CLIP_STARTS
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.train.augment import parse_policy
 from lib.train.recipes import ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, recipe_value
@@ -88,6 +89,8 @@ class GANConfig:
     image_adv_weight: float = _param(1.0, "weight of D_I's adversarial term (0 drops D_I)")
     video_adv_weight: float = _param(1.0, "weight of D_V's adversarial term (0 drops it)")
     steps: int | None = _param(None, "None: the preset value")
+    time_limit_minutes: float | None = _param(None, "also stop after this much wall time, resumes included "
+                                                    "(None: no limit; the step reached then depends on the machine)")
     image_batch: int | None = _param(None, "None: the preset value")
     video_batch: int | None = _param(None, "None: the preset value")
     learning_rate: float = _param(2e-4, "Adam learning rate (the generator's; D's x d_lr_ratio)")
@@ -112,6 +115,8 @@ class GANConfig:
                                                        "in the target emotion (0 = off)")
     warm_start: bool | None = _param(None, "None: the recipe's; generator decoder from the autoencoder's decoder",
                                      (None, True, False))
+    clip_start: str | None = _param(None, "None: the recipe's; real training clips start anywhere (random) or at "
+                                          "the video's first frame (first: neutral -> apex)", (None,) + CLIP_STARTS)
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
     probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
     probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")
@@ -180,6 +185,8 @@ def validate(cfg: GANConfig) -> GANConfig:
     if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and 0 <= beta < 1):
         raise ConfigError(f"invalid ema_beta={beta!r}; must be a number in [0, 1) (0 = no EMA)")
     check_positive("r1_every", cfg.r1_every)
+    if cfg.time_limit_minutes is not None:
+        check_positive("time_limit_minutes", cfg.time_limit_minutes)
     check_positive("probe_pairs", cfg.probe_pairs)
     check_positive("probe_every", preset_value(cfg, "probe_every"), allow_zero=True)
     check_choice("device", cfg.device if not str(cfg.device).startswith("cuda:") else "cuda", DEVICES)

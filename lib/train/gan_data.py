@@ -1,7 +1,8 @@
 """Batches of real clips and frames for GAN training, drawn with one seeded, checkpointable RNG.
 
 MoCoGAN's sampling: a clip is ``video_length`` frames taken every ``every_nth`` frame
-from a random start; an image is one random frame of a random training video.  All
+from a random start (or the video's first frame, ``clip_start="first"``), by the one rule of
+:func:`lib.data.clips.sample_clip_indices`; an image is one random frame of a random training video.  All
 randomness goes through ``self.rng`` (a NumPy Generator) whose state is saved in the
 checkpoint, so a resumed run draws exactly the batches an uninterrupted run would.
 """
@@ -12,15 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-
-def clip_frame_offsets(length: int, video_length: int, every_nth: int, rng: np.random.Generator) -> np.ndarray:
-    """Offsets of one clip inside a video of ``length`` frames (shorter videos: smaller stride, then repeats)."""
-    stride = every_nth
-    while stride > 1 and (video_length - 1) * stride + 1 > length:
-        stride -= 1
-    span = (video_length - 1) * stride + 1
-    start = int(rng.integers(0, max(length - span, 0) + 1))
-    return np.minimum(start + stride * np.arange(video_length), length - 1)
+from lib.data.clips import sample_clip_indices
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -33,7 +26,7 @@ class ClipSampler:
     """Random real clips ``(n, 3, T, H, W)`` with labels, and random real frames ``(n, 3, H, W)``."""
 
     def __init__(self, cache: Any, video_ids: Sequence[int], video_length: int = 16, every_nth: int = 2,
-                 seed: int = 0):
+                 seed: int = 0, clip_start: str = "random"):
         if len(video_ids) == 0:
             raise ValueError("no training videos to sample from (empty composition)")
         rows = cache.index.set_index("video_id").loc[list(video_ids)]
@@ -43,13 +36,14 @@ class ClipSampler:
         self.lengths = rows["length"].to_numpy(np.int64)
         self.labels = rows["label"].to_numpy(np.int64)
         self.subjects = rows["subject"].astype(str).to_numpy()
-        self.video_length, self.every_nth = video_length, every_nth
+        self.video_length, self.every_nth, self.clip_start = video_length, every_nth, clip_start
         self.rng = np.random.default_rng(seed)
 
     def clip_of(self, position: int, offsets: np.ndarray | None = None) -> np.ndarray:
         """uint8 (T, H, W, 3) clip of the video at ``position`` (random offsets unless given)."""
         if offsets is None:
-            offsets = clip_frame_offsets(int(self.lengths[position]), self.video_length, self.every_nth, self.rng)
+            offsets = sample_clip_indices(int(self.lengths[position]), self.video_length, self.every_nth, self.rng,
+                                          self.clip_start)
         return np.asarray(self.frames[self.starts[position] + offsets])
 
     def clips(self, n: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
