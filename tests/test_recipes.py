@@ -73,18 +73,34 @@ def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
     return runs
 
 
+# Options the fast recipe leaves at the thesis value are switched on with these values, and
+# the options they need beside them.
+ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True}
+NEEDS = {"emotion_directions": {"warm_start": True}}
+
+
+def _on_value(name):
+    fast, thesis = RECIPES["fast"][name], RECIPES["thesis"][name]
+    return fast if fast != thesis else ALTERNATIVE_ON[name]
+
+
 @pytest.mark.parametrize("name", RECIPE_OPTIONS)
 def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, reference_runs, tmp_path, name):  # noqa: F811
-    """The fast recipe with one option at the thesis value, and the thesis recipe with that one option
-    on: both train, and the option changes the losses (it does something)."""
-    off = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, r1_every=1,
-                  **{name: RECIPES["thesis"][name]})
-    assert option(off, name) == RECIPES["thesis"][name]
-    on_alone = _config(cache_dir, ae_checkpoint, "ae", steps=2, log_every=1, r1_every=1, **{name: RECIPES["fast"][name]})
-    train_gan(off, tmp_path / "off", progress=False)
+    """The fast recipe with one option switched (to the thesis value, or on where fast leaves it off),
+    and the thesis recipe with that one option on: both train, and the option changes the losses."""
+    steps = dict(steps=2, log_every=1, r1_every=1)
+    in_fast = RECIPES["thesis"][name] if RECIPES["fast"][name] != RECIPES["thesis"][name] else ALTERNATIVE_ON[name]
+    switched = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", **steps, **{name: in_fast})
+    assert option(switched, name) == in_fast
+    on_alone = _config(cache_dir, ae_checkpoint, "ae", **steps, **NEEDS.get(name, {}), **{name: _on_value(name)})
+    train_gan(switched, tmp_path / "switched", progress=False)
     train_gan(on_alone, tmp_path / "on", progress=False)
-    for first, second in ((reference_runs["fast"][1], _losses(tmp_path / "off")),
-                          (_losses(tmp_path / "on"), reference_runs["thesis"][1])):
+    thesis_losses = reference_runs["thesis"][1]
+    if name in NEEDS:  # the thesis recipe with only the needed options, to compare with
+        train_gan(_config(cache_dir, ae_checkpoint, "ae", **steps, **NEEDS[name]), tmp_path / "needs", progress=False)
+        thesis_losses = _losses(tmp_path / "needs")
+    for first, second in ((reference_runs["fast"][1], _losses(tmp_path / "switched")),
+                          (_losses(tmp_path / "on"), thesis_losses)):
         assert all(np.isfinite(v) for r in first + second for v in r.values())
         if name == "ema_beta":  # EMA changes the sampling generator only, not the training losses
             assert first == second
@@ -93,7 +109,32 @@ def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, referenc
     fast_dir = reference_runs["fast"][0]
     assert (fast_dir / "samples" / "latest.gif").is_file()
     stored = read_json(tmp_path / "on" / "config.json")
-    assert stored["recipe"] == "thesis" and stored[name] == RECIPES["fast"][name]  # the resolved value is recorded
+    assert stored["recipe"] == "thesis" and stored[name] == _on_value(name)  # the resolved value is recorded
+
+
+def test_emotion_directions_start_the_category_columns_at_the_code_changes(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.data.cache import load_cache
+    from lib.models.encoders import load_autoencoder_network
+    from lib.train.gan import _prepare, build_models
+    from lib.train.gan_config import validate
+    from lib.train.gan_data import emotion_code_directions
+
+    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", recipe="fast",
+                                                         emotion_directions=True)), None, False)
+    models = build_models(cfg, torch.device("cpu"), cache, train_ids)
+    autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint)
+    directions = emotion_code_directions(autoencoder, cache, train_ids, 6)
+    assert directions.shape == (6, autoencoder.code_dim) and directions.abs().sum() > 0
+    # one-hot of emotion e + code c gives the first layer what code c + directions[e] gives the autoencoder
+    code = torch.randn(1, autoencoder.code_dim)
+    latent = torch.cat([code, torch.zeros(1, 10), torch.eye(6)[2:3]], dim=1)
+    layer = models.generator.decoder.from_code[0]
+    expected = autoencoder.from_code[0](code + directions[2:3])
+    torch.testing.assert_close(layer(latent), expected, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ConfigError, match="warm_start"):
+        validate(_config(cache_dir, ae_checkpoint, "ae", emotion_directions=True))
+    rows = load_cache(cache_dir).index
+    assert set(rows.loc[rows["video_id"].isin(train_ids), "label"]) <= set(range(6))
 
 
 def test_fast_recipe_terms_and_generator(cache_dir, ae_checkpoint, tmp_path):

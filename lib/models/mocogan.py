@@ -138,6 +138,14 @@ class AutoencoderFrameDecoder(nn.Module):
             else:  # other code sizes (FaceNet, noise): a fresh init of the content columns
                 nn.init.kaiming_uniform_(linear.weight[:, :content_dim], a=5 ** 0.5)
 
+    @torch.no_grad()
+    def set_category_directions(self, source_weight: torch.Tensor, directions: torch.Tensor) -> None:
+        """Category columns := the autoencoder's first layer applied to per-emotion code changes
+        ``directions`` (n_categories, code_dim): the one-hot of emotion e then adds what moving the
+        code by ``directions[e]`` adds, so step 0 already draws the emotion (on a static face)."""
+        n_categories = directions.shape[0]
+        self.from_code[0].weight[:, -n_categories:] = source_weight @ directions.T
+
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         hidden = self.from_code(codes).view(codes.shape[0], *self.input_shape)
         return self.to_image(self.decoder(hidden))

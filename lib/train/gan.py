@@ -28,7 +28,7 @@ from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, Aut
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
                                   validate)
-from lib.train.gan_data import ClipSampler
+from lib.train.gan_data import ClipSampler, emotion_code_directions
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
@@ -58,8 +58,12 @@ class GANModels:
         return self.generator_ema if self.generator_ema is not None else self.generator
 
 
-def build_models(cfg: GANConfig, device: torch.device) -> GANModels:
-    """Networks of a resolved config (``cfg.image_size`` set); DCGAN init from the global seed."""
+def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
+                 train_ids: Any | None = None) -> GANModels:
+    """Networks of a resolved config (``cfg.image_size`` set); DCGAN init from the global seed.
+
+    ``cache`` and ``train_ids`` (training only) give the emotion directions of ``emotion_directions``;
+    without them (loading a checkpoint) those columns are left for the state dict to fill."""
     encoder = build_content_encoder(cfg.encoder, finetune=cfg.finetune, autoencoder_checkpoint=cfg.autoencoder_checkpoint,
                                     facenet_weights=cfg.facenet_weights_path, facenet_input_size=cfg.facenet_input_size,
                                     device=device)
@@ -70,6 +74,9 @@ def build_models(cfg: GANConfig, device: torch.device) -> GANModels:
 
         autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint, "cpu")
         decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
+        if cfg.emotion_directions and cache is not None:
+            directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
+            decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
     generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
@@ -325,7 +332,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     checkpoint_path = run_dir / CHECKPOINT_NAME
 
     seed_everything(cfg.seed)
-    models = build_models(cfg, device)
+    models = build_models(cfg, device, cache, train_ids)
     optimizers = make_optimizers(models, cfg)
     sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start=cfg.clip_start)
     noise = torch.Generator(device=device)

@@ -117,6 +117,9 @@ class GANConfig:
                                      (None, True, False))
     clip_start: str | None = _param(None, "None: the recipe's; real training clips start anywhere (random) or at "
                                           "the video's first frame (first: neutral -> apex)", (None,) + CLIP_STARTS)
+    emotion_directions: bool | None = _param(None, "None: the recipe's; with warm_start, the category columns start "
+                                                   "at each emotion's autoencoder-code change (neutral -> apex)",
+                                             (None, True, False))
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
     probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
     probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")
@@ -190,6 +193,8 @@ def validate(cfg: GANConfig) -> GANConfig:
     check_positive("probe_pairs", cfg.probe_pairs)
     check_positive("probe_every", preset_value(cfg, "probe_every"), allow_zero=True)
     check_choice("device", cfg.device if not str(cfg.device).startswith("cuda:") else "cuda", DEVICES)
+    if option(cfg, "emotion_directions") and not option(cfg, "warm_start"):
+        raise ConfigError("emotion_directions=True sets columns of the autoencoder's decoder: it needs warm_start=True")
     if cfg.finetune and cfg.encoder == "none":
         raise ConfigError("finetune=True needs a content encoder; encoder='none' has none (choose 'ae' or 'facenet')")
     weights = cfg.facenet_weights

@@ -79,3 +79,26 @@ class ClipSampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+
+
+@torch.no_grad()
+def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids: Sequence[int],
+                            n_categories: int, apex_window: tuple[float, float] = (0.35, 0.6)) -> torch.Tensor:
+    """(n_categories, code_dim): each emotion's mean change of the autoencoder code from a take's first
+    frame (neutral, in MUG's neutral -> onset -> apex -> offset takes) to its apex window (the mean code
+    of the frames between ``apex_window`` fractions of its length).  Differences within one take leave
+    the subject's identity out; an emotion without training videos gets a zero direction."""
+    rows = cache.index.set_index("video_id").loc[list(video_ids)]
+    was_training = autoencoder.training
+    autoencoder.eval()
+    sums, counts = None, np.zeros(n_categories)
+    for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
+        first, last = (int(round(f * (int(length) - 1))) for f in apex_window)
+        picks = np.r_[0, np.arange(first, max(last, first + 1))]
+        codes = autoencoder.encode(frames_to_tensor(np.asarray(cache.frames[int(start) + picks])))
+        change = codes[1:].mean(0) - codes[0]
+        sums = torch.zeros(n_categories, change.numel()) if sums is None else sums
+        sums[int(label)] += change
+        counts[int(label)] += 1
+    autoencoder.train(was_training)
+    return sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None]
