@@ -8,8 +8,7 @@ import torch
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
 from lib.data.cache import VideoCache
-from lib.data.clips import (FrameDataset, InfiniteSampler, VideoClipDataset, infinite_batches,
-                            sample_clip_indices)
+from lib.data.clips import sample_clip_indices
 from lib.data.splits import composition_videos, load_split, make_split, save_split, split_for_cache
 
 SUBJECTS = [f"{i:03d}" for i in range(1, 51)]
@@ -102,58 +101,28 @@ def test_first_frames_branch():
         sample_clip_indices(0, 16, 2)
 
 
-def test_video_clip_dataset():
+def test_clip_sampler_follows_the_clip_rule():
+    from lib.train.gan_data import ClipSampler
+
     cache = make_cache(n_subjects=2)
-    ids = [0, 1, 2, 7]  # lengths 70, 40, 10, 40
-    dataset = VideoClipDataset(cache, ids, n_frames=16, every_nth=2, seed=0)
-    item = dataset[0]
-    assert item["video"].shape == (3, 16, 4, 4) and item["video"].dtype == torch.float32
-    assert item["video"].min() >= -1 and item["video"].max() <= 1
-    assert item["label"] == 0 and item["video_id"] == 0
-    # Pixel values encode the frame number: the clip is every 2nd frame.
-    values = ((item["video"][0, :, 0, 0] + 1) * 127.5).round().numpy()
-    assert (np.diff(values) == 2).all()
-    short = ((dataset[2]["video"][0, :, 0, 0] + 1) * 127.5).round().numpy()
-    np.testing.assert_array_equal(short, 2 + np.r_[np.arange(10), [9] * 6])
-    assert dataset[3]["label"] == EMOTIONS.index("disgust")
-    # deterministic per seed; new starts on a new epoch or another seed
-    assert torch.equal(dataset[0]["video"], VideoClipDataset(cache, ids, seed=0)[0]["video"])
-    starts = {VideoClipDataset(cache, ids, seed=s)[0]["video"][0, 0, 0, 0].item() for s in range(10)}
-    assert len(starts) > 1
-    dataset.set_epoch(1)
-    epoch_starts = {dataset.clip_indices(0, draw)[0] for draw in range(20)}
-    assert len(epoch_starts) > 1
-
-
-def test_frame_dataset():
-    cache = make_cache(n_subjects=1)
-    dataset = FrameDataset(cache, [1, 3])  # lengths 40 and 70
-    assert len(dataset) == 110
-    item = dataset[45]  # 6th frame of video 3
-    assert item["image"].shape == (3, 4, 4) and item["video_id"] == 3 and item["label"] == 3
-    assert round(((item["image"][0, 0, 0].item() + 1) * 127.5)) == 3 + 5
-
-
-def test_infinite_batches_resume_and_workers():
-    cache = make_cache(n_subjects=2)
-    dataset = VideoClipDataset(cache, range(len(cache)), n_frames=4, every_nth=2, seed=7)
-    stream = infinite_batches(dataset, batch_size=5, seed=1)
-    batches = [next(stream) for _ in range(4)]  # 20 draws > 12 videos: crosses an epoch
-    assert batches[0]["video"].shape == (5, 3, 4, 4, 4)
-    resumed = next(infinite_batches(dataset, batch_size=5, seed=1, start_batch=3))
-    assert torch.equal(resumed["video"], batches[3]["video"]) and torch.equal(resumed["video_id"], batches[3]["video_id"])
-    parallel = infinite_batches(dataset, batch_size=5, seed=1, num_workers=2)
-    assert torch.equal(next(parallel)["video"], batches[0]["video"])
-    first_pass = [k for k, _ in zip(InfiniteSampler(12, seed=1), range(12))]
-    assert sorted(i for i, _ in first_pass) == list(range(12))
+    sampler = ClipSampler(cache, [0, 2], video_length=16, every_nth=2, seed=0)  # lengths 70 and 10
+    for _ in range(5):
+        videos, labels, positions = sampler.clips(4)
+        assert videos.shape == (4, 3, 16, 4, 4) and videos.dtype == torch.float32
+        for video, position in zip(videos, positions):
+            # pixel value = video id + frame number: every 2nd frame, or the first frames of a short video
+            values = ((video[0, :, 0, 0] + 1) * 127.5).round().numpy() - sampler.video_ids[position]
+            if sampler.lengths[position] >= 31:
+                assert (np.diff(values) == 2).all()
+            else:
+                np.testing.assert_array_equal(values, np.r_[np.arange(10), [9] * 6])
 
 
 def test_tensor_conversion_matches_formula():
-    from lib.data.clips import frames_to_tensor, image_to_tensor
+    from lib.data.clips import frames_to_tensor
     frames = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
     video = frames_to_tensor(frames)
     expected = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
     assert video.shape == (3, 5, 6, 7) and video.dtype == torch.float32 and video.is_contiguous()
     assert torch.allclose(video, expected, atol=1e-6)
-    assert torch.allclose(image_to_tensor(frames[2]), expected[:, 2], atol=1e-6)
     assert frames_to_tensor(np.array([[[[0, 255, 128]]]], np.uint8)).flatten().tolist()[:2] == [-1.0, 1.0]

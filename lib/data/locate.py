@@ -1,7 +1,7 @@
 """Where the current cache of each preset is, and ``prepare_dataset`` (everything notebook 01 does).
 
 Notebook 01 records its cache in ``<data_dir>/cache/latest-<preset>.json``; later
-notebooks call :func:`find_cache` (or :func:`load_latest_cache`) with their preset.
+notebooks call :func:`find_cache` with their preset.
 """
 from __future__ import annotations
 
@@ -51,10 +51,6 @@ def find_cache(preset: str, cache_dir: str | Path | None = None) -> Path:
     if not (folder / CACHE_FILE).is_file():
         raise FileNotFoundError(f"the cache recorded in {pointer} is gone ({folder}); {_how_to_build(preset)}")
     return folder
-
-
-def load_latest_cache(preset: str, cache_dir: str | Path | None = None, mmap: bool = True) -> VideoCache:
-    return load_cache(find_cache(preset, cache_dir), mmap=mmap)
 
 
 def resolve_data_root(data_root: str | Path | None, preset: str, seed: int, progress: bool = True) -> Path:

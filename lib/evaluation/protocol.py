@@ -112,10 +112,3 @@ def to_model_video(clips: np.ndarray):
 
     tensor = torch.from_numpy(np.ascontiguousarray(clips)).float()
     return tensor.permute(0, 4, 1, 2, 3).div(127.5).sub(1.0)
-
-
-def pairs_table(pairs: list[EvaluationPair]):
-    """The pairs as a DataFrame (for display and for the per-pair result file)."""
-    import pandas as pd
-
-    return pd.DataFrame([{k: v for k, v in asdict(p).items() if not k.endswith("_frames")} for p in pairs])
