@@ -1,7 +1,7 @@
 """Time VICE-GAN training iterations: ``python -m lib.train.benchmark`` (``make benchmark``).
 
-For each device (CPU, and CUDA when present), preset (paper, small) and content encoder
-(ae, facenet) it runs a few full iterations (D_I, D_V and G steps) on random data - no
+For each device (CPU, and CUDA when present), preset (paper, small), content encoder
+(ae, facenet) and training recipe (thesis, fast) it runs a few full iterations (D_I, D_V and G steps) on random data - no
 cache or trained weights needed, the networks are randomly initialised at the preset's
 sizes - and reports seconds per iteration and peak memory.  Each case runs in its own
 process so that peak memory belongs to that case alone (CPU: peak resident set size from
@@ -25,9 +25,11 @@ from lib.io import atomic_write_json
 from lib.models.encoders import AutoencoderContent, FaceNetContent, build_facenet_network
 from lib.models.mocogan import (CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
                                 init_dcgan_weights)
-from lib.train.gan_config import DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, preset_value, make_gan_config, validate
+from lib.train.gan_config import (DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, make_gan_config, option, preset_value,
+                                  validate)
+from lib.train.recipes import RECIPE_NAMES
 
-DEFAULT_ITERATIONS = {("paper", "cpu"): 2, ("small", "cpu"): 5, ("paper", "cuda"): 10, ("small", "cuda"): 20}
+DEFAULT_ITERATIONS = {("paper", "cpu"): 2, ("small", "cpu"): 8, ("paper", "cuda"): 10, ("small", "cuda"): 20}
 AUTOENCODER_FOR_PRESET = {"tiny": ("sae-large", 0.25), "small": ("sae-large", 0.5), "paper": ("sae-large", 1.0)}
 
 
@@ -50,45 +52,62 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def run_case(preset: str, encoder: str, device: str, iterations: int, threads: int | None = None) -> dict[str, Any]:
-    """Time ``iterations`` training iterations (after one warm-up) of one preset/encoder on one device."""
+def run_case(preset: str, encoder: str, device: str, iterations: int, threads: int | None = None,
+             recipe: str = "thesis") -> dict[str, Any]:
+    """Time ``iterations`` training iterations (after one warm-up) of one preset/encoder/recipe on one device.
+
+    The recipe's options act as in training (spectral norm, EMA update, lazy R1 every ``r1_every``
+    steps, DiffAugment, a warm-started decoder of the autoencoder's shape); the paired L1 needs real
+    partner clips and is left out, which leaves out one subtraction per step."""
+    import copy
+
     from lib.models.autoencoders import build_autoencoder
+    from lib.models.mocogan import MOTION_DIM, N_CATEGORIES, AutoencoderFrameDecoder, add_spectral_norm
     from lib.train.gan import GANModels, make_optimizers, train_step
+    from lib.train.recipes import RECIPE_OPTIONS
 
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
-    cfg = validate(make_gan_config(preset=preset, encoder=encoder, device=device))
+    cfg = validate(make_gan_config(preset=preset, encoder=encoder, device=device, recipe=recipe))
     values = {name: preset_value(cfg, name) for name in GAN_PRESETS[preset]}  # incl. per-encoder overrides
+    values.update({name: option(cfg, name) for name in RECIPE_OPTIONS}, reconstruction_weight=0.0)
     cfg = dataclasses.replace(cfg, **values, image_size=64,
                               consistency_scale=DEFAULT_CONSISTENCY_SCALE[(encoder, cfg.consistency_loss)])
     rss_before = _peak_rss_mb()
+    name, width = AUTOENCODER_FOR_PRESET[preset]
+    autoencoder = build_autoencoder(name, 50, 64, width)
     if encoder == "ae":
-        name, width = AUTOENCODER_FOR_PRESET[preset]
-        content = AutoencoderContent(build_autoencoder(name, 50, 64, width), finetune=False).to(dev)
+        content = AutoencoderContent(autoencoder, finetune=False).to(dev)
     else:
         content = FaceNetContent(build_facenet_network(None), finetune=False, input_size=cfg.facenet_input_size).to(dev)
-    generator = VideoGenerator(content.code_dim, 64, cfg.width)
+    decoder = (AutoencoderFrameDecoder(autoencoder, content.code_dim + MOTION_DIM + N_CATEGORIES, content.code_dim)
+               if cfg.warm_start else None)
+    generator = VideoGenerator(content.code_dim, 64, cfg.width, decoder=decoder)
     image_d, video_d = PatchImageDiscriminator(64, cfg.width), CategoricalVideoDiscriminator(64, cfg.video_length, cfg.width)
     for net in (generator, image_d, video_d):
         net.apply(init_dcgan_weights)
-    models = GANModels(generator.to(dev), image_d.to(dev), video_d.to(dev), content)
+    if cfg.spectral_norm:
+        add_spectral_norm(image_d)
+        add_spectral_norm(video_d)
+    ema = copy.deepcopy(generator).requires_grad_(False).to(dev) if cfg.ema_beta else None
+    models = GANModels(generator.to(dev), image_d.to(dev), video_d.to(dev), content, ema)
     optimizers = make_optimizers(models, cfg)
     batches = RandomBatches(cfg.video_length, 64)
     noise = torch.Generator(device=dev).manual_seed(1)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    train_step(models, optimizers, batches, cfg, noise, dev)  # warm-up (allocations, kernel choice)
+    train_step(models, optimizers, batches, cfg, noise, dev, step=1)  # warm-up (allocations, kernel choice)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     started = time.perf_counter()
-    for _ in range(iterations):
-        log = train_step(models, optimizers, batches, cfg, noise, dev)
+    for step in range(iterations):
+        log = train_step(models, optimizers, batches, cfg, noise, dev, step=step)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - started) / iterations
-    result = {"preset": preset, "encoder": encoder, "device": device, "iterations": iterations,
+    result = {"preset": preset, "encoder": encoder, "recipe": recipe, "device": device, "iterations": iterations,
               "threads": torch.get_num_threads(), "seconds_per_iteration": round(seconds, 4),
               "video_batch": cfg.video_batch, "image_batch": cfg.image_batch, "width": cfg.width,
               "facenet_input_size": cfg.facenet_input_size if encoder == "facenet" else None,
@@ -104,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["paper", "small"], choices=list(GAN_PRESETS))
     parser.add_argument("--encoders", nargs="+", default=["ae", "facenet"], choices=["ae", "facenet", "none"])
+    parser.add_argument("--recipes", nargs="+", default=["thesis", "fast"], choices=list(RECIPE_NAMES))
     parser.add_argument("--devices", nargs="+", default=None, choices=["cpu", "cuda"],
                         help="default: cpu, plus cuda when torch sees a GPU")
     parser.add_argument("--iterations", type=int, default=None, help="timed iterations per case (default per preset)")
@@ -112,28 +132,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(run_case(args.presets[0], args.encoders[0], args.devices[0], args.iterations, args.threads)))
+        print(json.dumps(run_case(args.presets[0], args.encoders[0], args.devices[0], args.iterations, args.threads,
+                                  args.recipes[0])))
         return {}
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     results = []
     for device in devices:
         for preset in args.presets:
-            for encoder in args.encoders:
+            for encoder, recipe in ((e, r) for e in args.encoders for r in args.recipes):
                 iterations = args.iterations or DEFAULT_ITERATIONS.get((preset, device), 3)
                 command = [sys.executable, "-m", "lib.train.benchmark", "--one", "--presets", preset, "--encoders",
-                           encoder, "--devices", device, "--iterations", str(iterations)]
+                           encoder, "--devices", device, "--iterations", str(iterations), "--recipes", recipe]
                 if args.threads:
                     command += ["--threads", str(args.threads)]
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
-                    result = {"preset": preset, "encoder": encoder, "device": device,
+                    result = {"preset": preset, "encoder": encoder, "recipe": recipe, "device": device,
                               "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
                 else:
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                 results.append(result)
                 memory = (f"{result['cuda_max_memory_allocated_mb']} MB CUDA" if "cuda_max_memory_allocated_mb" in result
                           else f"{result.get('peak_rss_mb')} MB peak RSS")
-                print(f"{device:4s} {preset:5s} {encoder:7s} " + (
+                print(f"{device:4s} {preset:5s} {encoder:7s} {recipe:6s} " + (
                     f"{result['seconds_per_iteration']:.3f} s/iteration, {memory} "
                     f"(batches {result['video_batch']}/{result['image_batch']}, {result['threads']} threads)"
                     if "error" not in result else f"FAILED: {result['error']}"), flush=True)
