@@ -121,3 +121,39 @@ def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
+                            keys: tuple[str, ...] = ("headline", "ssim", "cas_trained", "cas_truth", "verif_ae",
+                                                     "acd_ratio_truth")) -> Path:
+    """One panel per probe measure, one line per run (``{label: run folder}``), against step: the
+    ablation figure of several 03 runs.  Raises naming a run folder that has no probe records."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lib.io import read_jsonl
+
+    curves = {}
+    for label, run_dir in run_dirs.items():
+        records = [r for r in read_jsonl(Path(run_dir) / "stats.jsonl") if "probe_headline" in r]
+        if not records:
+            raise ValueError(f"{run_dir}/stats.jsonl has no learning-probe records (probe_every=0?)")
+        curves[label] = records
+    columns = 3
+    rows = -(-len(keys) // columns)
+    figure = Figure(figsize=(4.2 * columns, 3.0 * rows))
+    FigureCanvasAgg(figure)
+    for i, key in enumerate(keys):
+        axis = figure.add_subplot(rows, columns, i + 1)
+        for label, records in curves.items():
+            axis.plot([r["step"] for r in records], [r.get(f"probe_{key}", np.nan) for r in records], marker="o",
+                      markersize=3, label=label)
+        if key.startswith("acd_ratio"):
+            axis.axhspan(0.5, 2.0, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
+        axis.set_title(key, fontsize=9)
+        axis.set_xlabel("step")
+    figure.axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return atomic_write_bytes(path, buffer.getvalue())
