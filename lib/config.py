@@ -87,3 +87,18 @@ def load_config(cls: type[T], path: str | Path) -> T:
     data = json.loads(Path(path).read_text())
     data.pop("class", None)
     return from_dict(cls, data)
+
+
+def check_resumable(stored: Mapping[str, Any], current: Mapping[str, Any], path: str | Path,
+                    may_change: Iterable[str] = (), defaults: Mapping[str, Any] | None = None) -> None:
+    """Refuse to resume a run whose stored config differs from ``current`` outside ``may_change``.
+
+    ``defaults`` fill fields missing from an older checkpoint (what those fields meant before they existed).
+    """
+    stored = {**(defaults or {}), **stored}
+    free = set(may_change)
+    changed = sorted(k for k in current if k not in free and stored.get(k) != current[k])
+    if changed:
+        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ConfigError(f"{path} was trained with other settings ({details}); use another run_name/run_dir "
+                          "(or delete that folder), or the original settings to resume")

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Written by 03 (lib.train.gan) when a GAN run finished; the runner and 05 look for it.
+TRAIN_DONE_FILE = "train_done.json"
 
 
 def _dir_from_env(var: str, default: Path) -> Path:

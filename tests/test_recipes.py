@@ -271,3 +271,14 @@ def test_time_limit_stops_finishes_and_stays_stopped(cache_dir, ae_checkpoint, t
     assert train_gan(cfg, tmp_path / "run", progress=False)["steps"] == 1  # resumed: the budget is spent
     with pytest.raises(ConfigError, match="time_limit_minutes"):
         train_gan(dataclasses.replace(cfg, time_limit_minutes=-1.0), tmp_path / "bad", progress=False)
+
+
+def test_a_checkpoint_from_before_an_option_existed_resumes_as_the_thesis_way():
+    from lib.config import check_resumable
+
+    current = {"recipe": "fast", "clip_start": "random", "emotion_directions": False, "steps": 10}
+    older = {"recipe": "fast", "steps": 5}  # written before clip_start / emotion_directions existed
+    check_resumable(older, current, "run/checkpoint.pt", ("steps",), defaults=RECIPES["thesis"])
+    with pytest.raises(ConfigError, match="emotion_directions: False -> True"):
+        check_resumable(older, {**current, "emotion_directions": True}, "run/checkpoint.pt", ("steps",),
+                        defaults=RECIPES["thesis"])

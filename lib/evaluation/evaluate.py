@@ -29,10 +29,11 @@ from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
 from lib.evaluation.extractors import EXTRACTORS, build_extractor
 from lib.evaluation.uncertainty import add_intervals
+from lib.paths import TRAIN_DONE_FILE
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
 from lib.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-DONE_MARKER = "train_done.json"
+DONE_MARKER = TRAIN_DONE_FILE
 N_SAMPLE_PAIRS = 4  # clips kept per run for the frame-grid figures
 
 

@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_choice, name_list
 from lib.io import atomic_write_json, read_json, read_jsonl
-from lib.paths import REPO_ROOT, notebooks_dir, runs_dir, safe_name
+from lib.paths import REPO_ROOT, TRAIN_DONE_FILE, notebooks_dir, runs_dir, safe_name
 from lib.runs.grid import Variant, resolve_grid, select_variants
 
 STATES = ("pending", "running", "done", "failed")
 RUN_STEPS = ("train", "evaluate")
-DONE_FILE = "train_done.json"
+DONE_FILE = TRAIN_DONE_FILE
 STATUS_FILE = "status.json"
 PARAMS_FILE = "params.json"
 LOCK_FILE = ".runner.lock"

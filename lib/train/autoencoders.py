@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from lib.config import ConfigError, check_choice, check_positive, from_dict, save_config
+from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict, save_config
 from lib.constants import PRESET_NAMES
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint
 from lib.models.autoencoders import AUTOENCODERS, ConvAutoencoder, build_autoencoder, kl_divergence
@@ -178,18 +178,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
-def _check_resumable(stored: dict[str, Any], cfg: AETrainConfig, path: Path) -> None:
-    # Only the number of epochs (and where it runs) may change between a run and its resumption.
-    free = {"epochs", "device", "eval_frames", "num_threads"}
-    current = dataclasses.asdict(cfg)
-    # A field missing from an older checkpoint had its default value then.
-    defaults = {f.name: f.default for f in dataclasses.fields(AETrainConfig)}
-    stored = {**defaults, **stored}
-    differing = sorted(k for k in current if k not in free and stored.get(k) != current[k])
-    if differing:
-        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in differing)
-        raise ConfigError(f"{path} was trained with a different config ({details}); "
-                          "use another run_name (or delete that folder) to train this one")
+# Only the number of epochs (and where it runs) may change between a run and its resumption.
+RESUME_MAY_CHANGE = ("epochs", "device", "eval_frames", "num_threads")
 
 
 def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -219,7 +209,9 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
     start_epoch, train_seconds, last = 0, 0.0, {}
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
-        _check_resumable(state["config"], cfg, checkpoint_path)
+        # a field missing from an older checkpoint had its default value then
+        check_resumable(state["config"], dataclasses.asdict(cfg), checkpoint_path, RESUME_MAY_CHANGE,
+                        defaults={f.name: f.default for f in dataclasses.fields(AETrainConfig)})
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])

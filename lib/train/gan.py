@@ -19,9 +19,10 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from lib.config import ConfigError, from_dict, save_config, to_dict
+from lib.config import ConfigError, check_resumable, from_dict, save_config, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint
 from lib.models.encoders import ContentEncoder, build_content_encoder
+from lib.paths import TRAIN_DONE_FILE
 from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
                                 CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
                                 add_spectral_norm, init_dcgan_weights)
@@ -29,6 +30,7 @@ from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
                                   validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions
+from lib.train.recipes import RECIPES
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
@@ -37,7 +39,7 @@ from lib.utils import resolve_device, seed_everything
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
 SNAPSHOTS = ("best", "latest")
-DONE_NAME = "train_done.json"
+DONE_NAME = TRAIN_DONE_FILE
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
 RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
@@ -284,15 +286,6 @@ def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler
     return save_checkpoint(path, state, cfg)
 
 
-def _check_resumable(stored: dict[str, Any], cfg: GANConfig, path: Path) -> None:
-    current = to_dict(cfg)
-    changed = sorted(k for k in current if k not in RESUME_MAY_CHANGE and stored.get(k) != current[k])
-    if changed:
-        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in changed)
-        raise ConfigError(f"{path} was trained with other settings ({details}); use another run_name/run_dir "
-                          "or the original settings to resume")
-
-
 def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConfig, Any, np.ndarray, np.ndarray]:
     """Resolve the config, open the cache, train the FaceNet identity embedder when asked."""
     from lib.data.cache import load_cache
@@ -340,7 +333,8 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     step, elapsed, best = 0, 0.0, None
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=str(device))
-        _check_resumable(state["config"], cfg, checkpoint_path)
+        # runs from before a recipe option existed trained the thesis way
+        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE, defaults=RECIPES["thesis"])
         _load_model_states(models, state)
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])

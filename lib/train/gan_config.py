@@ -15,13 +15,13 @@ from typing import Any
 from lib.config import ConfigError, check_choice, check_positive
 from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
+from lib.data.splits import COMPOSITIONS
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.train.augment import parse_policy
 from lib.train.recipes import ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, recipe_value
 from lib.utils import DEVICES
 
 CONTENT_MODES = ("all", "single")
-COMPOSITIONS = ("seen", "unseen")
 CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 # Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
