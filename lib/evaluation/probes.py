@@ -31,6 +31,7 @@ from lib.utils import seed_everything
 
 PROBE_KINDS = ("identity", "emotion", "au")
 POOLINGS = ("mean", "flatten")
+TEMPORAL_POOLINGS = ("mean", "meanmax")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ProbeConfig:
     eval_frames: int = 512  # test frames used for the held-out error
     pooling: str = "mean"  # mean: global average pooling; flatten: keep where on the face a feature is
     augment: str = ""  # DiffAugment policy on training inputs (lib.train.augment), "" = none
+    temporal_pooling: str = "mean"  # emotion probe: pool frame features over time by mean, or mean and max
     head_draws: int = 3  # AU probe: random clips per real video to fit / test its emotion head
     head_c: float = 0.1  # AU probe: inverse L2 strength of the logistic-regression emotion head
     cache_key: str = ""
@@ -180,8 +182,9 @@ def load_or_train_probe(kind: str, cache, preset: str = "small", seed: int = 0, 
 
 
 def _build(config: ProbeConfig, extra: dict) -> FrameCNN:
-    cls = ClipClassifier if config.kind == "emotion" else FrameCNN
-    return cls(config.width, int(extra["out_dim"]), config.pooling)
+    if config.kind == "emotion":
+        return ClipClassifier(config.width, int(extra["out_dim"]), config.pooling, config.temporal_pooling)
+    return FrameCNN(config.width, int(extra["out_dim"]), config.pooling)
 
 
 def _fit(model: nn.Module, config: ProbeConfig, batches, loss_fn, desc: str) -> None:
@@ -295,8 +298,8 @@ def _per_emotion(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 def _train_au(config: ProbeConfig, cache, device) -> TrainedProbe:
     """The AU regressor, then a logistic-regression head from each clip's AU statistics to the
-    emotion, fitted on the training subjects' real clips (the fixed FACS-prototype rule reads
-    0.79 of real test clips at small; the fitted head 0.92)."""
+    emotion, fitted on the training subjects' real clips (on 72 real test clips of small the fixed
+    FACS-prototype rule reads 0.81, the fitted head 0.90)."""
     from sklearn.linear_model import LogisticRegression
 
     from lib.evaluation.emotion import emotion_from_aus, prototype_matrix
@@ -328,12 +331,22 @@ def _train_au(config: ProbeConfig, cache, device) -> TrainedProbe:
 
 
 class ClipClassifier(FrameCNN):
-    """Per-frame CNN features averaged over the clip's frames, then a linear emotion head."""
+    """Per-frame CNN features pooled over the clip's frames (mean; or mean and max, which keeps the
+    apex of a clip that is mostly neutral), then a linear emotion head."""
+
+    def __init__(self, width: int = 32, out_dim: int = 6, pooling: str = "mean", temporal: str = "mean"):
+        super().__init__(width, out_dim, pooling)
+        check_choice("temporal_pooling", temporal, TEMPORAL_POOLINGS)
+        self.temporal = temporal
+        if temporal == "meanmax":
+            self.head = nn.Linear(2 * self.feature_dim, out_dim)
 
     def forward(self, videos: torch.Tensor) -> torch.Tensor:  # (B, 3, T, H, W)
         b, c, t, h, w = videos.shape
         frames = videos.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-        return self.head(self.features(frames).view(b, t, -1).mean(1))
+        features = self.features(frames).view(b, t, -1)
+        pooled = features.mean(1) if self.temporal == "mean" else torch.cat([features.mean(1), features.amax(1)], 1)
+        return self.head(pooled)
 
 
 def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
@@ -355,7 +368,7 @@ def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
             picks = rng.choice(len(train_rows), size=config.clip_batch, replace=len(train_rows) < config.clip_batch)
             yield clips(train_rows, picks), torch.from_numpy(np.array(train_rows.loc[picks, "label"], dtype=np.int64))
 
-    model = ClipClassifier(config.width, len(EMOTIONS), config.pooling)
+    model = ClipClassifier(config.width, len(EMOTIONS), config.pooling, config.temporal_pooling)
     _fit(model, config, batches(), lambda m, x, y: F.cross_entropy(m(x), y), "emotion probe")
     with torch.no_grad():
         predicted = np.concatenate([model(clips(test_rows, [i])).argmax(1).numpy() for i in range(len(test_rows))])
