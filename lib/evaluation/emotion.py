@@ -161,7 +161,8 @@ class TruthAUClassifier(EmotionClassifier):
         frames, b, t = videos_to_frames(videos)
         aus = predict_regression(self.probe.model, frames, self.probe.extra["mean"], self.probe.extra["std"])
         statistics = np.stack([clip_au_statistics(v) for v in aus.reshape(b, t, -1)])
-        logits = statistics @ np.asarray(self.probe.extra["emotion_coef"]).T + np.asarray(self.probe.extra["emotion_intercept"])
+        extra = self.probe.extra
+        logits = statistics @ np.asarray(extra["emotion_coef"]).T + np.asarray(extra["emotion_intercept"])
         logits = np.exp(logits - logits.max(1, keepdims=True))
         return logits / logits.sum(1, keepdims=True)
 

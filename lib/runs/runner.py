@@ -536,7 +536,8 @@ def run_evaluation_notebook(run_dirs: Iterable[str | Path], preset: str, run_nam
 
 
 def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[str] | None = None,
-             recipe: str = "thesis", parallel: int = 1, steps: Sequence[str] = RUN_STEPS, overrides: Mapping[str, Any] | None = None,
+             recipe: str = "thesis", parallel: int = 1, steps: Sequence[str] = RUN_STEPS,
+             overrides: Mapping[str, Any] | None = None,
              train_notebook: str | Path | None = None, eval_notebook: str | Path | None = None,
              eval_parameters: Mapping[str, Any] | None = None, retry_failed: bool = True,
              wait_for_others: bool = True, on_update: Callable[[pd.DataFrame], None] | None = None,

@@ -1,9 +1,9 @@
 """Time VICE-GAN training iterations: ``python -m lib.train.benchmark`` (``make benchmark``).
 
 For each device (CPU, and CUDA when present), preset (paper, small), content encoder
-(ae, facenet) and training recipe (thesis, fast) it runs a few full iterations (D_I, D_V and G steps) on random data - no
-cache or trained weights needed, the networks are randomly initialised at the preset's
-sizes - and reports seconds per iteration and peak memory.  Each case runs in its own
+(ae, facenet) and training recipe (thesis, fast) it runs a few full iterations (D_I, D_V
+and G steps) on random data - no cache or trained weights needed, the networks are randomly
+initialised at the preset's sizes - and reports seconds per iteration and peak memory.  Each case runs in its own
 process so that peak memory belongs to that case alone (CPU: peak resident set size from
 ``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``).  Results go to a JSON.
 """

@@ -22,18 +22,18 @@ from tqdm.auto import tqdm
 from lib.config import ConfigError, check_resumable, from_dict, save_config, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint
 from lib.models.encoders import ContentEncoder, build_content_encoder
-from lib.paths import TRAIN_DONE_FILE
 from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
                                 CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
                                 add_spectral_norm, init_dcgan_weights)
+from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
                                   validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions
-from lib.train.recipes import RECIPES
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
+from lib.train.recipes import RECIPES
 from lib.utils import resolve_device, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -42,8 +42,8 @@ SNAPSHOTS = ("best", "latest")
 DONE_NAME = TRAIN_DONE_FILE
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
-RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device", "num_threads",
-                     "run_name", "run_dir")
+RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
+                     "num_threads", "run_name", "run_dir")
 
 
 @dataclasses.dataclass
