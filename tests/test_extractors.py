@@ -91,3 +91,12 @@ def test_identity_probe_learns_and_is_cached(monkeypatch, tmp_path):
     with torch.no_grad():
         assert torch.allclose(probe.model(frames), again.model(frames))
     assert again.report == probe.report
+
+
+def test_dlib_face_rate_finds_the_astronaut_and_not_noise():
+    from lib.evaluation.extractors import dlib_face_rate
+
+    face = cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[30:230, 130:310]), (64, 64))
+    noise = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    clips = np.stack([np.stack([face] * 4), noise])  # one clip of a face, one of noise
+    np.testing.assert_array_equal(dlib_face_rate(clips), [1.0, 0.0])

@@ -27,7 +27,7 @@ from lib.config import check_choice, check_positive, name_list, to_dict
 from lib.constants import EMOTIONS, PRESET_NAMES
 from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
-from lib.evaluation.extractors import EXTRACTORS, build_extractor
+from lib.evaluation.extractors import EXTRACTORS, build_extractor, dlib_face_rate
 from lib.evaluation.uncertainty import add_intervals
 from lib.paths import TRAIN_DONE_FILE
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
@@ -129,6 +129,7 @@ class CacheContext:
     real_probas: dict = field(default_factory=dict)  # classifier -> (P, 6) on real target clips
     reference: dict = field(default_factory=dict)  # the "real" table row
     arrays: dict = field(default_factory=dict)  # ROC curves etc. for the figures
+    face_rate: bool = False  # dlib's face detector is available: measure the share of frames with a face
 
 
 def _features(extractor, clips: np.ndarray) -> np.ndarray:
@@ -170,6 +171,11 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
     subjects = test_rows["subject"].astype(str).to_numpy()
     reference = {"run": "real", "variant": "real", "composition": "real", "cache_dir": str(cache_dir),
                  "pairs_fingerprint": context.fingerprint, "n_real_videos": int(len(test_rows))}
+    try:  # cheap (the detector alone), so measured whenever dlib is installed
+        reference["face_rate_dlib"] = float(dlib_face_rate(real_clips).mean())
+        context.face_rate = True
+    except ImportError as reason:
+        context.skipped["face_rate_dlib"] = f"dlib is not installed ({reason})"
     pair_list = V.real_pairs(subjects, rng, config.real_pairs)
     extra_clips, reference["roc_subjects"] = None, "test"
     if not _has_both_pair_kinds(pair_list):
@@ -290,6 +296,9 @@ def score_run(generated: np.ndarray, context: CacheContext) -> tuple[dict, dict]
             metrics[f"verif_acc_default_{name}"] = V.verification_accuracy(distances, thresholds["default"])
             metrics[f"verif_acc_tuned_{name}"] = V.verification_accuracy(distances, thresholds["tuned"])
             per_pairs[f"verif_acc_tuned_{name}"] = (distances <= thresholds["tuned"]).astype(np.float64)
+    if context.face_rate:
+        per_pairs["face_rate_dlib"] = dlib_face_rate(generated)
+        metrics["face_rate_dlib"] = float(per_pairs["face_rate_dlib"].mean())
     targets = np.array([p.target_label for p in pairs])
     for name, classifier in context.classifiers.items():
         predicted = classifier.predict_proba(generated).argmax(1)
@@ -427,7 +436,7 @@ def results_markdown(table: pd.DataFrame) -> str:
     """The main columns as a markdown table (every column is in results.csv); a value with a
     subject-bootstrap interval reads ``value [low, high]``."""
     wanted = [c for c in table.columns if not c.endswith(("_lo", "_hi")) and (
-        c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_"))
+        c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_", "face_rate"))
         or (c.startswith("cas_") and c.count("_") == 1))]
     header = "| " + " | ".join(wanted) + " |\n|" + "---|" * len(wanted) + "\n"
     lines = []

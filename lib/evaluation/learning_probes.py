@@ -54,6 +54,8 @@ def probe_measures(metrics: dict, reference: dict) -> dict[str, float]:
             out[f"verif_{name}"] = float(metrics[f"verif_acc_tuned_{name}"])
         if f"acd_{name}" in metrics and reference.get(f"acd_{name}"):
             out[f"acd_ratio_{name}"] = float(metrics[f"acd_{name}"] / reference[f"acd_{name}"])
+    if "face_rate_dlib" in metrics:  # recorded, not part of the headline
+        out["face_rate_dlib"] = float(metrics["face_rate_dlib"])
     parts = [min(1.0, out.get(key, 0.0) / bar) for key, bar in BARS.items()]
     parts.append(_acd_closeness(out.get("acd_ratio_truth", np.nan)))
     out["headline"] = float(np.mean(parts) + 0.1 * out["ssim"])
