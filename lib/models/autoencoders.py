@@ -337,3 +337,13 @@ def layer_table_markdown(name: str, code_dim: int = 50, image_size: int = 64, wi
     lines = [f"{name} ({total:,} parameters)", "", "| layer | output shape | parameters |", "|---|---|---|"]
     lines += [f"| {r['layer']} | {r['output_shape']} | {r['parameters']:,} |" for r in layer_table(model)]
     return "\n".join(lines)
+
+
+def autoencoder_from_state(state: dict[str, Any]) -> ConvAutoencoder:
+    """The network of a 02 checkpoint's state (``config`` with name, code_dim, image_size, width;
+    ``model`` weights), in eval mode on the CPU."""
+    config = state["config"]
+    model = build_autoencoder(config["name"], code_dim=config.get("code_dim", 50),
+                              image_size=config.get("image_size", 64), width=config.get("width", 1.0))
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -105,15 +105,15 @@ def build_facenet_network(weights: str | Path | None = None) -> nn.Module:
 
 
 def load_autoencoder_network(checkpoint: str | Path, device: torch.device | str = "cpu") -> nn.Module:
-    """The autoencoder from its checkpoint via lib.train.autoencoders.load_autoencoder."""
-    from lib.train.autoencoders import load_autoencoder
+    """The autoencoder network of a 02 checkpoint file (models do not import lib.train)."""
+    from lib.io import load_checkpoint
+    from lib.models.autoencoders import autoencoder_from_state
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"autoencoder checkpoint not found: {checkpoint}; run "
                                 "notebooks/02_autoencoders.ipynb first")
-    model = load_autoencoder(checkpoint, device=str(device))
-    return model.to(device)
+    return autoencoder_from_state(load_checkpoint(checkpoint)).to(device)
 
 
 def build_content_encoder(name: str, *, finetune: bool = False, autoencoder_checkpoint: str | Path | None = None,

@@ -31,7 +31,8 @@ from torch.nn import functional as F
 from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict, save_config
 from lib.constants import PRESET_NAMES
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint
-from lib.models.autoencoders import AUTOENCODERS, ConvAutoencoder, build_autoencoder, kl_divergence
+from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_from_state, build_autoencoder,
+                                     kl_divergence)
 from lib.utils import count_parameters, resolve_device, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -274,11 +275,7 @@ def load_autoencoder(path_or_run: str | Path, device: str | torch.device = "cpu"
                      name: str | None = None) -> ConvAutoencoder:
     """Rebuild a trained autoencoder from its checkpoint (architecture from the stored config), in eval mode."""
     state = load_checkpoint(resolve_checkpoint(path_or_run, name))
-    config = AETrainConfig(**{k: v for k, v in state["config"].items() if k in AETrainConfig.__dataclass_fields__})
-    model = build_autoencoder(config.name, code_dim=config.code_dim, image_size=config.image_size, width=config.width)
-    model.load_state_dict(state["model"])
-    model.train_config = config
-    return model.to(resolve_device(str(device))).eval()
+    return autoencoder_from_state(state).to(resolve_device(str(device)))
 
 
 # -- selection (what the GAN uses) --------------------------------------------------------
