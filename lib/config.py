@@ -78,17 +78,6 @@ def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     return cls(**dict(data))
 
 
-def save_config(config: Any, path: str | Path) -> Path:
-    from lib.io import atomic_write_json
-    return atomic_write_json(path, {"class": type(config).__name__, **to_dict(config)})
-
-
-def load_config(cls: type[T], path: str | Path) -> T:
-    data = json.loads(Path(path).read_text())
-    data.pop("class", None)
-    return from_dict(cls, data)
-
-
 def check_resumable(stored: Mapping[str, Any], current: Mapping[str, Any], path: str | Path,
                     may_change: Iterable[str] = (), defaults: Mapping[str, Any] | None = None) -> None:
     """Refuse to resume a run whose stored config differs from ``current`` outside ``may_change``.

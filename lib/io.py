@@ -11,9 +11,13 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
+
+from lib.config import from_dict, to_dict
+
+T = TypeVar("T")
 
 
 _UMASK = os.umask(0)
@@ -67,7 +71,6 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any], config: Any = No
     ``config`` may be a dataclass (stored as a dict with its class name) or a dict.
     """
     import torch
-    from lib.config import to_dict
 
     payload = dict(state)
     if config is not None:
@@ -179,3 +182,14 @@ def show_gif(path: str | Path):
     from IPython.display import Image
 
     return Image(data=Path(path).read_bytes(), format="gif")
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """A config dataclass as JSON (with its class name), written atomically."""
+    return atomic_write_json(path, {"class": type(config).__name__, **to_dict(config)})
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    data = json.loads(Path(path).read_text())
+    data.pop("class", None)
+    return from_dict(cls, data)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lib import io as lio
-from lib.config import ConfigError, check_choice, from_dict, load_config, name_list, save_config, to_dict
+from lib.config import ConfigError, check_choice, from_dict, name_list, to_dict
+from lib.io import load_config, save_config
 from lib.paths import run_dir, safe_name
 
 

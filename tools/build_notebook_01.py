@@ -37,7 +37,8 @@ out_root = None       # cache root folder; None: <data dir>/cache"""
 SETUP = """import matplotlib.pyplot as plt
 import numpy as np
 
-from lib.config import check_choice, save_config
+from lib.config import check_choice
+from lib.io import save_config
 from lib.constants import EMOTIONS, MUG_EMOTION_FOLDERS, PRESET_NAMES
 from lib.data import mug
 from lib.data.cache import emotion_statistics, load_cache

@@ -67,12 +67,12 @@ def split_for_cache(cache, seed: int, test_fraction: float = 0.2) -> Split:
 
 
 def save_split(split: Split, path: str | Path) -> Path:
-    from lib.config import save_config
+    from lib.io import save_config
     return save_config(split, path)
 
 
 def load_split(path: str | Path) -> Split:
-    from lib.config import load_config
+    from lib.io import load_config
     return load_config(Split, path)
 
 

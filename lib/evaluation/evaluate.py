@@ -410,7 +410,7 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
             all_arrays[run.name] = arrays
     table = pd.DataFrame(rows)
     if out_dir is not None:
-        from lib.config import save_config
+        from lib.io import save_config
 
         save_config(config, Path(out_dir) / "config.json")
         write_table(table, out_dir, config, all_arrays)

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict, save_config
+from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict
 from lib.constants import PRESET_NAMES
-from lib.io import StatsWriter, load_checkpoint, save_checkpoint
+from lib.io import StatsWriter, load_checkpoint, save_checkpoint, save_config
 from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_from_state, build_autoencoder,
                                      kl_divergence)
 from lib.utils import count_parameters, resolve_device, seed_everything

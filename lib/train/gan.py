@@ -19,8 +19,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_resumable, from_dict, save_config, to_dict
-from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint
+from lib.config import ConfigError, check_resumable, from_dict, to_dict
+from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
                                 CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
