@@ -62,3 +62,23 @@ def test_notebook_runs_under_nbval(name, parameters, shared_outputs):
     assert result.returncode == 0, f"nbval failed for {name}:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     # nothing generated may land in the source tree
     assert not (Path(notebooks_dir()) / "papermill_runs").exists()
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06"])
+def test_each_builder_reproduces_its_notebook(number, tmp_path):
+    """Notebooks are written by tools/build_notebook_NN.py: the committed file must be what it writes."""
+    import importlib.util
+    import sys
+
+    tools = Path(__file__).resolve().parent.parent / "tools"
+    sys.path.insert(0, str(tools))
+    try:
+        spec = importlib.util.spec_from_file_location(f"build_notebook_{number}", tools / f"build_notebook_{number}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        committed = Path(module.NOTEBOOK)
+        module.write_notebook(tmp_path / committed.name, module.CELLS)
+    finally:
+        sys.path.remove(str(tools))
+    assert (tmp_path / committed.name).read_text() == committed.read_text(), (
+        f"{committed.name} differs from what tools/build_notebook_{number}.py writes; run that script")

@@ -81,12 +81,10 @@ FIGURES = """if result.results is not None:
         display(Image(filename=str(path)))"""
 
 
-def main() -> None:
-    write_notebook(NOTEBOOK, [
-        ("markdown", TITLE), ("parameters", PARAMETERS), ("code", SETUP), ("markdown", RUN_MD),
-        ("code", RUN), ("code", FAILED), ("markdown", RESULTS_MD), ("code", RESULTS), ("code", FIGURES),
-    ])
-
+CELLS = [
+    ("markdown", TITLE), ("parameters", PARAMETERS), ("code", SETUP), ("markdown", RUN_MD),
+    ("code", RUN), ("code", FAILED), ("markdown", RESULTS_MD), ("code", RESULTS), ("code", FIGURES),
+]
 
 if __name__ == "__main__":
-    main()
+    write_notebook(NOTEBOOK, CELLS)
