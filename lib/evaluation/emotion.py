@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from lib.config import check_choice
 from lib.constants import EMOTIONS
-
-CLASSIFIERS = ("fer", "trained", "truth", "deepface")
 
 # FER2013 class -> our emotion (neutral has no counterpart and is dropped).
 FER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
@@ -206,18 +205,38 @@ def build_classifier(name: str, cache=None, preset: str = "small", seed: int = 0
                      device: str = "cpu") -> EmotionClassifier:
     """The classifier ``name``; raises ClassifierUnavailable when it cannot run here."""
     check_choice("classifier", name, CLASSIFIERS)
-    if name == "fer":
-        return FERClassifier()
-    if name == "deepface":
-        return DeepFaceClassifier()
-    if cache is None:
-        raise ValueError(f"the {name!r} classifier needs the cache (it trains on its training split)")
-    if name == "truth" and getattr(cache, "au", None) is None:
+    return CLASSIFIER_BUILDERS[name](ClassifierOptions(cache, preset, seed, device))
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    cache: Any = None  # the trained instruments learn on its training split
+    preset: str = "small"
+    seed: int = 0
+    device: str = "cpu"
+
+    def needs_cache(self, name: str) -> Any:
+        if self.cache is None:
+            raise ValueError(f"the {name!r} classifier needs the cache (it trains on its training split)")
+        return self.cache
+
+
+def _truth_classifier(options: ClassifierOptions) -> EmotionClassifier:
+    cache = options.needs_cache("truth")
+    if getattr(cache, "au", None) is None:
         raise ClassifierUnavailable("this cache has no ground-truth action units (only the synthetic benchmark "
                                     "has them) - skipped")
-    if name == "trained":
-        return TrainedClassifier(cache, preset, seed, device)
-    return TruthAUClassifier(cache, preset, seed, device)
+    return TruthAUClassifier(cache, options.preset, options.seed, options.device)
+
+
+# The registry: name -> builder. Validation, 05's parameters and the docs read these keys.
+CLASSIFIER_BUILDERS: dict[str, Callable[[ClassifierOptions], EmotionClassifier]] = {
+    "fer": lambda o: FERClassifier(),
+    "trained": lambda o: TrainedClassifier(o.needs_cache("trained"), o.preset, o.seed, o.device),
+    "truth": _truth_classifier,
+    "deepface": lambda o: DeepFaceClassifier(),
+}
+CLASSIFIERS = tuple(CLASSIFIER_BUILDERS)
 
 
 def build_classifiers(names, cache=None, preset: str = "small", seed: int = 0,

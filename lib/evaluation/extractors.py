@@ -18,13 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from lib.config import check_choice
-
-EXTRACTORS = ("ae", "facenet", "dlib", "truth")
 
 
 def to_uint8_nhwc(frames) -> np.ndarray:
@@ -140,13 +139,7 @@ def build_extractor(name: str, cache=None, run_config=None, preset: str = "small
     GANConfig) lets ``facenet`` use the encoder that run was trained with.
     """
     check_choice("extractor", name, EXTRACTORS)
-    if name == "dlib":
-        return DlibExtractor()
-    if name == "ae":
-        return _autoencoder_extractor(preset, device)
-    if name == "facenet":
-        return _facenet_extractor(cache, run_config, device)
-    return _truth_extractor(cache, preset, seed, device)
+    return EXTRACTOR_BUILDERS[name](ExtractorOptions(cache, run_config, preset, seed, device))
 
 
 def _autoencoder_extractor(preset: str, device: str) -> Extractor:
@@ -216,3 +209,23 @@ def _resize64(x: torch.Tensor) -> torch.Tensor:
     if x.shape[-2:] == (64, 64):
         return x
     return torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
+
+
+@dataclass(frozen=True)
+class ExtractorOptions:
+    """What a builder may need: the cache (``truth``), the evaluated run's GANConfig (``facenet``)..."""
+    cache: Any = None
+    run_config: Any = None
+    preset: str = "small"
+    seed: int = 0
+    device: str = "cpu"
+
+
+# The registry: name -> builder. Validation, 05's parameters and the docs read these keys.
+EXTRACTOR_BUILDERS: dict[str, Callable[[ExtractorOptions], Extractor]] = {
+    "ae": lambda o: _autoencoder_extractor(o.preset, o.device),
+    "facenet": lambda o: _facenet_extractor(o.cache, o.run_config, o.device),
+    "dlib": lambda o: DlibExtractor(),
+    "truth": lambda o: _truth_extractor(o.cache, o.preset, o.seed, o.device),
+}
+EXTRACTORS = tuple(EXTRACTOR_BUILDERS)
