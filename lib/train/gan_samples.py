@@ -85,7 +85,7 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
 LEARNING_PANELS = (
     ("image quality", ("ssim",), ()),
     ("emotion (CAS)", ("cas_trained", "cas_truth"), ("real_cas_trained", "real_cas_truth")),
-    ("identity (verification)", ("verif_truth", "verif_ae"), ()),
+    ("identity (verification, dlib face rate)", ("verif_truth", "verif_ae", "face_rate_dlib"), ()),
     ("motion (ACD gen / real)", ("acd_ratio_truth", "acd_ratio_ae"), ()),
 )
 
