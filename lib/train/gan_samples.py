@@ -17,6 +17,7 @@ import torch
 from lib.constants import EMOTIONS
 from lib.io import atomic_write_bytes, video_grid, write_gif
 from lib.train.gan_data import frames_to_tensor
+from lib.train.gan_losses import GENERATOR_TERMS
 
 SAMPLE_SEED = 1234
 
@@ -51,6 +52,14 @@ def write_sample_grid(trained: Any, inputs: torch.Tensor, folder: str | Path, st
     return write_gif(grid, folder / "latest.gif", fps=8)
 
 
+def _write_png(figure, path: str | Path) -> Path:
+    """Lay out ``figure`` and write it as a PNG, atomically."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
     """Discriminator and generator loss terms against step, as a PNG."""
     records = [r for r in records if "g_total" in r]  # not the probe records
@@ -63,8 +72,7 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
     figure = Figure(figsize=(10, 3.6))
     FigureCanvasAgg(figure)
     panels = [("discriminators", ["d_image", "d_video", "d_category"]),
-              ("generator terms (weighted)", ["g_image_adv", "g_video_adv", "g_category", "g_consistency", "g_reconstruction",
-                                             "g_total"])]
+              ("generator terms (weighted)", [f"g_{term}" for term in GENERATOR_TERMS] + ["g_total"])]
     for i, (title, keys) in enumerate(panels):
         axis = figure.add_subplot(1, 2, i + 1)
         for key in keys:
@@ -75,10 +83,7 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
         axis.legend(fontsize=7)
         if title.startswith("generator"):
             axis.set_yscale("symlog", linthresh=1.0)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return _write_png(figure, path)
 
 
 # Probe measures drawn by write_learning_curves: (panel title, metric keys, reference keys)
@@ -117,10 +122,7 @@ def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
         axis.set_xlabel("step")
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return _write_png(figure, path)
 
 
 def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
@@ -153,7 +155,4 @@ def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
         axis.set_title(key, fontsize=9)
         axis.set_xlabel("step")
     figure.axes[0].legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return _write_png(figure, path)
