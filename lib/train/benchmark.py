@@ -23,11 +23,9 @@ import torch
 
 from lib.io import atomic_write_json
 from lib.models.encoders import AutoencoderContent, FaceNetContent, build_facenet_network
-from lib.models.mocogan import (CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
-                                init_dcgan_weights)
 from lib.train.gan_config import (DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, make_gan_config, option, preset_value,
                                   validate)
-from lib.train.recipes import RECIPE_NAMES
+from lib.train.recipes import RECIPE_NAMES, RECIPE_OPTIONS
 
 DEFAULT_ITERATIONS = {("paper", "cpu"): 2, ("small", "cpu"): 8, ("paper", "cuda"): 10, ("small", "cuda"): 20}
 AUTOENCODER_FOR_PRESET = {"tiny": ("sae-large", 0.25), "small": ("sae-large", 0.5), "paper": ("sae-large", 1.0)}
@@ -59,12 +57,8 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
     The recipe's options act as in training (spectral norm, EMA update, lazy R1 every ``r1_every``
     steps, DiffAugment, a warm-started decoder of the autoencoder's shape); the paired L1 needs real
     partner clips and is left out, which leaves out one subtraction per step."""
-    import copy
-
     from lib.models.autoencoders import build_autoencoder
-    from lib.models.mocogan import MOTION_DIM, N_CATEGORIES, AutoencoderFrameDecoder, add_spectral_norm
-    from lib.train.gan import GANModels, make_optimizers, train_step
-    from lib.train.recipes import RECIPE_OPTIONS
+    from lib.train.gan import GANModels, build_networks, make_optimizers, train_step
 
     if threads:
         torch.set_num_threads(threads)
@@ -82,17 +76,7 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
         content = AutoencoderContent(autoencoder, finetune=False).to(dev)
     else:
         content = FaceNetContent(build_facenet_network(None), finetune=False, input_size=cfg.facenet_input_size).to(dev)
-    decoder = (AutoencoderFrameDecoder(autoencoder, content.code_dim + MOTION_DIM + N_CATEGORIES, content.code_dim)
-               if cfg.warm_start else None)
-    generator = VideoGenerator(content.code_dim, 64, cfg.width, decoder=decoder)
-    image_d, video_d = PatchImageDiscriminator(64, cfg.width), CategoricalVideoDiscriminator(64, cfg.video_length, cfg.width)
-    for net in (generator, image_d, video_d):
-        net.apply(init_dcgan_weights)
-    if cfg.spectral_norm:
-        add_spectral_norm(image_d)
-        add_spectral_norm(video_d)
-    ema = copy.deepcopy(generator).requires_grad_(False).to(dev) if cfg.ema_beta else None
-    models = GANModels(generator.to(dev), image_d.to(dev), video_d.to(dev), content, ema)
+    models = GANModels(**build_networks(cfg, content.code_dim, dev, autoencoder), encoder=content)
     optimizers = make_optimizers(models, cfg)
     batches = RandomBatches(cfg.video_length, 64)
     noise = torch.Generator(device=dev).manual_seed(1)

@@ -70,14 +70,25 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
                                     facenet_weights=cfg.facenet_weights_path, facenet_input_size=cfg.facenet_input_size,
                                     device=device)
     content_dim = encoder.code_dim if encoder is not None else NOISE_CONTENT_DIM
-    decoder = None
+    autoencoder = directions = None
     if cfg.warm_start:
         from lib.models.encoders import load_autoencoder_network
 
         autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint, "cpu")
-        decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
         if cfg.emotion_directions and cache is not None:
             directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
+    return GANModels(**build_networks(cfg, content_dim, device, autoencoder, directions), encoder=encoder)
+
+
+def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
+                   directions: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
+    """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
+    builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
+    ``directions`` the optional emotion directions.  Shared by :func:`build_models` and ``make benchmark``."""
+    decoder = None
+    if cfg.warm_start:
+        decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
+        if directions is not None:
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
     generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
@@ -92,7 +103,8 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
         import copy
 
         generator_ema = copy.deepcopy(generator).requires_grad_(False).to(device)
-    return GANModels(generator.to(device), image_d.to(device), video_d.to(device), encoder, generator_ema)
+    return {"generator": generator.to(device), "image_discriminator": image_d.to(device),
+            "video_discriminator": video_d.to(device), "generator_ema": generator_ema}
 
 
 @torch.no_grad()
@@ -485,4 +497,4 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
 
 __all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
            "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
-           "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME", "SNAPSHOTS"]
+           "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME", "SNAPSHOTS"]

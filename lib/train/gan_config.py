@@ -170,9 +170,9 @@ def preset_value(cfg: GANConfig, name: str) -> Any:
 
 
 def option(cfg: GANConfig, name: str) -> Any:
-    """A recipe option's value: the one given, else the recipe's."""
+    """A field's value; for a recipe option left at None, the recipe's value."""
     value = getattr(cfg, name)
-    return recipe_value(cfg.recipe, name) if value is None else value
+    return recipe_value(cfg.recipe, name) if value is None and name in RECIPE_OPTIONS else value
 
 
 def validate(cfg: GANConfig) -> GANConfig:
@@ -202,7 +202,7 @@ def validate(cfg: GANConfig) -> GANConfig:
             and not Path(str(weights)).expanduser().is_file()):
         raise ConfigError(f"invalid facenet_weights={weights!r}; valid: None, 'train', 'random' or a .pt/.pth path")
     for name in ("category_weight", "image_adv_weight", "video_adv_weight"):
-        check_positive(name, option(cfg, name) if name in RECIPE_OPTIONS else getattr(cfg, name), allow_zero=True)
+        check_positive(name, option(cfg, name), allow_zero=True)
     if cfg.consistency_scale is not None:
         check_positive("consistency_scale", cfg.consistency_scale, allow_zero=True)
     check_positive("learning_rate", cfg.learning_rate)
@@ -289,7 +289,7 @@ def description(cfg: GANConfig) -> str:
     if cfg.recipe != "thesis":
         parts.append(cfg.recipe)
     for name, short in (("category_weight", "cat"), ("image_adv_weight", "dimg"), ("video_adv_weight", "dvid")):
-        value = option(cfg, name) if name in RECIPE_OPTIONS else getattr(cfg, name)
+        value = option(cfg, name)
         if value != (recipe_value(cfg.recipe, name) if name in RECIPE_OPTIONS else 1.0):
             parts.append(f"{short}{value:g}")
     return "-".join(parts)
