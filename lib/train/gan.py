@@ -139,6 +139,13 @@ def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
         return models.encoder(_flat_frames(videos)).reshape(batch, length, -1)
 
 
+def _lazy_r1(real_logits: torch.Tensor, real_inputs: torch.Tensor, cfg: GANConfig, log: dict, key: str) -> torch.Tensor:
+    """The weighted R1 term of a lazy-R1 step (x r1_every: it runs every r1_every steps); logs the penalty."""
+    penalty = r1_penalty(real_logits, real_inputs)
+    log[key] = penalty.item()
+    return 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
+
+
 def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: GANConfig,
                noise: torch.Generator, device: torch.device, step: int = 0) -> dict[str, float]:
     """One MoCoGAN iteration: D_I step, D_V step, then G (+ R_m, + a fine-tuned encoder) step.
@@ -177,9 +184,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
                                   cfg.adversarial_loss)
         log["d_image"] = loss.item()
         if lazy_r1:
-            penalty = r1_penalty(real_logits, real_in)
-            loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
-            log["r1_image"] = penalty.item()
+            loss = loss + _lazy_r1(real_logits, real_in, cfg, log, "r1_image")
         optimizers["image_discriminator"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["image_discriminator"].step()
@@ -195,9 +200,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
             loss = loss + adversarial
             log["d_video"] = adversarial.item()
             if lazy_r1:
-                penalty = r1_penalty(real_logit, real_in)
-                loss = loss + 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
-                log["r1_video"] = penalty.item()
+                loss = loss + _lazy_r1(real_logit, real_in, cfg, log, "r1_video")
         if use_category:
             category = F.cross_entropy(real_category, real_labels)
             loss = loss + category
@@ -375,7 +378,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         metrics = probe(TrainedGenerator(cfg, models, device))
         stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
                      "probe_seconds": time.perf_counter() - started,
-                     "elapsed_seconds": elapsed + time.time() - session_start})
+                     "elapsed_seconds": wall_seconds()})
         score = metrics[cfg.best_criterion]
         if best is None or score > best["score"]:
             best = {"step": step, "score": score, "criterion": cfg.best_criterion, "metrics": metrics}
@@ -383,8 +386,12 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
+
+    def wall_seconds() -> float:  # wall time of the run so far, earlier sessions included
+        return elapsed + time.time() - session_start
+
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
-    while step < cfg.steps and elapsed + time.time() - session_start < time_limit:
+    while step < cfg.steps and wall_seconds() < time_limit:
         started = time.perf_counter()
         log = train_step(models, optimizers, sampler, cfg, noise, device, step)
         step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
@@ -392,7 +399,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         session_steps += 1
         bar.update(1)
         # the last step of the run: the step count, or the wall-time budget (samples, probe, checkpoint follow)
-        final = step == cfg.steps or elapsed + time.time() - session_start >= time_limit
+        final = step == cfg.steps or wall_seconds() >= time_limit
         if step % cfg.log_every == 0 or final:
             stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
             bar.set_postfix(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
@@ -402,10 +409,9 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
             run_probe()
         if step % cfg.checkpoint_every == 0 or final:
-            total_elapsed = elapsed + time.time() - session_start
-            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, total_elapsed, cfg, best)
+            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
     bar.close()
-    elapsed += time.time() - session_start
+    elapsed = wall_seconds()
     return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds, best)
 
 
