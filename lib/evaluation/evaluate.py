@@ -8,8 +8,8 @@ the same noise seeds.  Per run: ``results.json`` (metrics) and ``evaluation.npz`
 (per-pair arrays: distances, predictions, sample clips, error map) in the run folder.
 Headline metrics carry 95% intervals that resample test subjects (``*_lo`` / ``*_hi``,
 :mod:`lib.evaluation.uncertainty`).  Across runs: ``results.csv`` / ``results.md`` /
-``results.json`` and ``arrays/*.npz`` in the output folder, from which :func:`lib.evaluation.figures.draw_all_figures` can
-redraw every figure without evaluating again.
+``results.json`` and ``arrays/*.npz`` in the output folder, from which
+:func:`lib.evaluation.figures.draw_all_figures` can redraw every figure without evaluating again.
 """
 from __future__ import annotations
 

@@ -59,8 +59,8 @@ PROBE_PRESETS: dict[str, dict] = {
     "small": {"steps": 400, "batch_size": 32, "clip_batch": 8, "width": 32, "eval_frames": 512},
     "paper": {"steps": 3000, "batch_size": 64, "clip_batch": 16, "width": 48, "eval_frames": 2048},
 }
-# Per (preset, kind): the AU regressor needs longer than the others (at small, 400 steps: 0.71 of real
-# test clips read right by the prototype rule, 2000 steps: 0.79; about 2 minutes on one core).
+# Per (preset, kind): the AU regressor needs longer than the others (at small, 400 steps: 0.71 of 72 real
+# test clips read right by the prototype rule, 2000 steps: 0.81; 1.5-3 minutes on this CPU).
 PROBE_KIND_PRESETS: dict[tuple[str, str], dict] = {("small", "au"): {"steps": 2000}}
 
 
