@@ -108,9 +108,7 @@ def accuracy_threshold(distances, same) -> tuple[float, float]:
             end += 1
         runs.append((upper[end] - lower[j], -j, j, end))
         j = end + 1
-    _, _, first, last = max(runs)
-    if first == last == len(values):  # accepting every pair is best, and nothing else is
-        return float(values[-1]), float(best / len(distances))
+    _, _, first, last = max(runs)  # the accept-all interval alone has lower == upper: its midpoint is its edge
     return float(0.5 * (lower[first] + upper[last])), float(best / len(distances))
 
 
