@@ -342,8 +342,7 @@ def layer_table_markdown(name: str, code_dim: int = 50, image_size: int = 64, wi
 def autoencoder_from_state(state: dict[str, Any]) -> ConvAutoencoder:
     """The network of a 02 checkpoint's state (``config`` with name, code_dim, image_size, width;
     ``model`` weights), in eval mode on the CPU."""
-    config = state["config"]
-    model = build_autoencoder(config["name"], code_dim=config.get("code_dim", 50),
-                              image_size=config.get("image_size", 64), width=config.get("width", 1.0))
+    config = state["config"]  # a size missing from an old checkpoint takes build_autoencoder's default
+    model = build_autoencoder(**{k: config[k] for k in ("name", "code_dim", "image_size", "width") if k in config})
     model.load_state_dict(state["model"])
     return model.eval()
