@@ -5,6 +5,7 @@ the same folder and ``os.replace``, so a reader sees the old file or the new one
 """
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -24,10 +25,50 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old is stale even if its pid is alive (reused, or another host)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def sweep_stale_temps(path: str | Path) -> list[Path]:
+    """Remove temp files that killed writers of ``path`` left behind (their pid is gone, or they are
+    older than a day); a live writer's temp file is kept.  Returns what was removed."""
+    path = Path(path)
+    removed = []
+    prefix = _temp_prefix(path)
+    for temp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = temp.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if not _pid_alive(int(pid)) or time.time() - temp.stat().st_mtime > STALE_TEMP_SECONDS:
+                temp.unlink()
+                removed.append(temp)
+        except FileNotFoundError:  # another writer swept it first
+            continue
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write through a temp file ``.<name>.pid<pid>.<random>.tmp`` in the same folder and ``os.replace``:
+    readers see the old file or the new one; the temp file is removed on failure, and ones left
+    by killed writers are swept here, at the next write of the same file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    sweep_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as handle:

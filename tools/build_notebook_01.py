@@ -26,13 +26,13 @@ compositions, and record the cache as the current one for `preset`, where notebo
 
 Run headless: `papermill notebooks/01_preprocess.ipynb out.ipynb -p preset tiny`."""
 
-PARAMETERS = """data_root = None      # MUG root folder; None: the synthetic benchmark of this preset
+PARAMETERS = """data_root: str | None = None   # MUG root folder; None: the synthetic benchmark of this preset
 preset = "small"      # tiny | small | paper (synthetic data: tiny | small | full)
 detector = "center"   # mtcnn | haar | center | none
 image_size = 64
 min_frames = 64       # takes with fewer frames are dropped
 seed = 0              # synthetic data and subject split
-out_root = None       # cache root folder; None: <data dir>/cache"""
+out_root: str | None = None   # cache root folder; None: <data dir>/cache"""
 
 SETUP = """import matplotlib.pyplot as plt
 import numpy as np

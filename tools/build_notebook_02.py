@@ -29,16 +29,16 @@ The architectures (and why they differ from the appendix) are documented in
 Run headless: `papermill notebooks/02_autoencoders.ipynb out.ipynb -p preset tiny`."""
 
 PARAMETERS = """preset = "small"            # tiny | small | paper (sizes, epochs, width: lib.train.autoencoders.AE_PRESETS)
-variants = None             # names (a list, or "a,b" from papermill -p); None = all six
-epochs = None               # None: the preset's (paper: 50, as the thesis)
+variants: list | str | None = None   # names (a list, or "a,b" from papermill -p); None = all six
+epochs: int | None = None   # None: the preset's (paper: 50, as the thesis)
 batch_size = 32
 learning_rate = 0.005
-kl_weight = None            # weight of the VAE's KL term; None: the preset's
+kl_weight: float | None = None   # weight of the VAE's KL term; None: the preset's
 selection_metric = "ssim"   # ssim (highest) | mse (lowest)
 device = "auto"             # auto | cpu | cuda
 seed = 0
-run_name = None             # None: a new numbered run folder; reuse a name to resume
-cache_dir = None            # None: the cache that 01_preprocess recorded for the preset"""
+run_name: str | None = None   # None: a new numbered run folder; reuse a name to resume
+cache_dir: str | None = None   # None: the cache that 01_preprocess recorded for the preset"""
 
 SETUP = """import matplotlib.pyplot as plt
 from IPython.display import Markdown, display

@@ -35,8 +35,8 @@ PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation |
 preset = "small"                 # tiny | small | paper (passed to 03 as its preset)
 recipe = "thesis"                # thesis | fast: every variant trains with it (lib/train/recipes.py)
 parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
-steps = ["train", "evaluate"]    # which stages to run
-variants = None                  # list of variant names, or None for the whole grid"""
+steps: list | str = ["train", "evaluate"]   # which stages to run
+variants: list | str | None = None   # list of variant names, or None for the whole grid"""
 
 SETUP = """import pandas as pd
 from IPython.display import Image, Markdown, display

@@ -30,13 +30,13 @@ Writes `results.json` + `evaluation.npz` into each evaluated run folder, the tab
 (`results.csv`, `results.md`) into this notebook's run folder, and the figures into `figures/`
 (`make figures` redraws them from the saved results)."""
 
-PARAMETERS = """runs = None          # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
-extractors = None    # None: the preset's list; any of "ae", "facenet", "dlib", "truth" (a list, or "a,b" from papermill -p)
-classifiers = None   # None: the preset's list; any of "fer", "trained", "truth", "deepface"
-n_pairs = None       # None: the preset's number of (input, target) pairs
+PARAMETERS = """runs: list | str | None = None   # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
+extractors: list | str | None = None   # None: the preset's list; any of "ae", "facenet", "dlib", "truth" (a list, or "a,b" from papermill -p)
+classifiers: list | str | None = None   # None: the preset's list; any of "fer", "trained", "truth", "deepface"
+n_pairs: int | None = None   # None: the preset's number of (input, target) pairs
 seed = 0
 preset = "small"     # tiny | small | paper (sizes of the probes and of the evaluation)
-run_name = None      # None: a new numbered folder under papermill_runs/05_evaluate/"""
+run_name: str | None = None   # None: a new numbered folder under papermill_runs/05_evaluate/"""
 
 SETUP = """from IPython.display import Image, Markdown, display
 

@@ -19,11 +19,11 @@ Set `rater` to your name and step through the form; every answer is saved at onc
 Several raters can rate the same set; CAS-H pools them."""
 
 PARAMETERS = """preset = "small"        # tiny | small | paper: the default number of videos per emotion
-runs = None             # run folders / glob patterns; None = every finished GAN run
-n_per_emotion = None    # videos per emotion and model; None = preset default (thesis: 10)
+runs: list | str | None = None   # run folders / glob patterns; None = every finished GAN run
+n_per_emotion: int | None = None   # videos per emotion and model; None = preset default (thesis: 10)
 rater = ""              # your name; empty = just show the current CAS-H table
 seed = 0
-run_name = None         # rating-set folder name under papermill_runs/06_human_rating/
+run_name: str | None = None   # rating-set folder name under papermill_runs/06_human_rating/
 device = "cpu\""""
 
 SETUP = """import matplotlib.pyplot as plt

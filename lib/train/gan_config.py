@@ -149,8 +149,9 @@ def notebook_parameters() -> dict[str, Any]:
 def parameters_cell() -> str:
     """The source of 03_train's ``parameters`` cell, written from GANConfig's fields."""
     fields = [f for f in dataclasses.fields(GANConfig) if f.metadata.get("notebook", True)]
-    width = max(len(f"{f.name} = {f.default!r}") for f in fields) + 2
-    return "\n".join(f"{f'{f.name} = {f.default!r}':<{width}}# {f.metadata['help']}" for f in fields)
+    lines = [f"{f.name}: {f.type} = {f.default!r}" for f in fields]  # annotated: lib.notebook_parameters checks types
+    width = max(map(len, lines)) + 2
+    return "\n".join(f"{line:<{width}}# {f.metadata['help']}" for line, f in zip(lines, fields))
 
 
 def make_gan_config(**params: Any) -> GANConfig:
