@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
@@ -106,10 +107,33 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint or weights file cannot be read safely: damaged, or not plain tensors and containers."""
+
+
+def plain_state(value: Any) -> Any:
+    """``value`` with NumPy arrays/scalars and paths turned into tensors, Python numbers and strings, so
+    that ``torch.load(weights_only=True)`` reads it back (it refuses arbitrary pickled objects)."""
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: plain_state(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_state(item) for item in value)
+    return value
+
+
 def save_checkpoint(path: str | Path, state: Mapping[str, Any], config: Any = None) -> Path:
     """Save ``state`` (state dicts, step, RNG states...) plus the config that built the model.
 
-    ``config`` may be a dataclass (stored as a dict with its class name) or a dict.
+    ``config`` may be a dataclass (stored as a dict with its class name) or a dict.  Everything is
+    stored as tensors and plain containers (:func:`plain_state`), so loading needs no unpickling of code.
     """
     import torch
 
@@ -119,17 +143,46 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any], config: Any = No
         payload["config"] = cfg
         payload["config_class"] = type(config).__name__
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save(plain_state(payload), buffer)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str = "cpu", fix: str = "") -> dict[str, Any]:
+    """A checkpoint or weights file, read with ``weights_only=True`` (a crafted pickle cannot run code).
+
+    A damaged file or one holding other objects raises :class:`CheckpointError` naming the path and
+    the fix (``fix``: what the caller's user should do, e.g. delete the file to retrain)."""
+    import pickle
+
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    fix = fix or f"delete {path} and train again"
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not zipfile.is_zipfile(path):  # torch.save writes zip archives; a cut or overwritten one is not
+            raise CheckpointError(f"{path} is damaged or truncated (not a readable torch archive); {fix}") from None
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain containers, so it is not loaded (loading it "
+            f"could run code). If it is an older checkpoint of this repository that you trust, convert it "
+            f"once with `python -m lib.io convert {path}`; otherwise {fix}. ({str(error).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is damaged or truncated ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else 'no detail'}); {fix}") from None
+
+
+def convert_legacy_checkpoint(path: str | Path) -> Path:
+    """Rewrite a trusted checkpoint of an older version (pickled NumPy RNG states) in the safe form."""
+    import torch
+
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=False)  # trusted by the caller, explicitly
+    buffer = io.BytesIO()
+    torch.save(plain_state(state), buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 class StatsWriter:
@@ -234,3 +287,12 @@ def load_config(cls: type[T], path: str | Path) -> T:
     data = json.loads(Path(path).read_text())
     data.pop("class", None)
     return from_dict(cls, data)
+
+
+if __name__ == "__main__":  # python -m lib.io convert PATH [PATH ...]
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "convert":
+        sys.exit("usage: python -m lib.io convert CHECKPOINT [CHECKPOINT ...]  (only files you trust)")
+    for name in sys.argv[2:]:
+        print("converted", convert_legacy_checkpoint(name))

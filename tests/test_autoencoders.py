@@ -12,6 +12,7 @@ from lib.config import ConfigError
 from lib.constants import EMOTIONS
 from lib.data.cache import VideoCache
 from lib.data.splits import Split
+from lib.io import load_checkpoint
 from lib.models import autoencoders as ae_models
 from lib.models.autoencoders import AUTOENCODERS, build_autoencoder, layer_table, layer_table_markdown
 from lib.train.autoencoders import (AE_PRESETS, ae_config, find_selected_autoencoder, load_autoencoder,
@@ -163,8 +164,8 @@ def test_resume_equals_uninterrupted_training(cache, tmp_path, name, augment):
     # "interrupted" after epoch 1, then resumed
     train_autoencoder(_cfg(name, 1, augment=augment), cache, tmp_path / "resumed", progress=False)
     resumed = train_autoencoder(_cfg(name, 3, augment=augment), cache, tmp_path / "resumed", progress=False)
-    a = torch.load(straight["checkpoint"], weights_only=False)
-    b = torch.load(resumed["checkpoint"], weights_only=False)
+    a = load_checkpoint(straight["checkpoint"])
+    b = load_checkpoint(resumed["checkpoint"])
     assert a["epoch"] == b["epoch"] == 3
     for key, value in a["model"].items():
         torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)

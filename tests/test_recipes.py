@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lib.config import ConfigError
-from lib.io import read_json, read_jsonl
+from lib.io import load_checkpoint, read_json, read_jsonl
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan import BEST_NAME, load_generator, train_gan, update_ema
 from lib.train.gan_config import option, resolve_config
@@ -235,7 +235,7 @@ def test_resume_with_every_option_on_matches_one_run(cache_dir, ae_checkpoint, t
                         probe=ScriptedProbe([0.1]), progress=False)
     assert _losses(tmp_path / "one") == _losses(tmp_path / "two")
     assert summary["best"]["step"] == 2  # the best from before the interruption is remembered
-    one, two = (torch.load(p / "checkpoint.pt", weights_only=False) for p in (tmp_path / "one", tmp_path / "two"))
+    one, two = (load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "one", tmp_path / "two"))
     for key in ("generator", "generator_ema", "image_discriminator", "video_discriminator"):
         for name, tensor in one[key].items():
             assert torch.equal(tensor, two[key][name]), f"{key}.{name}"
@@ -267,7 +267,7 @@ def test_time_limit_stops_finishes_and_stays_stopped(cache_dir, ae_checkpoint, t
     summary = train_gan(cfg, tmp_path / "run", progress=False)
     assert summary["steps"] == 1  # the budget ran out during the first step: it is logged, sampled, checkpointed
     assert (tmp_path / "run" / "samples" / "latest.gif").is_file()
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 1
     assert train_gan(cfg, tmp_path / "run", progress=False)["steps"] == 1  # resumed: the budget is spent
     with pytest.raises(ConfigError, match="time_limit_minutes"):
         train_gan(dataclasses.replace(cfg, time_limit_minutes=-1.0), tmp_path / "bad", progress=False)

@@ -51,3 +51,64 @@ def test_failed_write_removes_its_temp_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         lio.atomic_write_bytes(tmp_path / "out.pt", b"x" * 1000)
     assert list(tmp_path.iterdir()) == []
+
+
+class _WritesAFile:  # unpickling this would create a file: what a crafted checkpoint does
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "pwned"))
+
+
+def test_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned.txt"
+    crafted = tmp_path / "checkpoint.pt"
+    torch.save({"model": {}, "payload": _WritesAFile(marker)}, crafted)
+    with pytest.raises(lio.CheckpointError, match=r"not loaded \(loading it could run code\).*python -m lib.io convert"):
+        lio.load_checkpoint(crafted)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage"])
+def test_a_damaged_checkpoint_names_its_path_and_the_fix(tmp_path, damage):
+    import numpy as np
+    import torch
+
+    path = lio.save_checkpoint(tmp_path / "checkpoint.pt", {"model": {"w": torch.ones(1000)}, "step": 3,
+                                                             "rng": {"keys": np.arange(5)}})
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "empty": b"", "garbage": os.urandom(len(data))}[damage])
+    with pytest.raises(lio.CheckpointError, match=f"{path} is damaged or truncated.*; delete {path} and train again"):
+        lio.load_checkpoint(path)
+
+
+def test_checkpoints_hold_only_plain_values_so_rng_states_survive_weights_only(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from lib.utils import global_rng_states, restore_global_rng_states, seed_everything
+
+    seed_everything(3)
+    path = lio.save_checkpoint(tmp_path / "c.pt", {"rng": global_rng_states(), "when": np.float64(1.5)})
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    state = lio.load_checkpoint(path)
+    assert state["when"] == 1.5 and isinstance(state["when"], float)
+    restore_global_rng_states(state["rng"])
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
+def test_a_trusted_legacy_checkpoint_converts_once(tmp_path):
+    import numpy as np
+    import torch
+
+    path = tmp_path / "old.pt"
+    torch.save({"numpy_rng": np.random.get_state(), "step": 2}, path)  # what older versions wrote
+    with pytest.raises(lio.CheckpointError, match="convert"):
+        lio.load_checkpoint(path)
+    subprocess.run([sys.executable, "-m", "lib.io", "convert", str(path)], cwd=REPO_ROOT, check=True)
+    assert lio.load_checkpoint(path)["step"] == 2

@@ -97,7 +97,9 @@ def build_facenet_network(weights: str | Path | None = None) -> nn.Module:
             raise FileNotFoundError(
                 f"FaceNet weights not found: {path}; put facenet-pytorch's {VGGFACE2_FILE} there, "
                 "or use facenet_weights='train' (train an identity embedder on the training subjects)")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        from lib.io import load_checkpoint
+
+        state = load_checkpoint(path, fix=f"put an intact copy of facenet-pytorch's {VGGFACE2_FILE} at {path}")
         state = state.get("model", state) if isinstance(state, dict) else state
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         network.load_state_dict(state)

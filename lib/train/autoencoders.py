@@ -18,7 +18,6 @@ reads it back.
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from lib.constants import PRESET_NAMES
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint, save_config
 from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_from_state, build_autoencoder,
                                      kl_divergence)
-from lib.utils import count_parameters, resolve_device, seed_everything
+from lib.utils import count_parameters, global_rng_states, resolve_device, restore_global_rng_states, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TRAINING_COMPOSITION = "unseen"
@@ -169,16 +168,6 @@ def reconstruction_loss(model: ConvAutoencoder, frames: torch.Tensor, kl_weight:
     return {"loss": mse + kl_weight * kl, "mse": mse, "kl": kl}
 
 
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
 # Only the number of epochs (and where it runs) may change between a run and its resumption.
 RESUME_MAY_CHANGE = ("epochs", "device", "eval_frames", "num_threads")
 
@@ -215,7 +204,7 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
                         defaults={f.name: f.default for f in dataclasses.fields(AETrainConfig)})
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"])
+        restore_global_rng_states(state["rng"])
         start_epoch, train_seconds, last = state["epoch"], state["train_seconds"], state.get("last", {})
         stats.truncate_after("epoch", start_epoch)  # an epoch logged after the checkpoint is redone
     save_config(cfg, out_dir / "config.json")
@@ -245,7 +234,7 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
                      "train_seconds": round(train_seconds, 3)})
         save_checkpoint(checkpoint_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-            "rng": _rng_state(), "train_seconds": train_seconds, "last": last,
+            "rng": global_rng_states(), "train_seconds": train_seconds, "last": last,
             "build": model.build_kwargs(), "parameters": count_parameters(model),
         }, cfg)
     bar.close()

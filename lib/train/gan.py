@@ -9,7 +9,6 @@ as one uninterrupted run on CPU), writes sample GIFs and a loss-curve PNG, and f
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +33,7 @@ from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discrim
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
 from lib.train.recipes import RECIPES
-from lib.utils import resolve_device, seed_everything
+from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
@@ -296,7 +295,7 @@ def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler
                         best: dict | None = None) -> Path:
     state = _model_states(models, cfg)
     state.update(step=step, elapsed=elapsed, sampler=sampler.state_dict(), noise_rng=noise.get_state(), best=best,
-                 torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(), python_rng=random.getstate(),
+                 rng=global_rng_states(),
                  optimizers={name: opt.state_dict() for name, opt in optimizers.items()})
     return save_checkpoint(path, state, cfg)
 
@@ -355,9 +354,8 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
             opt.load_state_dict(state["optimizers"][name])
         sampler.load_state_dict(state["sampler"])
         noise.set_state(state["noise_rng"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        np.random.set_state(state["numpy_rng"])
-        random.setstate(state["python_rng"])
+        restore_global_rng_states(state["rng"] if "rng" in state else  # older checkpoints: three keys
+                                  {key: state[f"{key}_rng"] for key in ("torch", "numpy", "python")})
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     save_config(cfg, run_dir / "config.json")
