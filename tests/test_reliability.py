@@ -112,3 +112,44 @@ def test_a_trusted_legacy_checkpoint_converts_once(tmp_path):
         lio.load_checkpoint(path)
     subprocess.run([sys.executable, "-m", "lib.io", "convert", str(path)], cwd=REPO_ROOT, check=True)
     assert lio.load_checkpoint(path)["step"] == 2
+
+
+@pytest.fixture
+def built_cache(tmp_path):
+    from lib.data.preprocess import build_cache
+    from test_mug import write_fixture_tree
+
+    tree = write_fixture_tree(tmp_path / "mug")
+    with pytest.warns(UserWarning):
+        folder = build_cache(tree, image_size=16, out_root=tmp_path / "cache", progress=False)
+    return tree, folder
+
+
+def _zero_frames(file: Path) -> None:
+    """Zero a run of bytes inside the frames member (the file stays a valid zip of the same size)."""
+    data = bytearray(file.read_bytes())
+    middle = len(data) // 3
+    data[middle:middle + 4096] = bytes(4096)
+    file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero", "split", "meta"])
+def test_a_damaged_cache_is_never_used_and_01_rebuilds_it(built_cache, damage, capsys):
+    import numpy as np
+
+    from lib.data.cache import DamagedCacheError, load_cache
+    from lib.data.preprocess import build_cache
+
+    tree, folder = built_cache
+    frames = np.array(load_cache(folder).frames)
+    target = {"truncate": folder / "cache.npz", "zero": folder / "cache.npz", "split": folder / "split.json",
+              "meta": folder / "meta.json"}[damage]
+    if damage == "zero":
+        _zero_frames(target)
+    else:
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    with pytest.raises(DamagedCacheError, match=f"{target} is damaged .*re-run notebooks/01_preprocess.ipynb"):
+        load_cache(folder)
+    again = build_cache(tree, image_size=16, out_root=folder.parent, progress=False)
+    assert again == folder and "rebuilding it" in capsys.readouterr().out
+    np.testing.assert_array_equal(load_cache(folder).frames, frames)

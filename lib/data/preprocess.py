@@ -29,7 +29,8 @@ import pandas as pd
 from lib.config import ConfigError, check_choice, check_positive, to_dict
 from lib.constants import EMOTION_TO_INDEX, EMOTIONS
 from lib.data import mug
-from lib.data.cache import CACHE_FILE, META_FILE, SPLIT_FILE, VideoCache, save_cache_file
+from lib.data.cache import (CACHE_FILE, META_FILE, SPLIT_FILE, DamagedCacheError, VideoCache, save_cache_file,
+                            verify_cache_folder)
 from lib.data.detectors import DETECT_SIDE, DETECTORS, crop_and_resize, face_box, make_detector
 from lib.data.splits import save_split, split_for_cache
 from lib.io import atomic_write_json, read_json
@@ -157,8 +158,12 @@ def build_cache(data_root: str | Path, detector: str = "center", image_size: int
     out_root = Path(out_root).expanduser() if out_root is not None else default_cache_root()
     folder = out_root / name
     if not force and (folder / CACHE_FILE).is_file() and (folder / META_FILE).is_file():
-        say(f"reusing cache {folder} (same data and parameters)")
-        return folder
+        try:
+            verify_cache_folder(folder)
+            say(f"reusing cache {folder} (same data and parameters)")
+            return folder
+        except DamagedCacheError as error:  # never used: rebuilt in place below
+            say(f"{error}\nrebuilding it")
     out_root.mkdir(parents=True, exist_ok=True)
     sibling = None if force else _same_crops(out_root, prep_key, exclude=folder)
     # Crops are built in a stable hidden folder so an interrupted run resumes; a split-only
