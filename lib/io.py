@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 import numpy as np
 
 from lib.config import from_dict, to_dict
+from lib.locks import pid_alive
 
 T = TypeVar("T")
 
@@ -33,16 +34,6 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}.pid"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
 def sweep_stale_temps(path: str | Path) -> list[Path]:
     """Remove temp files that killed writers of ``path`` left behind (their pid is gone, or they are
     older than a day); a live writer's temp file is kept.  Returns what was removed."""
@@ -54,7 +45,7 @@ def sweep_stale_temps(path: str | Path) -> list[Path]:
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
-            if not _pid_alive(int(pid)) or time.time() - temp.stat().st_mtime > STALE_TEMP_SECONDS:
+            if not pid_alive(int(pid)) or time.time() - temp.stat().st_mtime > STALE_TEMP_SECONDS:
                 temp.unlink()
                 removed.append(temp)
         except FileNotFoundError:  # another writer swept it first

@@ -12,7 +12,7 @@ import torch
 
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
-from lib.io import read_jsonl, save_checkpoint
+from lib.io import load_checkpoint, read_jsonl, save_checkpoint
 from lib.train.gan import (build_models, content_codes, load_generator, make_optimizers, train_gan,
                            train_step)
 from lib.train.gan_config import GANConfig, make_gan_config, resolve_config, validate
@@ -218,3 +218,47 @@ def test_identity_embedder_trains_and_is_reused(cache_dir, tmp_path, monkeypatch
     assert train_identity_embedder(cache, cache_dir, input_size=80, steps=1, batch_size=2) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not retrained
     assert build_facenet_network(path)(torch.zeros(1, 3, 80, 80)).shape == (1, 512)
+
+
+_SECOND_WRITER = """
+import sys
+from lib.train.gan import train_gan
+from lib.train.gan_config import make_gan_config
+cfg = make_gan_config(preset="tiny", cache_dir=sys.argv[1], encoder="none", device="cpu", steps=100000,
+                      checkpoint_every=1, probe_every=0, num_threads=1)
+train_gan(cfg, sys.argv[2], progress=False)
+"""
+
+
+def test_two_writers_on_one_run_folder(cache_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lib.locks import OWNER_FILE, RunFolderBusy
+    from lib.paths import REPO_ROOT
+
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-c", _SECOND_WRITER, str(cache_dir), str(run)], cwd=REPO_ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (run / "checkpoint.pt").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        assert (run / OWNER_FILE).is_file()
+        cfg = make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder="none", device="cpu", steps=2,
+                              probe_every=0, checkpoint_every=1, num_threads=1)
+        stats_before = (run / "stats.jsonl").read_text()
+        with pytest.raises(RunFolderBusy, match=f"in use by pid {first.pid} on host .* since"):
+            train_gan(cfg, run, progress=False)
+        assert (run / "stats.jsonl").read_text().startswith(stats_before)  # nothing of it touched by the second
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # the dead owner's lock is taken over; the run resumes from the killed writer's checkpoint
+    reached = int(load_checkpoint(run / "checkpoint.pt")["step"])
+    summary = train_gan(dataclasses.replace(cfg, steps=reached + 1), run, progress=False)
+    assert summary["steps"] == reached + 1 and not (run / OWNER_FILE).exists()
+    assert os.path.isfile(run / "train_done.json")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lib import locks
 from lib.config import ConfigError, check_choice, name_list
 from lib.io import atomic_write_json, read_json, read_jsonl
 from lib.paths import REPO_ROOT, TRAIN_DONE_FILE, notebooks_dir, runs_dir, safe_name
@@ -47,7 +47,6 @@ STATUS_FILE = "status.json"
 PARAMS_FILE = "params.json"
 LOCK_FILE = ".runner.lock"
 KERNEL_NAME = "python3"
-EMPTY_LOCK_GRACE_S = 30.0
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -182,76 +181,18 @@ def describe_error(error: BaseException, tail_lines: int = 25) -> tuple[str, str
 
 
 # ----------------------------------------------------------------------------- locks
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _read_lock(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text() or "{}")
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError:  # being written right now: treat as held
-        return {"pid": None, "host": socket.gethostname()}
-
-
 def lock_owner(folder: Path) -> dict[str, Any] | None:
-    """The live owner of the folder's lock (pid, host, since), or None if free or stale."""
-    info = _read_lock(Path(folder) / LOCK_FILE)
-    if info is None:
-        return None
-    if info.get("pid") is None:  # half-written; one that stays empty is a crash mid-write
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - (Path(folder) / LOCK_FILE).stat().st_mtime > EMPTY_LOCK_GRACE_S:
-                return None
-        return info
-    if info.get("host") != socket.gethostname():
-        return info  # another machine on a shared disk: cannot judge, assume alive
-    return info if _pid_alive(int(info["pid"])) else None
+    """The live owner of the folder's runner lock (pid, host, since), or None if free or stale."""
+    return locks.lock_owner(folder, LOCK_FILE)
 
 
 def try_lock(folder: Path) -> bool:
-    """Take the folder's lock for this process; False when a live process holds it."""
-    path = Path(folder) / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _break_stale_lock(path):
-                return False
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, handle)
-        return True
-    return False
-
-
-def _break_stale_lock(path: Path) -> bool:
-    """Remove the lock if its owner is dead.  A guard file serialises breakers, so two runners
-    cannot both remove a stale lock and one of them delete the other's fresh lock."""
-    with open(path.with_name(LOCK_FILE + ".guard"), "a") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        info = _read_lock(path)
-        if info is None:
-            return True  # released meanwhile
-        if lock_owner(path.parent) is not None:
-            return False
-        path.unlink(missing_ok=True)
-        return True
+    """Take the folder's runner lock for this process; False when a live process holds it."""
+    return locks.try_lock(folder, LOCK_FILE)
 
 
 def release_lock(folder: Path) -> None:
-    path = Path(folder) / LOCK_FILE
-    info = _read_lock(path)
-    if info and info.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
+    locks.release_lock(folder, LOCK_FILE)
 
 
 # ----------------------------------------------------------------------------- status

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict
 from lib.constants import PRESET_NAMES
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint, save_config
+from lib.locks import own_run_folder
 from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_from_state, build_autoencoder,
                                      kl_divergence)
 from lib.utils import count_parameters, global_rng_states, resolve_device, restore_global_rng_states, seed_everything
@@ -178,16 +179,23 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
     Summary: name, epochs, final train loss / MSE / KL, training seconds (summed over
     resumptions), parameters, checkpoint path.
     """
-    from tqdm.auto import tqdm
-
     cfg.validate()
     out_dir = Path(run_dir) / cfg.name
-    checkpoint_path = out_dir / CHECKPOINT_NAME
     rows = composition_frame_indices(cache, "train")
     if len(rows) < 2:
         raise ValueError(f"the cache's training split has {len(rows)} frames; an autoencoder needs at least 2")
     if cache.image_size != cfg.image_size:
         raise ConfigError(f"cache frames are {cache.image_size}x{cache.image_size} but image_size={cfg.image_size}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(out_dir):  # one writer per run folder: a second one fails here, naming the owner
+        return _train_autoencoder_owned(cfg, cache, out_dir, rows, progress)
+
+
+def _train_autoencoder_owned(cfg: AETrainConfig, cache, out_dir: Path, rows: np.ndarray,
+                             progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    checkpoint_path = out_dir / CHECKPOINT_NAME
     device = resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, from_dict, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
+from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
                                 CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
@@ -334,6 +335,12 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
         torch.set_num_threads(int(cfg.num_threads))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):  # one writer per run folder: a second one fails here, naming the owner
+        return _train_gan_owned(cfg, run_dir, cache, progress, probe)
+
+
+def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress: bool,
+                     probe: Callable[["TrainedGenerator"], dict[str, float]] | None) -> dict[str, Any]:
     cfg, cache, train_ids, test_ids = _prepare(cfg, cache, progress)
     device = resolve_device(cfg.device)
     checkpoint_path = run_dir / CHECKPOINT_NAME
