@@ -6,8 +6,10 @@ Environment variables override the defaults (useful for a shared data disk):
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +51,40 @@ def safe_name(text: str) -> str:
     return cleaned
 
 
+CREATOR_FILE = ".creator.json"  # pid and host of the process that made a numbered run folder
+_EMPTY_RUN_FILES = {"config.json", CREATOR_FILE}  # all a run folder holds when its run failed at once
+
+
+def sweep_failed_runs(parent: Path) -> list[Path]:
+    """Remove numbered run folders that hold nothing but their config and whose creating process is
+    gone (a run that failed before writing anything); a live run's folder is never touched."""
+    from lib.locks import pid_alive
+
+    removed = []
+    for folder in parent.iterdir():
+        creator = folder / CREATOR_FILE
+        if not (folder.is_dir() and folder.name[:5].isdigit() and creator.is_file()):
+            continue
+        try:
+            owner = json.loads(creator.read_text())
+            if {p.name for p in folder.iterdir()} <= _EMPTY_RUN_FILES and owner.get("host") == socket.gethostname() \
+                    and not pid_alive(int(owner["pid"])):
+                for item in folder.iterdir():
+                    item.unlink()
+                folder.rmdir()
+                removed.append(folder)
+        except (OSError, ValueError, KeyError):  # being written or removed by another process
+            continue
+    return removed
+
+
 def run_dir(notebook: str, run_name: str | None = None, description: str = "run") -> Path:
     """The folder of one run: ``<runs_dir>/<notebook>/<run_name>/`` (created).
 
     With ``run_name=None`` a new numbered folder ``00003-<description>`` is made, in
-    the manner of StyleGAN2-ADA; a given ``run_name`` is reused as is, which is how
-    an interrupted run resumes from its checkpoints.
+    the manner of StyleGAN2-ADA (numbered folders of failed runs that wrote nothing but their
+    config are swept first: :func:`sweep_failed_runs`); a given ``run_name`` is reused as is,
+    which is how an interrupted run resumes from its checkpoints.
     """
     parent = runs_dir() / safe_name(notebook)
     parent.mkdir(parents=True, exist_ok=True)
@@ -62,12 +92,14 @@ def run_dir(notebook: str, run_name: str | None = None, description: str = "run"
         path = parent / safe_name(run_name)
         path.mkdir(parents=True, exist_ok=True)
         return path
+    sweep_failed_runs(parent)
     numbers = [int(p.name[:5]) for p in parent.iterdir() if p.is_dir() and p.name[:5].isdigit()]
     number = max(numbers, default=-1) + 1
     while True:  # another process may take the same number: mkdir is the lock
         path = parent / f"{number:05d}-{safe_name(description)}"
         try:
             path.mkdir()
+            (path / CREATOR_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
             return path
         except FileExistsError:
             number += 1

@@ -153,3 +153,30 @@ def test_a_damaged_cache_is_never_used_and_01_rebuilds_it(built_cache, damage, c
     again = build_cache(tree, image_size=16, out_root=folder.parent, progress=False)
     assert again == folder and "rebuilding it" in capsys.readouterr().out
     np.testing.assert_array_equal(load_cache(folder).frames, frames)
+
+
+_FAILED_RUN = """
+import sys
+from lib.paths import run_dir
+folder = run_dir("01_preprocess", description="small-center64")
+(folder / "config.json").write_text("{}")
+print(folder)
+sys.exit("failed before writing anything else")
+"""
+
+
+def test_a_failed_runs_empty_numbered_folder_is_swept_by_the_next_run(tmp_path, monkeypatch):
+    from lib.paths import run_dir
+
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path))
+    env = {**os.environ, "VICE_RUNS_DIR": str(tmp_path)}
+    failed = Path(subprocess.run([sys.executable, "-c", _FAILED_RUN], cwd=REPO_ROOT, env=env, capture_output=True,
+                                 text=True).stdout.strip())
+    assert failed.is_dir() and failed.name == "00000-small-center64"
+    alive = run_dir("01_preprocess", description="live")  # this process is alive: its folder stays
+    (alive / "config.json").write_text("{}")
+    assert not failed.exists()
+    kept = run_dir("01_preprocess", description="next")
+    assert alive.is_dir() and kept.name == "00001-next"
+    (kept / "report.json").write_text("{}")  # a run that wrote results is never swept
+    assert sorted(p.name for p in (tmp_path / "01_preprocess").iterdir()) == ["00000-live", "00001-next"]
