@@ -47,6 +47,41 @@ def name_list(value: Any) -> list[Any] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": type(None)}
+
+
+def parse_type(annotation: str) -> tuple[type, ...]:
+    """``"int | None"`` -> ``(int, NoneType)``: the annotations parameters and config fields use."""
+    try:
+        return tuple(_TYPES[part.strip()] for part in annotation.split("|"))
+    except KeyError as error:
+        raise ValueError(f"unsupported type {annotation!r}; use {' | '.join(_TYPES)}") from error
+
+
+def accepts(types: tuple[type, ...], value: Any) -> bool:
+    """Whether ``value`` fits ``types``: an int fits float, a tuple fits list, a bool fits only bool."""
+    if isinstance(value, bool):  # bool is an int subclass: only a bool parameter takes True/False
+        return bool in types
+    if float in types and isinstance(value, int):
+        return True
+    if list in types and isinstance(value, tuple):
+        return True
+    return isinstance(value, types)
+
+
+def type_names(types: tuple[type, ...]) -> str:
+    return " | ".join("None" if t is type(None) else t.__name__ for t in types)
+
+
+def check_types(config: Any) -> Any:
+    """Every field of a dataclass ``config`` against its annotation (``steps=2.5`` for an int fails)."""
+    for item in dataclasses.fields(config):
+        value, types = getattr(config, item.name), parse_type(str(item.type))
+        if not accepts(types, value):
+            raise ConfigError(f"invalid {item.name}={value!r} ({type(value).__name__}); expected {type_names(types)}")
+    return config
+
+
 def check_positive(name: str, value: Any, allow_zero: bool = False) -> Any:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     ok = ok and (value >= 0 if allow_zero else value > 0)

@@ -14,11 +14,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from lib.config import ConfigError
+from lib.config import ConfigError, accepts, parse_type, type_names
 from lib.paths import notebooks_dir
 
 INJECTED_COMMENT = "# Parameters"  # the first line of the cell papermill injects (its ``comment``)
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": type(None)}
 
 
 def parameters_source(notebook: str | Path) -> str:
@@ -40,7 +39,7 @@ def declared_parameters(source: str) -> dict[str, tuple[Any, tuple[type, ...]]]:
     for node in ast.parse(source).body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             name, default = node.target.id, ast.literal_eval(node.value)
-            types = tuple(_TYPES[part.strip()] for part in ast.unparse(node.annotation).split("|"))
+            types = parse_type(ast.unparse(node.annotation))
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name, default = node.targets[0].id, ast.literal_eval(node.value)
             if default is None:
@@ -50,20 +49,6 @@ def declared_parameters(source: str) -> dict[str, tuple[Any, tuple[type, ...]]]:
             raise ValueError(f"a parameters cell holds only `name = literal` lines, not: {ast.unparse(node)}")
         declared[name] = (default, types)
     return declared
-
-
-def _accepts(types: tuple[type, ...], value: Any) -> bool:
-    if isinstance(value, bool):  # bool is an int subclass: only a bool parameter takes True/False
-        return bool in types
-    if float in types and isinstance(value, int):
-        return True
-    if list in types and isinstance(value, tuple):
-        return True
-    return isinstance(value, types)
-
-
-def _type_names(types: tuple[type, ...]) -> str:
-    return " | ".join("None" if t is type(None) else t.__name__ for t in types)
 
 
 def injected_names(history: list[str]) -> set[str]:
@@ -91,8 +76,8 @@ def check_parameters(namespace: Mapping[str, Any], notebook: str | Path) -> None
     for name, (default, types) in declared.items():
         if name not in namespace:
             problems.append(f"parameter {name!r} is not set (run the parameters cell first)")
-        elif not _accepts(types, namespace[name]):
+        elif not accepts(types, namespace[name]):
             value = namespace[name]
-            problems.append(f"parameter {name}={value!r} is a {type(value).__name__}; expected {_type_names(types)}")
+            problems.append(f"parameter {name}={value!r} is a {type(value).__name__}; expected {type_names(types)}")
     if problems:
         raise ConfigError(f"{Path(notebook).stem}: " + "; ".join(problems))

@@ -180,3 +180,13 @@ def test_a_failed_runs_empty_numbered_folder_is_swept_by_the_next_run(tmp_path, 
     assert alive.is_dir() and kept.name == "00001-next"
     (kept / "report.json").write_text("{}")  # a run that wrote results is never swept
     assert sorted(p.name for p in (tmp_path / "01_preprocess").iterdir()) == ["00000-live", "00001-next"]
+
+
+@pytest.mark.parametrize("field, value", [("steps", 2.5), ("image_batch", 2.5), ("finetune", "yes"), ("seed", "0"),
+                                          ("learning_rate", "fast")])
+def test_gan_config_fields_are_type_checked_before_any_work(field, value):
+    from lib.config import ConfigError
+    from lib.train.gan_config import make_gan_config, validate
+
+    with pytest.raises(ConfigError, match=f"invalid {field}={value!r}"):
+        validate(make_gan_config(preset="tiny", **{field: value}))

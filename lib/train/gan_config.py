@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib.config import ConfigError, check_choice, check_positive
+from lib.config import ConfigError, check_choice, check_positive, check_types
 from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
@@ -177,7 +177,8 @@ def option(cfg: GANConfig, name: str) -> Any:
 
 
 def validate(cfg: GANConfig) -> GANConfig:
-    """Check every named choice and number before any work (raises ConfigError listing choices)."""
+    """Check every field's type, named choice and number before any work (raises ConfigError listing choices)."""
+    check_types(cfg)
     for item in dataclasses.fields(GANConfig):
         if item.metadata.get("choices"):
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
