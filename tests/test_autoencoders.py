@@ -258,3 +258,31 @@ def test_figures_render_and_are_saved_in_both_places(cache, tmp_path, monkeypatc
         assert paths["report"].is_file()
     with pytest.raises(ConfigError, match="pca"):
         ae_figures.project_codes(data["codes"]["sae-small"], method="umap")
+
+
+def test_seen_composition_autoencoder_serves_seen_gans_only(cache, tmp_path, monkeypatch):
+    from lib.evaluation.ae_report import frame_subjects
+    from lib.train.autoencoders import composition_frame_indices
+    from lib.train.gan_config import find_autoencoder_checkpoint
+
+    monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
+    seen_rows = composition_frame_indices(cache, "train", "seen")  # + the test subject's seen emotion
+    assert set(frame_subjects(cache, seen_rows)) == set(SUBJECTS)
+    assert len(seen_rows) == len(composition_frame_indices(cache, "train")) + 12
+    with pytest.raises(ConfigError, match="invalid composition='both'"):
+        _cfg("sae-small", 1, composition="both")
+
+    unseen_run, seen_run = tmp_path / "unseen", tmp_path / "seen"
+    train_autoencoder(_cfg("sae-small", 1), cache, unseen_run, progress=False)
+    summary = train_autoencoder(_cfg("sae-small", 1, composition="seen"), cache, seen_run, progress=False)
+    assert load_checkpoint(summary["checkpoint"])["config"]["composition"] == "seen"
+    table = pd.DataFrame({"name": ["sae-small"], "ssim": [0.5]})
+    select_autoencoder(table, unseen_run, "tiny")
+    # a seen GAN falls back to the unseen selection until 02 selects a seen one
+    assert find_autoencoder_checkpoint("tiny", None, "seen") == unseen_run.resolve() / "sae-small" / "checkpoint.pt"
+    select_autoencoder(table, seen_run, "tiny", composition="seen")
+    assert selection_pointer_path("tiny", "seen").name == "selected-autoencoder-tiny-seen.json"
+    assert find_autoencoder_checkpoint("tiny", None, "seen") == seen_run.resolve() / "sae-small" / "checkpoint.pt"
+    assert find_autoencoder_checkpoint("tiny", None, "unseen") == unseen_run.resolve() / "sae-small" / "checkpoint.pt"
+    with pytest.raises(ConfigError, match="trained on the seen composition, which includes test subjects"):
+        find_autoencoder_checkpoint("tiny", summary["checkpoint"], "unseen")

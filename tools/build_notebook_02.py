@@ -22,6 +22,11 @@ the [0, 1] pixel scale (thesis Table 4), PSNR, parameters and training time. The
 by `selection_metric` is recorded as the selected autoencoder of `preset`, which
 `03_train` uses with `encoder="ae"`.
 
+`composition="seen"` (not in the thesis) also trains on the test subjects' *seen* emotions, which
+seen GAN variants train on anyway, and measures on their unseen emotions; 03 then gives seen
+variants this autoencoder and unseen variants the default one. With 16 training subjects
+(`small`) the default autoencoder draws a test subject as another face: see README.
+
 Training checkpoints every epoch: re-running with the same `run_name` resumes.
 The architectures (and why they differ from the appendix) are documented in
 `lib/models/autoencoders.py`.
@@ -35,6 +40,7 @@ batch_size = 32
 learning_rate = 0.005
 kl_weight: float | None = None   # weight of the VAE's KL term; None: the preset's
 selection_metric = "ssim"   # ssim (highest) | mse (lowest)
+composition = "unseen"      # unseen: training subjects only (for every GAN variant) | seen: + the test subjects' seen emotions (seen variants only)
 device = "auto"             # auto | cpu | cuda
 seed = 0
 run_name: str | None = None   # None: a new numbered run folder; reuse a name to resume
@@ -58,11 +64,11 @@ check_choice("preset", preset, PRESET_NAMES)
 check_choice("selection_metric", selection_metric, SELECTION_CRITERIA)
 variants = list(AUTOENCODERS) if variants is None else name_list(variants)
 configs = {name: ae_config(preset, name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                           kl_weight=kl_weight, device=device, seed=seed) for name in variants}
+                           kl_weight=kl_weight, device=device, seed=seed, composition=composition) for name in variants}
 cache = load_cache(find_cache(preset, cache_dir))
 run = run_dir("02_autoencoders", run_name, description=preset)
 atomic_write_json(run / "config.json", {
-    "preset": preset, "variants": variants, "selection_metric": selection_metric,
+    "preset": preset, "variants": variants, "selection_metric": selection_metric, "composition": composition,
     "cache": str(cache.path),
     "configs": {name: to_dict(cfg) for name, cfg in configs.items()}})
 print(cache)
@@ -71,20 +77,20 @@ print("run folder:", run)"""
 TRAIN = """summaries = {name: train_autoencoder(cfg, cache, run) for name, cfg in configs.items()}"""
 
 TABLE = """table = ae_report.autoencoder_table(run, cache, variants, eval_frames=configs[variants[0]].eval_frames,
-                                    device=device)
+                                    device=device, composition=composition)
 display(table.round(6))
 display(Markdown("**In the layout of the thesis's Table 4 (test split, [0, 1] scale)**"))
 display(ae_report.table4_layout(table))
 display(Markdown("**The thesis's Table 4 (MUG, 50 epochs, full width), for comparison**"))
 display(ae_report.table4_layout(ae_report.thesis_table4()))"""
 
-SELECT = """pointer = select_autoencoder(table, run, preset, criterion=selection_metric)
+SELECT = """pointer = select_autoencoder(table, run, preset, criterion=selection_metric, composition=composition)
 paths = ae_report.write_table(table, run, selected=pointer["name"])
 atomic_write_json(run / "results.json", {"selected": pointer, "table": table.to_dict("records")})
 print(f"selected by {selection_metric}: {pointer['name']} -> {pointer['checkpoint']}")
 print("tables:", paths["csv"], paths["markdown"])"""
 
-FIGURES = """data = ae_report.figure_data(run, cache, variants, device=device)
+FIGURES = """data = ae_report.figure_data(run, cache, variants, device=device, composition=composition)
 figures = {
     "reconstructions": ae_figures.plot_reconstructions(data["real"], data["reconstructions"],
                                                         title="test frames (top) and each model's reconstruction"),

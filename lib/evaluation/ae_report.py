@@ -19,8 +19,8 @@ from lib.config import check_choice
 from lib.evaluation.metrics import image_quality
 from lib.io import atomic_write_text, load_checkpoint
 from lib.models.autoencoders import AUTOENCODERS, parse_autoencoder_name
-from lib.train.autoencoders import (composition_frame_indices, evenly_spaced, load_autoencoder, load_frames,
-                                    resolve_checkpoint)
+from lib.train.autoencoders import (TRAINING_COMPOSITION, composition_frame_indices, evenly_spaced, load_autoencoder,
+                                    load_frames, resolve_checkpoint)
 
 KIND_LABELS = {"sae": "Standard", "vae": "Variational"}
 
@@ -31,9 +31,9 @@ THESIS_TABLE4 = {
 }
 
 
-def test_frame_rows(cache, eval_frames: int | None = None) -> np.ndarray:
+def test_frame_rows(cache, eval_frames: int | None = None, composition: str = TRAINING_COMPOSITION) -> np.ndarray:
     """Cache rows of the evaluation frames (test subjects only), evenly subsampled."""
-    return evenly_spaced(composition_frame_indices(cache, "test"), eval_frames)
+    return evenly_spaced(composition_frame_indices(cache, "test", composition), eval_frames)
 
 
 def frame_subjects(cache, rows: np.ndarray) -> np.ndarray:
@@ -76,14 +76,15 @@ def evaluate_autoencoder(model, cache, rows: np.ndarray, batch_size: int = 128) 
 
 
 def autoencoder_table(run_dir: str | Path, cache, names: Sequence[str] | None = None, eval_frames: int | None = None,
-                      device: str | torch.device = "cpu", progress: bool = True) -> pd.DataFrame:
+                      device: str | torch.device = "cpu", progress: bool = True,
+                      composition: str = TRAINING_COMPOSITION) -> pd.DataFrame:
     """One row per trained variant: name, type, size, mse, ssim, psnr, parameters, train_seconds, epochs, width."""
     from tqdm.auto import tqdm
 
     names = list(names or AUTOENCODERS)
     for name in names:
         check_choice("autoencoder", name, AUTOENCODERS)
-    rows = test_frame_rows(cache, eval_frames)
+    rows = test_frame_rows(cache, eval_frames, composition)  # the test frames of the composition it trained on
     records = []
     for name in tqdm(names, desc="evaluating", disable=not progress):
         checkpoint = resolve_checkpoint(run_dir, name)
@@ -150,13 +151,13 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, selected: str | None =
 
 
 def figure_data(run_dir: str | Path, cache, names: Sequence[str], n_samples: int = 8, max_code_frames: int = 1000,
-                device: str | torch.device = "cpu") -> dict[str, Any]:
+                device: str | torch.device = "cpu", composition: str = TRAINING_COMPOSITION) -> dict[str, Any]:
     """What the 02 figures need: the same ``n_samples`` test frames and every model's reconstruction of
     them; every model's codes of up to ``max_code_frames`` test frames plus as many training frames
     (for context: where the unseen subjects fall among the training subjects), with their subjects."""
-    sample_rows = test_frame_rows(cache, n_samples)
-    test_rows = test_frame_rows(cache, max_code_frames)
-    train_rows = evenly_spaced(composition_frame_indices(cache, "train"), max_code_frames)
+    sample_rows = test_frame_rows(cache, n_samples, composition)
+    test_rows = test_frame_rows(cache, max_code_frames, composition)
+    train_rows = evenly_spaced(composition_frame_indices(cache, "train", composition), max_code_frames)
     code_rows = np.concatenate([test_rows, train_rows])
     recons, codes = {}, {}
     real = None

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict
 from lib.constants import PRESET_NAMES
+from lib.data.splits import COMPOSITIONS
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint, save_config
 from lib.locks import own_run_folder
 from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_from_state, build_autoencoder,
@@ -36,6 +37,10 @@ from lib.models.autoencoders import (AUTOENCODERS, ConvAutoencoder, autoencoder_
 from lib.utils import count_parameters, global_rng_states, resolve_device, restore_global_rng_states, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
+# Default: training subjects only, so one autoencoder serves every GAN variant.  ``seen`` adds the
+# test subjects' seen emotions, which seen GAN variants train on anyway; measured 2026-11-23 on
+# `small`: an unseen-composition autoencoder reconstructs a test subject as another face (the
+# `truth` identity probe accepts 2% of its reconstructions), a seen one keeps it (100%).
 TRAINING_COMPOSITION = "unseen"
 
 
@@ -57,10 +62,12 @@ class AETrainConfig:
     preset: str = "paper"
     num_threads: int | None = None   # torch CPU threads; None: torch's default (OMP_NUM_THREADS)
     augment: bool = False            # random flips + colour jitter (not in the thesis; off in every preset)
+    composition: str = TRAINING_COMPOSITION  # whose frames it learns: unseen (training subjects) | seen (+ test subjects' seen emotions)
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
         check_choice("preset", self.preset, PRESET_NAMES)
+        check_choice("composition", self.composition, COMPOSITIONS)
         for field in ("epochs", "batch_size", "code_dim", "image_size"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -181,7 +188,7 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
     """
     cfg.validate()
     out_dir = Path(run_dir) / cfg.name
-    rows = composition_frame_indices(cache, "train")
+    rows = composition_frame_indices(cache, "train", cfg.composition)
     if len(rows) < 2:
         raise ValueError(f"the cache's training split has {len(rows)} frames; an autoencoder needs at least 2")
     if cache.image_size != cfg.image_size:
@@ -279,15 +286,18 @@ def load_autoencoder(path_or_run: str | Path, device: str | torch.device = "cpu"
 SELECTION_CRITERIA = {"ssim": "max", "mse": "min"}
 
 
-def selection_pointer_path(preset: str) -> Path:
-    """``<data_dir>/models/selected-autoencoder-<preset>.json``."""
+def selection_pointer_path(preset: str, composition: str = TRAINING_COMPOSITION) -> Path:
+    """``<data_dir>/models/selected-autoencoder-<preset>.json`` (``-seen`` before ``.json`` for the seen composition)."""
     from lib.paths import data_dir
 
     check_choice("preset", preset, PRESET_NAMES)
-    return data_dir() / "models" / f"selected-autoencoder-{preset}.json"
+    check_choice("composition", composition, COMPOSITIONS)
+    suffix = "" if composition == TRAINING_COMPOSITION else f"-{composition}"
+    return data_dir() / "models" / f"selected-autoencoder-{preset}{suffix}.json"
 
 
-def select_autoencoder(table, run_dir: str | Path, preset: str, criterion: str = "ssim") -> dict[str, Any]:
+def select_autoencoder(table, run_dir: str | Path, preset: str, criterion: str = "ssim",
+                       composition: str = TRAINING_COMPOSITION) -> dict[str, Any]:
     """Pick the best row of ``table`` (a DataFrame with ``name`` and metric columns) and record it.
 
     ``ssim`` picks the highest test SSIM, ``mse`` the lowest test MSE.  Writes the
@@ -308,19 +318,24 @@ def select_autoencoder(table, run_dir: str | Path, preset: str, criterion: str =
         "checkpoint": variants[str(best["name"])],
         "run_dir": str(run_dir),
         "preset": preset,
+        "composition": composition,
         "criterion": criterion,
         "metrics": {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()},
         "variants": variants,
     }
-    atomic_write_json(selection_pointer_path(preset), pointer)
+    atomic_write_json(selection_pointer_path(preset, composition), pointer)
     return pointer
 
 
-def find_selected_autoencoder(preset: str, name: str | None = None) -> Path:
-    """Checkpoint of the selected autoencoder for ``preset`` (or of variant ``name`` from the same 02 run)."""
+def find_selected_autoencoder(preset: str, name: str | None = None, composition: str = TRAINING_COMPOSITION) -> Path:
+    """Checkpoint of the selected autoencoder for ``preset`` (or of variant ``name`` from the same 02 run)
+    for a GAN of ``composition``: a seen GAN takes the seen-composition selection when 02 made one,
+    else (and an unseen GAN always) the unseen one, which saw no test subject."""
     from lib.io import read_json
 
-    pointer_path = selection_pointer_path(preset)
+    pointer_path = selection_pointer_path(preset, composition)
+    if not pointer_path.is_file():
+        pointer_path = selection_pointer_path(preset)
     if not pointer_path.is_file():
         raise FileNotFoundError(
             f"no selected autoencoder for preset {preset!r} ({pointer_path} is missing); run "

@@ -233,19 +233,21 @@ def resolve_config(cfg: GANConfig) -> GANConfig:
         raise FileNotFoundError(f"preprocessed cache not found: {values['cache_dir']}; run "
                                 f"notebooks/01_preprocess.ipynb with preset={cfg.preset!r} first")
     if cfg.encoder == "ae" or values["warm_start"]:  # warm_start reads the autoencoder's decoder
-        values["autoencoder_checkpoint"] = str(find_autoencoder_checkpoint(cfg.preset, cfg.autoencoder))
+        values["autoencoder_checkpoint"] = str(find_autoencoder_checkpoint(cfg.preset, cfg.autoencoder, cfg.composition))
     if cfg.encoder == "facenet":
         values["facenet_weights"], values["facenet_weights_path"] = resolve_facenet_weights(cfg.facenet_weights)
     return dataclasses.replace(cfg, **values)
 
 
-def find_autoencoder_checkpoint(preset: str, autoencoder: str | None) -> Path:
-    """``None`` = the selected autoencoder of ``preset``; an autoencoder name; or a checkpoint path."""
+def find_autoencoder_checkpoint(preset: str, autoencoder: str | None, composition: str = "unseen") -> Path:
+    """``None`` = the selected autoencoder of ``preset`` for a GAN of ``composition``; an autoencoder
+    name; or a checkpoint path.  An unseen GAN refuses an autoencoder trained on the seen composition
+    (it has seen the test subjects)."""
     if autoencoder is not None and str(autoencoder).endswith((".pt", ".pth")):
         path = Path(autoencoder).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"autoencoder checkpoint not found: {path}")
-        return path
+        return _check_autoencoder_composition(path, composition)
     if autoencoder is not None:
         from lib.models.autoencoders import AUTOENCODERS
 
@@ -254,11 +256,22 @@ def find_autoencoder_checkpoint(preset: str, autoencoder: str | None) -> Path:
 
     hint = f"encoder='ae' needs a trained autoencoder: run notebooks/02_autoencoders.ipynb with preset={preset!r} first"
     try:
-        path = Path(find_selected_autoencoder(preset, name=autoencoder))
+        path = Path(find_selected_autoencoder(preset, name=autoencoder, composition=composition))
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{error}\n{hint}") from error
     if not path.is_file():
         raise FileNotFoundError(f"autoencoder checkpoint not found: {path}; {hint}")
+    return _check_autoencoder_composition(path, composition)
+
+
+def _check_autoencoder_composition(path: Path, composition: str) -> Path:
+    from lib.io import load_checkpoint
+
+    trained_on = load_checkpoint(path).get("config", {}).get("composition", "unseen")  # older: training subjects
+    if composition == "unseen" and trained_on != "unseen":
+        raise ConfigError(f"{path} was trained on the {trained_on} composition, which includes test subjects; "
+                          "an unseen variant needs an autoencoder of the unseen composition (02 with "
+                          "composition='unseen', the default)")
     return path
 
 
