@@ -41,6 +41,15 @@ def sample_clip_indices(length: int, n_frames: int = 16, every_nth: int = 2,
 _TO_UNIT_RANGE = np.linspace(-1.0, 1.0, 256, dtype=np.float32)
 
 
+def uint8_to_model(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> contiguous float (..., 3, H, W) in [-1, 1]: the one conversion of stored
+    frames to model inputs (``lib.io.to_uint8_frames`` is the way back)."""
+    array = np.asarray(frames)
+    if array.dtype != np.uint8:
+        raise TypeError(f"expected uint8 frames, got {array.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(_TO_UNIT_RANGE[array], -1, -3)))
+
+
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> contiguous float (3, T, H, W) in [-1, 1] (the video discriminator layout)."""
-    return torch.from_numpy(_TO_UNIT_RANGE[np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2))])
+    return uint8_to_model(frames).transpose(0, 1).contiguous()

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lib.config import check_choice
+from lib.data.clips import uint8_to_model
 
 
 def to_uint8_nhwc(frames) -> np.ndarray:
@@ -47,8 +48,7 @@ def to_float_nchw(frames) -> torch.Tensor:
     """Any accepted frame batch -> float (N, 3, H, W) in [-1, 1]."""
     if isinstance(frames, torch.Tensor) and frames.dtype != torch.uint8:
         return frames.detach().float().cpu()
-    array = to_uint8_nhwc(frames)
-    return torch.from_numpy(array).float().permute(0, 3, 1, 2).div(127.5).sub(1.0)
+    return uint8_to_model(to_uint8_nhwc(frames))
 
 
 @dataclass

@@ -50,7 +50,7 @@ def build_rating_set(
     import torch
 
     from lib.data.cache import load_cache
-    from lib.data.clips import sample_clip_indices
+    from lib.data.clips import frames_to_tensor, sample_clip_indices
     from lib.data.splits import composition_videos
     from lib.train.gan import load_generator
 
@@ -76,7 +76,7 @@ def build_rating_set(
                 video_id = int(input_rng.choice(test_ids))
                 frames = cache.video(video_id)
                 index = sample_clip_indices(len(frames), n_frames=16, every_nth=2, rng=input_rng)
-                clip = torch.from_numpy(frames[index]).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+                clip = frames_to_tensor(frames[index])
                 video = generator.generate(clip[None], torch.tensor([label]), seed=seed + k)
                 item_id = f"{run_index:02d}-{label}-{k:03d}-{rng.integers(1 << 30):08x}"
                 write_gif(video[0], out_dir / "videos" / f"{item_id}.gif", fps=8, scale=3)

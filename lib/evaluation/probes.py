@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lib.config import check_choice, to_dict
+from lib.data.clips import uint8_to_model
 from lib.constants import EMOTIONS, VIDEO_LENGTH
 from lib.io import load_checkpoint, save_checkpoint
 from lib.utils import seed_everything
@@ -123,7 +124,7 @@ def _subject_rows(cache, subjects) -> "np.ndarray":
 
 
 def _frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(frames, dtype=np.uint8)).float().permute(0, 3, 1, 2).div(127.5).sub(1.0)
+    return uint8_to_model(np.asarray(frames, dtype=np.uint8))
 
 
 def as_model_frames(frames) -> torch.Tensor:

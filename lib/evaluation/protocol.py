@@ -108,7 +108,6 @@ def pair_clips(cache, pair: EvaluationPair) -> tuple[np.ndarray, np.ndarray]:
 
 def to_model_video(clips: np.ndarray):
     """uint8 (B, T, H, W, 3) -> float tensor (B, 3, T, H, W) in [-1, 1] (the generator's input)."""
-    import torch
+    from lib.data.clips import uint8_to_model
 
-    tensor = torch.from_numpy(np.ascontiguousarray(clips)).float()
-    return tensor.permute(0, 4, 1, 2, 3).div(127.5).sub(1.0)
+    return uint8_to_model(clips).transpose(1, 2)

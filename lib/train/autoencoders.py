@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from lib.config import ConfigError, check_choice, check_positive, check_resumable, from_dict
 from lib.constants import PRESET_NAMES
+from lib.data.clips import uint8_to_model
 from lib.data.splits import COMPOSITIONS
 from lib.io import StatsWriter, load_checkpoint, save_checkpoint, save_config
 from lib.locks import own_run_folder
@@ -137,7 +138,7 @@ def load_frames(cache, rows: np.ndarray) -> torch.Tensor:
     order = np.argsort(rows, kind="stable")
     batch = np.empty((len(rows),) + tuple(cache.frames.shape[1:]), np.uint8)
     batch[order] = np.asarray(cache.frames[rows[order]])
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return uint8_to_model(batch)
 
 
 def epoch_batches(rows: np.ndarray, epoch: int, cfg: AETrainConfig) -> list[np.ndarray]:

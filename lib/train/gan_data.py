@@ -14,12 +14,7 @@ import numpy as np
 import torch
 
 from lib.data.clips import sample_clip_indices
-
-
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
-    return tensor.movedim(-1, -3)
+from lib.data.clips import uint8_to_model as frames_to_tensor  # noqa: F401  (the one conversion)
 
 
 class ClipSampler:
