@@ -372,6 +372,17 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 
 
 # --------------------------------------------------------------------------- many runs
+def run_config(run_dir):
+    """The resolved GANConfig a finished run stored in its ``config.json`` (cache, composition, encoder...)."""
+    from lib.io import load_config
+    from lib.train.gan_config import GANConfig
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {run_dir} is not a 03_train run folder (or it was damaged)")
+    return load_config(GANConfig, path)
+
+
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,
                   out_dir=None, preset: str = "small", device: str = "cpu", load_generator=None,
                   reuse: bool = True) -> pd.DataFrame:
@@ -394,18 +405,18 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
     config = make_evaluation_config(preset, custom_extractors=custom, extractors=extractors, classifiers=classifiers,
                                     n_pairs=n_pairs, seed=seed, device=str(resolve_device(device)))
     runs = find_runs(run_dirs)
-    generators = {run: load_generator(run, device=config.device) for run in runs}
+    run_configs = {run: run_config(run) for run in runs}  # config.json: no generator is loaded to find its cache
     by_cache: dict[str, list[Path]] = {}
-    for run, generator in generators.items():
-        by_cache.setdefault(str(Path(generator.config.cache_dir).resolve()), []).append(run)
+    for run, cfg in run_configs.items():
+        by_cache.setdefault(str(Path(cfg.cache_dir).resolve()), []).append(run)
     rows, all_arrays = [], {}
     for cache_dir, cache_runs in by_cache.items():
-        context = prepare_cache(cache_dir, config, generators[cache_runs[0]].config, custom)
+        context = prepare_cache(cache_dir, config, run_configs[cache_runs[0]], custom)
         rows.append(dict(context.reference))
         all_arrays[f"real-{Path(cache_dir).name}"] = context.arrays
         for run in tqdm(cache_runs, desc=f"evaluating runs on {Path(cache_dir).name}"):
             previous = _previous_result(run, context, config) if reuse else None
-            row, arrays = previous or evaluate_run(run, context, config, generators[run])
+            row, arrays = previous or evaluate_run(run, context, config, load_generator(run, device=config.device))
             rows.append(row)
             all_arrays[run.name] = arrays
     table = pd.DataFrame(rows)
