@@ -63,8 +63,7 @@ def injected_names(history: list[str]) -> set[str]:
 
 def check_parameters(namespace: Mapping[str, Any], notebook: str | Path) -> None:
     """Fail (ConfigError) before any work on a parameter papermill injected that ``notebook`` does not
-    declare, or a declared parameter of the wrong type; returns the parameters (name -> value).
-    Call it in the cell after the parameters cell with ``globals()`` (its ``In`` history holds the
+    declare, or a declared parameter of the wrong type.  Call it in the cell after the parameters cell with ``globals()`` (its ``In`` history holds the
     injected cell)."""
     declared = declared_parameters(parameters_source(notebook))
     unknown = injected_names(list(namespace.get("In", []))) - set(declared)
@@ -73,7 +72,7 @@ def check_parameters(namespace: Mapping[str, Any], notebook: str | Path) -> None
         close = difflib.get_close_matches(name, declared, n=3, cutoff=0.5)
         rest = [n for n in declared if n not in close]
         problems.append(f"unknown parameter {name!r}; valid: {', '.join(close + rest)}")
-    for name, (default, types) in declared.items():
+    for name, (_, types) in declared.items():
         if name not in namespace:
             problems.append(f"parameter {name!r} is not set (run the parameters cell first)")
         elif not accepts(types, namespace[name]):
