@@ -123,14 +123,10 @@ def _subject_rows(cache, subjects) -> "np.ndarray":
     return index[index["subject"].astype(str).isin(wanted)].reset_index(drop=True)
 
 
-def _frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    return uint8_to_model(np.asarray(frames, dtype=np.uint8))
-
-
 def as_model_frames(frames) -> torch.Tensor:
     """uint8 (N, H, W, 3) / (N, 3, H, W) or float [-1, 1] (N, 3, H, W) -> float (N, 3, 64, 64)."""
     if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
-        tensor = _frames_to_tensor(frames if frames.shape[-1] == 3 else frames.transpose(0, 2, 3, 1))
+        tensor = uint8_to_model(frames if frames.shape[-1] == 3 else frames.transpose(0, 2, 3, 1))
     elif isinstance(frames, torch.Tensor) and frames.dtype == torch.uint8:
         return as_model_frames(frames.numpy())
     else:
@@ -221,7 +217,7 @@ def _regression_probe(config: ProbeConfig, cache, targets_for_frames, out_dim: i
     def batches():
         while True:
             pick = np.sort(rng.choice(len(train_ids), size=config.batch_size, replace=len(train_ids) < config.batch_size))
-            frames = _frames_to_tensor(cache.frames[train_ids[pick]])
+            frames = uint8_to_model(cache.frames[train_ids[pick]])
             yield frames, torch.from_numpy((train_targets[pick] - mean) / std).float()
 
     model = FrameCNN(config.width, out_dim, config.pooling)
@@ -361,7 +357,7 @@ def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
     def clips(rows, picks):
         videos = [cache.frames[int(rows.loc[i, "start"]) + sample_clip_indices(int(rows.loc[i, "length"]),
                                                                                 VIDEO_LENGTH, 2, rng)] for i in picks]
-        tensor = _frames_to_tensor(np.concatenate(videos)).view(len(picks), VIDEO_LENGTH, 3, *videos[0].shape[1:3])
+        tensor = uint8_to_model(np.concatenate(videos)).view(len(picks), VIDEO_LENGTH, 3, *videos[0].shape[1:3])
         return tensor.permute(0, 2, 1, 3, 4)
 
     def batches():

@@ -13,8 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from lib.data.clips import sample_clip_indices
-from lib.data.clips import uint8_to_model as frames_to_tensor  # noqa: F401  (the one conversion)
+from lib.data.clips import sample_clip_indices, uint8_to_model
 
 
 class ClipSampler:
@@ -45,7 +44,7 @@ class ClipSampler:
         """(videos (n, 3, T, H, W) in [-1, 1], labels (n,), positions of the videos drawn)."""
         positions = self.rng.integers(0, len(self.video_ids), size=n)
         clips = np.stack([self.clip_of(int(p)) for p in positions])
-        videos = frames_to_tensor(clips).transpose(1, 2)  # (n, T, 3, H, W) -> (n, 3, T, H, W)
+        videos = uint8_to_model(clips).transpose(1, 2)  # (n, T, 3, H, W) -> (n, 3, T, H, W)
         return videos.contiguous(), torch.from_numpy(self.labels[positions]), positions
 
     def partner_clips(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,13 +60,13 @@ class ClipSampler:
             partner = int(self.rng.choice(candidates)) if len(candidates) else int(position)
             clips.append(self.clip_of(partner))
             labels.append(self.labels[partner])
-        videos = frames_to_tensor(np.stack(clips)).transpose(1, 2).contiguous()
+        videos = uint8_to_model(np.stack(clips)).transpose(1, 2).contiguous()
         return videos, torch.as_tensor(np.asarray(labels, np.int64)), torch.as_tensor(found)
 
     def images(self, n: int) -> torch.Tensor:
         positions = self.rng.integers(0, len(self.video_ids), size=n)
         offsets = (self.rng.random(n) * self.lengths[positions]).astype(np.int64)
-        return frames_to_tensor(np.asarray(self.frames[np.sort(self.starts[positions] + offsets)]))
+        return uint8_to_model(np.asarray(self.frames[np.sort(self.starts[positions] + offsets)]))
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -90,7 +89,7 @@ def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids:
     for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
         first, last = (int(round(f * (int(length) - 1))) for f in apex_window)
         picks = np.r_[0, np.arange(first, max(last, first + 1))]
-        codes = autoencoder.encode(frames_to_tensor(np.asarray(cache.frames[int(start) + picks])))
+        codes = autoencoder.encode(uint8_to_model(np.asarray(cache.frames[int(start) + picks])))
         change = codes[1:].mean(0) - codes[0]
         sums = torch.zeros(n_categories, change.numel()) if sums is None else sums
         sums[int(label)] += change

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from lib.constants import EMOTIONS
+from lib.data.clips import uint8_to_model
 from lib.io import atomic_write_bytes, video_grid, write_gif
-from lib.train.gan_data import frames_to_tensor
 from lib.train.gan_losses import GENERATOR_TERMS
 
 SAMPLE_SEED = 1234
@@ -36,7 +36,7 @@ def sample_inputs(cache: Any, video_ids: Sequence[int], cfg: Any, more_ids: Sequ
         stride = cfg.every_nth if length >= (cfg.video_length - 1) * cfg.every_nth + 1 else 1
         offsets = np.minimum(np.arange(cfg.video_length) * stride, length - 1)
         clips.append(np.asarray(cache.frames[int(start) + offsets]))
-    return frames_to_tensor(np.stack(clips)).transpose(1, 2).contiguous()
+    return uint8_to_model(np.stack(clips)).transpose(1, 2).contiguous()
 
 
 def write_sample_grid(trained: Any, inputs: torch.Tensor, folder: str | Path, step: int) -> Path:

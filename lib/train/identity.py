@@ -21,9 +21,9 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from lib.data.clips import uint8_to_model
 from lib.io import atomic_write_json, save_checkpoint
 from lib.paths import data_dir
-from lib.train.gan_data import frames_to_tensor
 
 
 def identity_embedder_path(cache_dir: str | Path, input_size: int, steps: int, batch_size: int, seed: int) -> Path:
@@ -81,7 +81,7 @@ def _train_identity_embedder(cache: Any, cache_dir: str | Path, path: Path, inpu
     for _ in tqdm(range(steps), desc=f"FaceNet identity training ({len(subjects)} subjects)", leave=False):
         pick = rng.integers(0, len(frame_ids), size=batch_size)
         order = np.argsort(frame_ids[pick])  # sorted reads are cheap on a memory-mapped cache
-        images = frames_to_tensor(np.asarray(cache.frames[frame_ids[pick][order]])).to(device)
+        images = uint8_to_model(np.asarray(cache.frames[frame_ids[pick][order]])).to(device)
         labels = torch.from_numpy(frame_labels[pick][order]).long().to(device)
         flip = torch.from_numpy(rng.random(batch_size) < 0.5).to(device)  # mirror augmentation
         images = torch.where(flip[:, None, None, None], images.flip(-1), images)
