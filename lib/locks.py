@@ -93,7 +93,6 @@ def release_lock(folder: Path, name: str) -> None:
     info = _read_lock(path)
     if info and info.get("pid") == os.getpid():
         path.unlink(missing_ok=True)
-    path.with_name(name + ".guard").unlink(missing_ok=True)
 
 
 def describe_owner(info: dict[str, Any]) -> str:
