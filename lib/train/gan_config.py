@@ -265,10 +265,12 @@ def find_autoencoder_checkpoint(preset: str, autoencoder: str | None, compositio
 
 
 def _check_autoencoder_composition(path: Path, composition: str) -> Path:
+    if composition != "unseen":  # a seen variant may use either autoencoder: nothing to read
+        return path
     from lib.io import load_checkpoint
 
     trained_on = load_checkpoint(path).get("config", {}).get("composition", "unseen")  # older: training subjects
-    if composition == "unseen" and trained_on != "unseen":
+    if trained_on != "unseen":
         raise ConfigError(f"{path} was trained on the {trained_on} composition, which includes test subjects; "
                           "an unseen variant needs an autoencoder of the unseen composition (02 with "
                           "composition='unseen', the default)")
