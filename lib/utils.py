@@ -22,27 +22,20 @@ def seed_everything(seed: int) -> None:
 
 
 def global_rng_states() -> dict:
-    """Python's, NumPy's and torch's global RNG states, as tensors and plain values (a checkpoint
-    loads them with ``weights_only=True``)."""
+    """Python's, NumPy's and torch's global RNG states (``lib.io.save_checkpoint`` stores NumPy's key
+    array as a tensor, so the checkpoint loads with ``weights_only=True``)."""
     import torch
 
-    name, keys, position, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
 
 
 def restore_global_rng_states(states: dict) -> None:
     import torch
 
     torch.set_rng_state(states["torch"].cpu())
-    random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in states["python"]))
-    numpy = states["numpy"]
-    if not isinstance(numpy, dict):  # a converted checkpoint of an older version: get_state()'s tuple
-        numpy = dict(zip(("name", "keys", "position", "has_gauss", "cached_gaussian"), numpy))
-    keys = numpy["keys"].numpy() if hasattr(numpy["keys"], "numpy") else np.asarray(numpy["keys"])
-    np.random.set_state((numpy["name"], keys.astype(np.uint32), numpy["position"], numpy["has_gauss"],
-                         numpy["cached_gaussian"]))
+    random.setstate(states["python"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
 
 
 def resolve_device(device: str = "auto"):
