@@ -74,6 +74,14 @@ def test_category_is_fixed_across_a_video():
     assert torch.equal(category[1, 0], category[1, -1])
 
 
+def test_category_ramp_grows_the_one_hot_from_zero_to_one():
+    generator = VideoGenerator(50, 64, 0.125, category_ramp=True)
+    category = generator.latent(torch.randn(2, 16, 50), torch.tensor([3, 1]))[..., 60:]
+    expected = torch.linspace(0, 1, 16)[:, None] * torch.nn.functional.one_hot(torch.tensor(3), 6).float()
+    assert torch.allclose(category[0], expected)
+    assert category[1, 0].abs().sum() == 0 and category[1, -1, 1] == 1
+
+
 def test_dcgan_init():
     generator = VideoGenerator(50, 64, 0.25)
     generator.apply(init_dcgan_weights)

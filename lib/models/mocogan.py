@@ -78,14 +78,18 @@ class VideoGenerator(nn.Module):
     """G_I with R_m: per-frame concat(z_c, z_m, z_a) -> frames; returns (B, 3, T, S, S).
 
     ``content`` is (B, T, content_dim) - one code per frame (``all``) or the first
-    frame's code repeated (``single``); the category one-hot is fixed across a video.
+    frame's code repeated (``single``); the category one-hot is fixed across a video, or, with
+    ``category_ramp``, scaled by t / (T - 1) at frame t: MUG's takes go neutral -> onset -> apex, and
+    a constant code gives the generator no time signal (its GRU sees only noise), so its videos
+    came out static.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
-                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None):
+                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
+                 category_ramp: bool = False):
         super().__init__()
         self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
-        self.image_size = image_size
+        self.image_size, self.category_ramp = image_size, category_ramp
         self.motion = MotionGRU(motion_dim)
         # ``decoder``: any (N, latent_dim) -> (N, 3, S, S) module, e.g. :class:`AutoencoderFrameDecoder`
         self.decoder = decoder if decoder is not None else FrameDecoder(self.latent_dim, image_size, width)
@@ -99,8 +103,10 @@ class VideoGenerator(nn.Module):
         """(B, T, dim) frame latents concat(z_c, z_m, z_a)."""
         batch, length, _ = content.shape
         motion = self.motion(batch, length, generator)
-        category = nn.functional.one_hot(labels.long(), self.n_categories).to(content)
-        return torch.cat([content, motion, category[:, None, :].expand(batch, length, -1)], dim=2)
+        category = nn.functional.one_hot(labels.long(), self.n_categories).to(content)[:, None, :]
+        if self.category_ramp:
+            category = category * torch.linspace(0.0, 1.0, length, device=content.device)[None, :, None]
+        return torch.cat([content, motion, category.expand(batch, length, -1)], dim=2)
 
     def forward(self, content: torch.Tensor, labels: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -90,7 +90,7 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
         decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
         if directions is not None:
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
-    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder)
+    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):

@@ -120,6 +120,9 @@ class GANConfig:
     emotion_directions: bool | None = _param(None, "None: the recipe's; with warm_start, the category columns start "
                                                    "at each emotion's autoencoder-code change (neutral -> apex)",
                                              (None, True, False))
+    category_ramp: bool | None = _param(None, "None: the recipe's; the category one-hot grows from 0 at the first "
+                                              "frame to 1 at the last (neutral -> expression) instead of constant",
+                                        (None, True, False))
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
     probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
     probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")

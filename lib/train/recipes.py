@@ -39,15 +39,15 @@ from __future__ import annotations
 from typing import Any
 
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
-                  "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions")
+                  "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions", "category_ramp")
 
 RECIPES: dict[str, dict[str, Any]] = {
     "thesis": dict(adversarial_loss="bce", r1_gamma=0.0, ema_beta=0.0, diffaugment="", spectral_norm=False,
                    d_lr_ratio=1.0, category_weight=1.0, reconstruction_weight=0.0, warm_start=False,
-                   clip_start="random", emotion_directions=False),
+                   clip_start="random", emotion_directions=False, category_ramp=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
-                 warm_start=True, clip_start="random", emotion_directions=False),
+                 warm_start=True, clip_start="random", emotion_directions=False, category_ramp=False),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
