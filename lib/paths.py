@@ -51,6 +51,20 @@ def safe_name(text: str) -> str:
     return cleaned
 
 
+# A grid run with seeds is named "<variant>-seed<N>" (lib.runs.grid); evaluation groups them back by variant.
+_SEED_SUFFIX = re.compile(r"^(?P<variant>.+)-seed(?P<seed>\d+)$")
+
+
+def seeded_run_name(variant: str, seed: int) -> str:
+    return f"{variant}-seed{int(seed)}"
+
+
+def split_seed(run_name: str) -> tuple[str, int | None]:
+    """``"thesis-m4-seen-seed2"`` -> ``("thesis-m4-seen", 2)``; a name without the suffix -> ``(name, None)``."""
+    match = _SEED_SUFFIX.match(run_name)
+    return (match["variant"], int(match["seed"])) if match else (run_name, None)
+
+
 CREATOR_FILE = ".creator.json"  # pid and host of the process that made a numbered run folder
 _EMPTY_RUN_FILES = {"config.json", CREATOR_FILE}  # all a run folder holds when its run failed at once
 

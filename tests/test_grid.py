@@ -110,3 +110,34 @@ def test_schedule_starts_expensive_variants_first_and_never_two_embedder_trainin
     assert order[0] == facenet[0] and order[-2:] == facenet[1:]
     costs = [estimated_cost(v) for v in resolve_grid("demo", "small")]
     assert max(costs) > min(costs) > 0
+
+
+def test_seeds_expand_each_variant_once_per_seed_and_evaluation_groups_them_back():
+    import numpy as np
+    import pandas as pd
+
+    from lib.evaluation.evaluate import aggregate_over_seeds
+
+    plain = resolve_grid("demo", "tiny")
+    seeded = resolve_grid("demo", "tiny", seeds="0,1,2")
+    assert len(seeded) == 3 * len(plain)
+    assert [v.name for v in seeded[:3]] == [f"{plain[0].name}-seed{s}" for s in (0, 1, 2)]
+    assert [v.params["seed"] for v in seeded[:3]] == [0, 1, 2]
+    assert {k: v for k, v in seeded[1].params.items() if k != "seed"} == plain[0].params
+    # a variant's plain name (or an alias) picks all its seeds
+    assert [v.name for v in select_variants(seeded, ["thesis-m4-seen"])] == [f"thesis-m4-seen-seed{s}" for s in (0, 1, 2)]
+    assert len(select_variants(seeded, ["facenet-m1-ae-mse"])) == 3
+    assert [v.name for v in select_variants(seeded, ["thesis-m4-seen-seed1"])] == ["thesis-m4-seen-seed1"]
+    for bad in ("0,0", "-1", "a,b", []):
+        with pytest.raises(ConfigError, match="seeds="):
+            resolve_grid("demo", "tiny", seeds=bad)
+    with pytest.raises(ConfigError, match="not both"):
+        resolve_grid("demo", "tiny", overrides={"seed": 3}, seeds=[0, 1])
+
+    table = pd.DataFrame({"run": ["real", "m-seed0", "m-seed1", "m-seed2", "solo"], "ssim": [np.nan, 0.5, 0.6, 0.7, 0.1]})
+    by_variant = aggregate_over_seeds(table)
+    assert by_variant["run"].tolist() == ["m"] and by_variant["n_seeds"].tolist() == [3]
+    half = 4.302653 * 0.1 / np.sqrt(3)  # t(0.975, 2 dof) x sd / sqrt(n)
+    assert by_variant["ssim"].item() == pytest.approx(0.6)
+    assert by_variant["ssim_lo"].item() == pytest.approx(0.6 - half, abs=1e-6)
+    assert aggregate_over_seeds(table[table["run"] == "solo"]) is None

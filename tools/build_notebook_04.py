@@ -36,7 +36,8 @@ preset = "small"                 # tiny | small | paper (passed to 03 as its pre
 recipe = "thesis"                # thesis | fast: every variant trains with it (lib/train/recipes.py)
 parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
 steps: list | str = ["train", "evaluate"]   # which stages to run
-variants: list | str | None = None   # list of variant names, or None for the whole grid"""
+variants: list | str | None = None   # list of variant names, or None for the whole grid
+seeds: list | str | None = None  # e.g. 0,1,2: each variant once per seed (<variant>-seed<N>); None: once"""
 
 SETUP = """import pandas as pd
 from IPython.display import Image, Markdown, display
@@ -44,15 +45,15 @@ from IPython.display import Image, Markdown, display
 from lib.runs import grid_status, resolve_grid, run_grid, select_variants
 
 pd.set_option("display.max_colwidth", 80)
-chosen = select_variants(resolve_grid(grid, preset, {"recipe": recipe}), variants)  # bad names fail here
+chosen = select_variants(resolve_grid(grid, preset, {"recipe": recipe}, seeds), variants)  # bad names fail here
 pd.DataFrame([{"variant": v.name, "description": v.description,
                "also known as": ", ".join(v.aliases)} for v in chosen])"""
 
 RUN_MD = """## Run the sweep
 The table below refreshes after each variant (state, training steps, wall time, error)."""
 
-RUN = """live_table = display(grid_status(grid, preset, variants, recipe), display_id=True)
-result = run_grid(grid, preset, variants=variants, recipe=recipe, parallel=parallel, steps=steps,
+RUN = """live_table = display(grid_status(grid, preset, variants, recipe, seeds), display_id=True)
+result = run_grid(grid, preset, variants=variants, recipe=recipe, seeds=seeds, parallel=parallel, steps=steps,
                   on_update=live_table.update)
 result.status"""
 
@@ -62,15 +63,19 @@ for _, row in failed.iterrows():  # where to look when a variant failed
 print(f"{len(result.status) - len(failed)} of {len(result.status)} variants finished" if len(failed) else "no failures")"""
 
 RESULTS_MD = """## Results
-One row per evaluated variant (and a `real` reference row per dataset); every metric is
-in `results.csv` of the evaluation run folder."""
+One row per evaluated run (and a `real` reference row per dataset); every metric is
+in `results.csv` of the evaluation run folder. With `seeds`, `results_by_variant.md` gives each
+variant's mean over its seeds with a 95% t-interval across seeds."""
 
 RESULTS = """if result.results is None:
     print("not evaluated in this run (add 'evaluate' to steps)")
 else:
     print("evaluation run folder:", result.evaluation_dir)
     summary = result.evaluation_dir / "results.md"
-    display(Markdown(summary.read_text()) if summary.is_file() else result.results)"""
+    display(Markdown(summary.read_text()) if summary.is_file() else result.results)
+    by_variant = result.evaluation_dir / "results_by_variant.md"
+    if by_variant.is_file():
+        display(Markdown(by_variant.read_text()))"""
 
 FIGURES = """if result.results is not None:
     from lib.evaluation.figures import draw_all_figures

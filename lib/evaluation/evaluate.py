@@ -29,7 +29,7 @@ from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
 from lib.evaluation.extractors import EXTRACTORS, build_extractor, dlib_face_rate
 from lib.evaluation.uncertainty import add_intervals
-from lib.paths import TRAIN_DONE_FILE
+from lib.paths import TRAIN_DONE_FILE, split_seed
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
 from lib.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -435,6 +435,10 @@ def write_table(table: pd.DataFrame, out_dir, config: EvaluationConfig | None = 
     atomic_write_text(out_dir / "results.md", results_markdown(table))
     atomic_write_json(out_dir / "results.json", {"config": to_dict(config) if config else None,
                                                  "rows": table.replace({np.nan: None}).to_dict(orient="records")})
+    by_variant = aggregate_over_seeds(table)
+    if by_variant is not None:
+        atomic_write_text(out_dir / "results_by_variant.csv", by_variant.to_csv(index=False))
+        atomic_write_text(out_dir / "results_by_variant.md", results_markdown(by_variant, first=("n_seeds",)))
     for name, values in (arrays or {}).items():
         _save_npz(out_dir / "arrays" / f"{name}.npz", values)
     return out_dir
@@ -443,11 +447,38 @@ def write_table(table: pd.DataFrame, out_dir, config: EvaluationConfig | None = 
 SUMMARY_COLUMNS = ("run", "composition", "ssim", "mse", "psnr")
 
 
-def results_markdown(table: pd.DataFrame) -> str:
-    """The main columns as a markdown table (every column is in results.csv); a value with a
-    subject-bootstrap interval reads ``value [low, high]``."""
+def aggregate_over_seeds(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame | None:
+    """Runs named ``<variant>-seed<N>`` (a grid trained with ``seeds``) grouped by variant: each metric's
+    mean over the seeds, with a ``confidence`` t-interval across seeds (``_lo``/``_hi``; needs 2 seeds)
+    in place of the per-run subject-bootstrap one.  None when no run has a seed suffix."""
+    from scipy import stats
+
+    names = table["run"].astype(str).map(split_seed)
+    seeded = table[[seed is not None for _, seed in names]].assign(run=[v for v, s in names if s is not None])
+    if seeded.empty:
+        return None
+    metrics = [c for c in seeded.columns if not c.endswith(("_lo", "_hi")) and c not in ("run", "variant")
+               and pd.api.types.is_numeric_dtype(seeded[c])]
+    rows = []
+    for variant, group in seeded.groupby("run", sort=False):
+        row = {"run": variant, "n_seeds": len(group)}
+        if "composition" in group:
+            row["composition"] = group["composition"].iloc[0]
+        for column in metrics:
+            values = group[column].dropna().to_numpy(float)
+            row[column] = values.mean() if len(values) else np.nan
+            if len(values) >= 2:
+                half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+                row[f"{column}_lo"], row[f"{column}_hi"] = row[column] - half, row[column] + half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def results_markdown(table: pd.DataFrame, first: tuple[str, ...] = ()) -> str:
+    """The main columns as a markdown table (every column is in results.csv); a value with an
+    interval (subject bootstrap, or across seeds) reads ``value [low, high]``."""
     wanted = [c for c in table.columns if not c.endswith(("_lo", "_hi")) and (
-        c in SUMMARY_COLUMNS or c.startswith(("acd", "verif_acc", "auc_", "agreement_", "face_rate"))
+        c in SUMMARY_COLUMNS + first or c.startswith(("acd", "verif_acc", "auc_", "agreement_", "face_rate"))
         or (c.startswith("cas_") and c.count("_") == 1))]
     header = "| " + " | ".join(wanted) + " |\n|" + "---|" * len(wanted) + "\n"
     lines = []

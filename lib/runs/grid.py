@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from lib.config import ConfigError, check_choice, name_list
 from lib.constants import PRESET_NAMES
+from lib.paths import seeded_run_name, split_seed
 from lib.train.gan_config import COMPOSITIONS, GANConfig, notebook_parameters
 
 # 03_train's papermill parameters, defaults and choices: declared once, in GANConfig's fields.
@@ -160,10 +161,27 @@ def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> 
             raise ConfigError(f"{where}: {key}={value!r} must be a number >= 0 (or None for the default)")
 
 
-def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = None) -> list[Variant]:
+def parse_seeds(seeds: Any) -> list[int] | None:
+    """``seeds`` as a list of distinct ints >= 0 (``"0,1,2"``, ``[0, 1, 2]``, ``2``); None stays None."""
+    values = name_list([seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds)
+    if values is None:
+        return None
+    try:
+        parsed = [int(str(v).strip()) for v in values]
+    except ValueError:
+        raise ConfigError(f"seeds={seeds!r}: expected integers >= 0, e.g. 0,1,2") from None
+    if not parsed or min(parsed) < 0 or len(set(parsed)) != len(parsed):
+        raise ConfigError(f"seeds={seeds!r}: expected distinct integers >= 0, e.g. 0,1,2")
+    return parsed
+
+
+def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = None,
+                 seeds: Any = None) -> list[Variant]:
     """The variants of grid ``name`` at ``preset``, each with its full 03 parameters.
 
     ``overrides`` (e.g. ``{"steps": 200, "device": "cpu"}``) are applied to every variant.
+    ``seeds`` (e.g. ``[0, 1, 2]``) trains each variant once per seed, as ``<variant>-seed<N>``
+    (05 then also reports each variant's mean and interval over its seeds).
     Bad names fail before any work, listing the valid choices.
     """
     check_choice("grid", name, GRID_NAMES)
@@ -171,27 +189,38 @@ def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = N
     overrides = dict(overrides or {})
     if "run_dir" in overrides:
         raise ConfigError("run_dir is set per variant by the runner; do not pass it as an override")
+    seeds = parse_seeds(seeds)
+    if seeds is not None and "seed" in overrides:
+        raise ConfigError("pass either seeds (one run per seed) or a seed override, not both")
     validate_train_params(overrides, where="overrides")
     resolved = []
     for variant in _grid_variants(name):
         params = {**variant.params, "preset": preset, **overrides}
         validate_train_params(params, where=variant.name)
-        resolved.append(dataclasses.replace(variant, params=params))
+        if seeds is None:
+            resolved.append(dataclasses.replace(variant, params=params))
+            continue
+        for seed in seeds:
+            resolved.append(Variant(seeded_run_name(variant.name, seed), {**params, "seed": seed},
+                                    f"{variant.description} (seed {seed})",
+                                    tuple(seeded_run_name(alias, seed) for alias in variant.aliases)))
     names = [v.name for v in resolved]
     assert len(set(names)) == len(names), f"duplicate variant names in grid {name}: {names}"
     return resolved
 
 
 def select_variants(variants: list[Variant], names: list[str] | None) -> list[Variant]:
-    """The variants named in ``names`` (grid order kept); None = all.  Unknown names fail."""
+    """The variants named in ``names`` (grid order kept); None = all.  A name may be an alias, and with
+    seeds a variant's plain name picks all its seeds.  Unknown names fail."""
     if names is None:
         return list(variants)
     names = name_list(names)
-    known = {v.name: v for v in variants}
-    for alias_owner in variants:
-        for alias in alias_owner.aliases:
-            known.setdefault(alias, alias_owner)
+    known: dict[str, set[str]] = {}
+    for variant in variants:
+        for name in (variant.name,) + variant.aliases:
+            for key in {name, split_seed(name)[0]}:
+                known.setdefault(key, set()).add(variant.name)
     for name in names:
         check_choice("variant", name, list(known))
-    wanted = {known[n].name for n in names}
+    wanted = set().union(*(known[n] for n in names))
     return [v for v in variants if v.name in wanted]

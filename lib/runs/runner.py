@@ -262,9 +262,10 @@ def _recipe_override(recipe: str) -> dict[str, str]:
     return {} if recipe == "thesis" else {"recipe": recipe}
 
 
-def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None, recipe: str = "thesis") -> pd.DataFrame:
-    """One row per variant of the grid: variant, state, steps, wall time (s), attempts, error."""
-    chosen = select_variants(resolve_grid(grid, preset, _recipe_override(recipe)), variants)
+def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None, recipe: str = "thesis",
+                seeds: Any = None) -> pd.DataFrame:
+    """One row per variant (per seed) of the grid: variant, state, steps, wall time (s), attempts, error."""
+    chosen = select_variants(resolve_grid(grid, preset, _recipe_override(recipe), seeds), variants)
     return status_table({v.name: grid_dir(grid, preset, recipe) / v.name for v in chosen})
 
 
@@ -477,7 +478,7 @@ def run_evaluation_notebook(run_dirs: Iterable[str | Path], preset: str, run_nam
 
 
 def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[str] | None = None,
-             recipe: str = "thesis", parallel: int = 1, steps: Sequence[str] = RUN_STEPS,
+             recipe: str = "thesis", seeds: Any = None, parallel: int = 1, steps: Sequence[str] = RUN_STEPS,
              overrides: Mapping[str, Any] | None = None,
              train_notebook: str | Path | None = None, eval_notebook: str | Path | None = None,
              eval_parameters: Mapping[str, Any] | None = None, retry_failed: bool = True,
@@ -486,7 +487,7 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
     """Train (``"train"`` in steps) and evaluate (``"evaluate"``) the grid's variants.
 
     ``variants`` picks some variants by name (None = all); every variant trains with ``recipe``
-    (:mod:`lib.train.recipes`).  Evaluation covers every finished variant of the selection and
+    (:mod:`lib.train.recipes`), once per seed of ``seeds`` (None: once, with 03's seed).  Evaluation covers every finished variant of the selection and
     runs 05 as the grid folder's name (:func:`grid_dir`).
     """
     steps = name_list(steps)
@@ -494,7 +495,8 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
         check_choice("step", step, RUN_STEPS)
     if "recipe" in (overrides or {}):
         raise ConfigError("pass the recipe as run_grid(recipe=...), which also names the grid folder")
-    chosen = select_variants(resolve_grid(grid, preset, {**(overrides or {}), **_recipe_override(recipe)}), variants)
+    chosen = select_variants(resolve_grid(grid, preset, {**(overrides or {}), **_recipe_override(recipe)}, seeds),
+                             variants)
     root = grid_dir(grid, preset, recipe)
     if "evaluate" in steps:  # fail before training when 05 is missing or lacks a parameter
         check_parameters(eval_notebook or default_eval_notebook(),
