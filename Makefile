@@ -12,9 +12,10 @@ PAPERMILL := $(VENV)/bin/papermill --log-output --no-progress-bar -k python3
 RUNS := papermill_runs
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast figures benchmark clean-runs help
+.PHONY: venv demo reproduce test test-fast figures benchmark clean-runs help
 help:
 	@echo "make demo    - run the pipeline notebooks with papermill at PRESET=$(PRESET) into $(RUNS)/, figures into figures/"
+	@echo "make reproduce - every grid x seeds 0,1,2 with the fast recipe (resumable; about 12 hours at small on 2 cores)"
 	@echo "make test    - unit tests + nbval notebook regression (tiny preset)"
 	@echo "make figures - redraw every figure from existing runs"
 	@echo "make benchmark - time training iterations (CPU, and CUDA when present)"
@@ -33,6 +34,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 
 demo: venv
 	$(PY) -m lib.runs.demo --preset $(PRESET)
+
+reproduce: venv
+	$(PY) -m lib.runs.demo --plan reproduce --preset $(PRESET)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

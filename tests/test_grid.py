@@ -75,9 +75,10 @@ def test_grid_contents_follow_the_papers():
         changed = {k: v for k, v in params.items() if full.get(k) != v}
         assert len(changed) == 1 and list(changed.values()) == [0.0]
     assert [v.params["encoder"] for v in resolve_grid("baseline", "tiny")] == ["none"]
-    demo = resolve_grid("demo", "small")
-    assert [v.name for v in demo] == list(thesis) + ["baseline-mocogan"] + list(facenet)[1:]
-    assert {v.name: v.aliases for v in demo if v.aliases} == {"thesis-m2-seen": ("facenet-m1-ae-mse",)}
+    papers = resolve_grid("papers", "small")
+    assert [v.name for v in papers] == list(thesis) + ["baseline-mocogan"] + list(facenet)[1:]
+    assert {v.name: v.aliases for v in papers if v.aliases} == {"thesis-m2-seen": ("facenet-m1-ae-mse",)}
+    assert [v.name for v in resolve_grid("demo", "small")] == ["thesis-m4-seen", "thesis-m4-unseen", "baseline-mocogan"]
     everything = resolve_grid("all", "paper")
     merged = {v.name: v.aliases for v in everything if v.aliases}
     assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
@@ -103,12 +104,12 @@ def test_bad_names_fail_listing_the_choices():
 def test_schedule_starts_expensive_variants_first_and_never_two_embedder_trainings():
     from lib.runs.runner import estimated_cost, schedule_order
 
-    order = [v.name for v in schedule_order(resolve_grid("demo", "small"))]
+    order = [v.name for v in schedule_order(resolve_grid("papers", "small"))]
     facenet = [name for name in order if name.startswith("facenet-m")]
-    assert sorted(order) == sorted(v.name for v in resolve_grid("demo", "small"))
+    assert sorted(order) == sorted(v.name for v in resolve_grid("papers", "small"))
     # the first FaceNet variant trains the shared identity embedder; the others wait at the end
     assert order[0] == facenet[0] and order[-2:] == facenet[1:]
-    costs = [estimated_cost(v) for v in resolve_grid("demo", "small")]
+    costs = [estimated_cost(v) for v in resolve_grid("papers", "small")]
     assert max(costs) > min(costs) > 0
 
 
@@ -118,8 +119,8 @@ def test_seeds_expand_each_variant_once_per_seed_and_evaluation_groups_them_back
 
     from lib.evaluation.evaluate import aggregate_over_seeds
 
-    plain = resolve_grid("demo", "tiny")
-    seeded = resolve_grid("demo", "tiny", seeds="0,1,2")
+    plain = resolve_grid("papers", "tiny")
+    seeded = resolve_grid("papers", "tiny", seeds="0,1,2")
     assert len(seeded) == 3 * len(plain)
     assert [v.name for v in seeded[:3]] == [f"{plain[0].name}-seed{s}" for s in (0, 1, 2)]
     assert [v.params["seed"] for v in seeded[:3]] == [0, 1, 2]

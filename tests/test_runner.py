@@ -255,9 +255,10 @@ def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
     for module in (demo, runner):
         monkeypatch.setattr(module, "notebooks_dir", lambda: books)
     monkeypatch.setattr(demo, "_cache_exists", lambda preset: None)
-    monkeypatch.setattr(demo, "DEMO_GRID", "baseline")  # one variant instead of 13 keeps this fast
+    # one variant, the thesis recipe (the stand-in 03 has no recipe parameter)
+    monkeypatch.setitem(demo.PLANS, "demo", demo.Plan("demo", "baseline", "thesis", None, {}, "test"))
     drawn = []
-    monkeypatch.setattr(demo, "draw_figures", lambda preset: drawn.append(preset))
+    monkeypatch.setattr(demo, "draw_figures", lambda preset, plan="demo": drawn.append(preset))
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
     assert demo.main("tiny", parallel=2) == 0

@@ -22,8 +22,8 @@ variants with `05_evaluate.ipynb` into one results table and the report figures.
 
 Grids (`lib.runs.grid`): `thesis` (thesis Table 2 models 1-4 x seen/unseen),
 `facenet` (Oostveen Table 1), `ablation` (drop one group of loss terms at a time, as in
-the face-reenactment ablation), `baseline` (MoCoGAN), `demo` = thesis + baseline + facenet,
-`all` = every distinct variant.
+the face-reenactment ablation), `baseline` (MoCoGAN), `demo` = thesis model 4 seen and unseen +
+MoCoGAN (what `make demo` trains), `papers` = thesis + baseline + facenet, `all` = every distinct variant.
 
 Re-running is cheap: finished variants (`train_done.json`) are skipped, unfinished ones
 resume from their checkpoint, failed ones are retried and their error is kept in
@@ -31,7 +31,7 @@ resume from their checkpoint, failed ones are retried and their error is kept in
 
 Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -p preset tiny`."""
 
-PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation | baseline | demo | all
+PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation | baseline | demo | papers | all
 preset = "small"                 # tiny | small | paper (passed to 03 as its preset)
 recipe = "thesis"                # thesis | fast: every variant trains with it (lib/train/recipes.py)
 parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)

@@ -9,7 +9,9 @@ Grids (SPEC "The experiment grid"):
 - ``ablation`` - the full loss, then one group of loss terms dropped at a time, as the
   face-reenactment seed (002) does: content consistency, category, image D, video D.
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
-- ``demo``     - thesis + baseline + facenet (what ``make demo`` trains), identical variants
+- ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
+  twin and the MoCoGAN baseline: 3 runs.
+- ``papers``   - thesis + baseline + facenet (the demo of the first sessions), identical variants
   merged as in ``all``: 12 runs.
 - ``all``      - every variant once (variants with identical parameters are merged; the
   merged names are kept as ``aliases``).
@@ -34,7 +36,8 @@ CHOICE_PARAMETERS: dict[str, tuple] = {f.name: f.metadata["choices"] for f in da
 # Loss weights a variant may set to 0 to drop a term.
 LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 
-GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "demo", "all")
+GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "demo", "papers", "all")
+HEADLINE_VARIANTS = ("thesis-m4-seen", "thesis-m4-unseen")  # the learning issue's headline and its twin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +143,9 @@ def _grid_variants(name: str) -> list[Variant]:
         return ablation_variants()
     if name == "baseline":
         return baseline_variants()
-    if name == "demo":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
+    if name == "demo":
+        return [v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + baseline_variants()
+    if name == "papers":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
         return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants())
     return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()
                              + ablation_variants())
