@@ -16,3 +16,6 @@ IMAGE_SIZE = 64
 PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "paper")
 # Which synthetic benchmark preset each model preset uses when no real data is given.
 SYNTHETIC_FOR_PRESET: dict[str, str] = {"tiny": "tiny", "small": "small", "paper": "full"}
+
+# The learning issue's motion bar: generated ACD between 0.5x and 2x the real videos' (probes, figures).
+ACD_RATIO_RANGE: tuple[float, float] = (0.5, 2.0)

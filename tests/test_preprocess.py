@@ -224,8 +224,14 @@ def test_live_builder_blocks_a_second_one(tree, tmp_path):
     name, _ = preprocess._cache_names(scan, preprocess.PreprocessConfig(image_size=8), preprocess.data_fingerprint(scan))
     work = tmp_path / "c" / f".partial-{name}"
     work.mkdir(parents=True)
-    (work / "building.lock").write_text(str(os.getppid()))  # a live process that is not us
-    with pytest.raises(RuntimeError, match="is building this cache"):
+    import json
+    import socket
+
+    def lock_of(pid):  # lib.locks' lock file
+        return json.dumps({"pid": pid, "host": socket.gethostname(), "since": 0})
+
+    (work / "building.lock").write_text(lock_of(os.getppid()))  # a live process that is not us
+    with pytest.raises(RuntimeError, match=f"pid {os.getppid()} .* is building this cache"):
         build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False)
-    (work / "building.lock").write_text("999999999")  # a dead one: taken over
+    (work / "building.lock").write_text(lock_of(999999999))  # a dead one: taken over
     assert build_cache(tree, image_size=8, out_root=tmp_path / "c", progress=False).is_dir()

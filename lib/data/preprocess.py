@@ -34,6 +34,7 @@ from lib.data.cache import (CACHE_FILE, META_FILE, SPLIT_FILE, DamagedCacheError
 from lib.data.detectors import DETECT_SIDE, DETECTORS, crop_and_resize, face_box, make_detector
 from lib.data.splits import save_split, split_for_cache
 from lib.io import atomic_write_json, read_json
+from lib.locks import describe_owner, lock_owner, release_lock, try_lock
 
 CACHE_FORMAT_VERSION = 1
 CHECKPOINT_EVERY = 25  # videos between progress saves of an interrupted build
@@ -185,7 +186,7 @@ def build_cache(data_root: str | Path, detector: str = "center", image_size: int
         atomic_write_json(work / META_FILE, meta)
         if folder.exists():  # force, or a leftover without meta: replace it whole
             shutil.rmtree(folder)
-        (work / LOCK_FILE).unlink()
+        release_lock(work, LOCK_FILE)
         os.replace(work, folder)
     say(f"cache written to {folder}")
     return folder
@@ -193,34 +194,20 @@ def build_cache(data_root: str | Path, detector: str = "center", image_size: int
 
 @contextlib.contextmanager
 def _build_lock(work: Path):
-    """Own ``work`` while building; a live other builder is an error, a dead one's files are resumed."""
+    """Own ``work`` while building (``lib.locks``): a live other builder is an error, a dead one's files
+    are resumed."""
     work.mkdir(parents=True, exist_ok=True)
-    lock = work / LOCK_FILE
-    if lock.is_file():
-        owner = int(lock.read_text().strip() or 0)
-        if owner != os.getpid() and _alive(owner):
-            raise RuntimeError(f"process {owner} is building this cache in {work}; wait for it, "
-                               f"or delete {lock} if that process is gone")
-    lock.write_text(str(os.getpid()))
+    if not try_lock(work, LOCK_FILE):
+        info = lock_owner(work, LOCK_FILE) or {}
+        raise RuntimeError(f"{describe_owner(info)} is building this cache in {work}; wait for it, "
+                           f"or delete {work / LOCK_FILE} if that process is gone")
     try:
         yield work
     finally:
         if work.exists() and work.name.startswith(".tmp-"):
             shutil.rmtree(work, ignore_errors=True)
-        elif lock.is_file():
-            lock.unlink()  # keep the partial work for a resume
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        else:
+            release_lock(work, LOCK_FILE)  # keep the partial work for a resume
 
 
 def _same_crops(out_root: Path, prep_key: str, exclude: Path) -> Path | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib.constants import ACD_RATIO_RANGE
 from lib.evaluation.evaluate import (CacheContext, EvaluationConfig, generate_pairs, make_evaluation_config,
                                      prepare_cache, score_run)
 
@@ -32,7 +33,6 @@ PROBE_PAIR_SEED = 7919  # not 05's seed: other clips of the test subjects
 PROBE_EXTRACTORS = ("ae", "truth")
 PROBE_CLASSIFIERS = ("trained", "truth")
 BARS = {"verif_truth": 0.6, "cas_trained": 0.6, "cas_truth": 0.6}
-ACD_RATIO_RANGE = (0.5, 2.0)
 
 
 def _acd_closeness(ratio: float) -> float:

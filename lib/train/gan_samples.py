@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib.constants import EMOTIONS
+from lib.constants import ACD_RATIO_RANGE, EMOTIONS
 from lib.data.clips import uint8_to_model
 from lib.io import atomic_write_bytes, video_grid, write_gif
 from lib.train.gan_losses import GENERATOR_TERMS
@@ -117,7 +117,7 @@ def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
                 axis.axhline(value, linestyle=":", color="grey")
                 axis.annotate(key, (steps[0], value), fontsize=6, color="grey")
         if title.startswith("motion"):
-            axis.axhspan(0.5, 2.0, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
+            axis.axhspan(*ACD_RATIO_RANGE, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step")
         if axis.get_legend_handles_labels()[0]:
@@ -151,7 +151,7 @@ def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
             axis.plot([r["step"] for r in records], [r.get(f"probe_{key}", np.nan) for r in records], marker="o",
                       markersize=3, label=label)
         if key.startswith("acd_ratio"):
-            axis.axhspan(0.5, 2.0, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
+            axis.axhspan(*ACD_RATIO_RANGE, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
         axis.set_title(key, fontsize=9)
         axis.set_xlabel("step")
     figure.axes[0].legend(fontsize=7)
