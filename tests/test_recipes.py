@@ -75,7 +75,8 @@ def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
 
 # Options the fast recipe leaves at the thesis value are switched on with these values, and
 # the options they need beside them.
-ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_ramp": True}
+ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_ramp": True,
+                  "fake_category_weight": 1.0}
 NEEDS = {"emotion_directions": {"warm_start": True}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).

@@ -194,8 +194,10 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
             real_in = real_in.detach().requires_grad_(True)
         real_logit, real_category = models.video_discriminator(real_in)
         loss = torch.zeros((), device=device)
+        fake_on_category = use_category and cfg.fake_category_weight > 0
+        if use_video_adv or fake_on_category:
+            fake_logit, fake_category = models.video_discriminator(augment(fake_videos.detach()))
         if use_video_adv:
-            fake_logit, _ = models.video_discriminator(augment(fake_videos.detach()))
             adversarial = discriminator_loss(real_logit, fake_logit, cfg.adversarial_loss)
             loss = loss + adversarial
             log["d_video"] = adversarial.item()
@@ -205,6 +207,10 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
             category = F.cross_entropy(real_category, real_labels)
             loss = loss + category
             log["d_category"] = category.item()
+        if fake_on_category:  # the head must not name an emotion in a generated clip: uniform target
+            uniform = -F.log_softmax(fake_category, dim=1).mean()
+            loss = loss + cfg.fake_category_weight * uniform
+            log["d_category_fake"] = uniform.item()
         optimizers["video_discriminator"].zero_grad(set_to_none=True)
         loss.backward()
         optimizers["video_discriminator"].step()

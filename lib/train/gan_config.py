@@ -120,6 +120,8 @@ class GANConfig:
     emotion_directions: bool | None = _param(None, "None: the recipe's; with warm_start, the category columns start "
                                                    "at each emotion's autoencoder-code change (neutral -> apex)",
                                              (None, True, False))
+    fake_category_weight: float | None = _param(None, "None: the recipe's; D_V's category head is also trained "
+                                                      "on generated clips toward the uniform distribution (0 = off)")
     category_ramp: bool | None = _param(None, "None: the recipe's; the category one-hot grows from 0 at the first "
                                               "frame to 1 at the last (neutral -> expression) instead of constant",
                                         (None, True, False))
@@ -186,7 +188,7 @@ def validate(cfg: GANConfig) -> GANConfig:
         if item.metadata.get("choices"):
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
-    for name in ("r1_gamma", "reconstruction_weight"):
+    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     beta = option(cfg, "ema_beta")
