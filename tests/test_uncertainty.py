@@ -42,3 +42,33 @@ def test_nan_values_are_left_out_and_one_subject_gives_nan():
 def test_add_intervals_names_the_columns():
     out = add_intervals({"ssim": 0.5}, {"ssim": np.array([0.4, 0.6])}, ["a", "b"])
     assert set(out) == {"ssim", "ssim_lo", "ssim_hi"} and out["ssim_lo"] <= 0.5 <= out["ssim_hi"]
+
+
+def test_thesis_findings_verdicts_on_constructed_effects():
+    import pandas as pd
+
+    from lib.evaluation.findings import thesis_findings, verdict
+
+    assert verdict(0.01, 0.05, 0.02) == "present"
+    assert verdict(-0.05, -0.01, 0.02) == "present (reversed)"
+    assert verdict(-0.01, 0.015, 0.02) == "absent"
+    assert verdict(-0.05, 0.05, 0.02) == "inconclusive"
+    assert verdict(float("nan"), float("nan"), 0.02) == "inconclusive"
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in (0, 1):
+        for model in range(1, 5):
+            for composition, shift in (("seen", 0.1), ("unseen", 0.0)):  # seen better in SSIM by 0.1
+                rows.append({"run": f"thesis-m{model}-{composition}-seed{seed}",
+                             "ssim": 0.5 + shift + rng.normal(0, 0.005),
+                             "verif_acc_tuned_truth": 0.5 + rng.normal(0, 0.001),  # no effect anywhere
+                             "cas_trained": rng.uniform(0, 1)})  # noise
+    table5 = thesis_findings(pd.DataFrame(rows + [{"run": "real", "ssim": np.nan}])).set_index(["variable", "aspect"])
+    composition_quality = table5.loc[("composition", "visual quality")]
+    assert composition_quality["n"] == 8 and composition_quality["verdict"] == "present"
+    assert abs(composition_quality["effect"] - 0.1) < 0.01 and composition_quality["agrees"]
+    assert table5.loc[("composition", "identity consistency"), "verdict"] == "absent"
+    assert table5.loc[("fine-tuning", "visual quality"), "verdict"] == "absent"  # fine-tuning changes nothing
+    assert table5.loc[("content encoding", "emotion generation"), "verdict"] == "inconclusive"
+    assert table5.loc[("content encoding", "identity consistency"), "measure"] == "verif_acc_tuned_truth"
+    assert thesis_findings(pd.DataFrame({"run": ["baseline-mocogan"], "ssim": [0.3]})) is None

@@ -57,7 +57,11 @@ EVALUATE = """from lib.evaluation.evaluate import evaluate_runs
 table = evaluate_runs(run_folders, extractors=config.extractors, classifiers=config.classifiers,
                       n_pairs=config.n_pairs, seed=seed, out_dir=out_dir, preset=preset)"""
 
-TABLE = """display(Markdown((out_dir / "results.md").read_text()))"""
+TABLE = """display(Markdown((out_dir / "results.md").read_text()))
+# with seeds: each variant's mean and interval over its seeds; with thesis variant pairs: Table 5 as verdicts
+for extra in ("results_by_variant.md", "findings.md"):
+    if (out_dir / extra).is_file():
+        display(Markdown((out_dir / extra).read_text()))"""
 
 SKIPPED = """import json
 

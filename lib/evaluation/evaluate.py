@@ -435,6 +435,12 @@ def write_table(table: pd.DataFrame, out_dir, config: EvaluationConfig | None = 
     atomic_write_text(out_dir / "results.md", results_markdown(table))
     atomic_write_json(out_dir / "results.json", {"config": to_dict(config) if config else None,
                                                  "rows": table.replace({np.nan: None}).to_dict(orient="records")})
+    from lib.evaluation.findings import findings_markdown, thesis_findings
+
+    table5 = thesis_findings(table)
+    if table5 is not None:  # thesis Table 5 as computed verdicts (needs pairs of thesis variants)
+        atomic_write_text(out_dir / "findings.csv", table5.to_csv(index=False))
+        atomic_write_text(out_dir / "findings.md", findings_markdown(table5))
     by_variant = aggregate_over_seeds(table)
     if by_variant is not None:
         atomic_write_text(out_dir / "results_by_variant.csv", by_variant.to_csv(index=False))
