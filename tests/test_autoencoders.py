@@ -190,6 +190,24 @@ def test_training_uses_training_subjects_only(cache):
     assert len(train_rows) + len(test_rows) == len(cache.frames)
 
 
+def test_heldout_frames_are_never_fitted_and_the_pca_row_scores_both_sets(cache):
+    from lib.evaluation.ae_report import heldout_frame_rows, pca_baseline
+    from lib.train.autoencoders import composition_frame_indices, split_heldout
+
+    rows = composition_frame_indices(cache, "train")
+    fit, held = split_heldout(rows, 10)
+    assert len(held) == len(rows[5::10]) and not set(fit) & set(held) and len(fit) + len(held) == len(rows)
+    assert np.array_equal(heldout_frame_rows(cache, 10), held)
+    assert len(split_heldout(rows, 0)[1]) == 0
+    with pytest.raises(ConfigError, match="heldout_every"):
+        _cfg("sae-small", 1).__class__(name="sae-small", heldout_every=1).validate()
+    row = pca_baseline(cache, n_components=8, fit_frames=200)
+    pixels = 3 * cache.image_size ** 2
+    assert row["name"] == "pca-8" and row["parameters"] == 8 * pixels + pixels
+    # the frames it was fitted on's neighbours reconstruct better than unseen subjects' frames
+    assert 0 < row["ssim"] < row["ssim_heldout"] <= 1 and row["mse_heldout"] < row["mse"]
+
+
 def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monkeypatch):
     from lib.evaluation.ae_report import autoencoder_table, table4_layout, write_table
 
@@ -201,6 +219,7 @@ def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monk
     table = autoencoder_table(run, cache, names, progress=False)
     assert list(table["name"]) == names
     assert ((table["ssim"] > -1) & (table["ssim"] <= 1)).all() and (table["mse"] >= 0).all()
+    assert ((table["ssim_heldout"] > -1) & (table["ssim_heldout"] <= 1)).all()  # the second test set
     assert (table["parameters"] > 0).all() and (table["train_seconds"] > 0).all() and (table["epochs"] == 1).all()
     paths = write_table(table, run)
     assert pd.read_csv(paths["csv"])["name"].tolist() == names

@@ -76,17 +76,26 @@ print("run folder:", run)"""
 
 TRAIN = """summaries = {name: train_autoencoder(cfg, cache, run) for name, cfg in configs.items()}"""
 
-TABLE = """table = ae_report.autoencoder_table(run, cache, variants, eval_frames=configs[variants[0]].eval_frames,
-                                    device=device, composition=composition)
-display(table.round(6))
+TABLE = """import pandas as pd
+
+eval_frames = configs[variants[0]].eval_frames
+table = ae_report.autoencoder_table(run, cache, variants, eval_frames=eval_frames, device=device,
+                                    composition=composition)
+# the best linear 50-d code (PCA of the same fitted frames) as a reference row; never selected
+linear = ae_report.pca_baseline(cache, eval_frames=eval_frames, composition=composition,
+                                heldout_every=configs[variants[0]].heldout_every, seed=seed)
+with_linear = pd.concat([table, pd.DataFrame([linear])], ignore_index=True)
+display(Markdown("**Two test sets: the composition's test videos (`mse`, `ssim`, `psnr`) and held-out frames of "
+                 "the training subjects (`*_heldout`); `pca-50` is the linear reference**"))
+display(with_linear.round(6))
 display(Markdown("**In the layout of the thesis's Table 4 (test split, [0, 1] scale)**"))
 display(ae_report.table4_layout(table))
 display(Markdown("**The thesis's Table 4 (MUG, 50 epochs, full width), for comparison**"))
 display(ae_report.table4_layout(ae_report.thesis_table4()))"""
 
 SELECT = """pointer = select_autoencoder(table, run, preset, criterion=selection_metric, composition=composition)
-paths = ae_report.write_table(table, run, selected=pointer["name"])
-atomic_write_json(run / "results.json", {"selected": pointer, "table": table.to_dict("records")})
+paths = ae_report.write_table(with_linear, run, selected=pointer["name"])
+atomic_write_json(run / "results.json", {"selected": pointer, "table": with_linear.to_dict("records")})
 print(f"selected by {selection_metric}: {pointer['name']} -> {pointer['checkpoint']}")
 print("tables:", paths["csv"], paths["markdown"])"""
 

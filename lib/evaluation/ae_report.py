@@ -2,9 +2,12 @@
 parameters and training time, written as CSV and markdown into the 02 run folder.
 
 Metrics are computed per test frame on the [0, 1] pixel scale (the thesis's
-convention: its best model has MSE 0.00086 and SSIM 0.961) and averaged.  The test
-frames are those of the ``unseen`` composition's test videos (subjects never seen in
-training), evenly subsampled to ``eval_frames`` when that is given.
+convention: its best model has MSE 0.00086 and SSIM 0.961) and averaged, on two test sets:
+``mse``/``ssim``/``psnr`` on the composition's test videos (subjects never seen in training for
+``unseen``), and ``*_heldout`` on the training subjects' held-out frames (every
+``heldout_every``-th training frame, never fitted; what the thesis most likely measured), each
+evenly subsampled to ``eval_frames`` when that is given.  :func:`pca_baseline` adds the best linear
+50-d code (PCA of the fitted frames) as a reference row.
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from lib.config import check_choice
 from lib.evaluation.metrics import image_quality
 from lib.io import atomic_write_text, load_checkpoint
 from lib.models.autoencoders import AUTOENCODERS, parse_autoencoder_name
-from lib.train.autoencoders import (TRAINING_COMPOSITION, composition_frame_indices, evenly_spaced, load_autoencoder,
-                                    load_frames, resolve_checkpoint)
+from lib.train.autoencoders import (TRAINING_COMPOSITION, AETrainConfig, composition_frame_indices, evenly_spaced,
+                                    load_autoencoder, load_frames, resolve_checkpoint, split_heldout)
 
 KIND_LABELS = {"sae": "Standard", "vae": "Variational"}
 
@@ -34,6 +37,12 @@ THESIS_TABLE4 = {
 def test_frame_rows(cache, eval_frames: int | None = None, composition: str = TRAINING_COMPOSITION) -> np.ndarray:
     """Cache rows of the evaluation frames (test subjects only), evenly subsampled."""
     return evenly_spaced(composition_frame_indices(cache, "test", composition), eval_frames)
+
+
+def heldout_frame_rows(cache, every: int, eval_frames: int | None = None,
+                       composition: str = TRAINING_COMPOSITION) -> np.ndarray:
+    """Cache rows of the training subjects' held-out frames (see ``split_heldout``), evenly subsampled."""
+    return evenly_spaced(split_heldout(composition_frame_indices(cache, "train", composition), every)[1], eval_frames)
 
 
 def frame_subjects(cache, rows: np.ndarray) -> np.ndarray:
@@ -91,14 +100,49 @@ def autoencoder_table(run_dir: str | Path, cache, names: Sequence[str] | None = 
         state = load_checkpoint(checkpoint)
         model = load_autoencoder(checkpoint, device=device)
         kind, size = parse_autoencoder_name(name)
+        every = int(state["config"].get("heldout_every", 0))
+        heldout = heldout_frame_rows(cache, every, eval_frames, composition)
+        on_heldout = evaluate_autoencoder(model, cache, heldout) if len(heldout) else {}
         records.append({
             "name": name, "type": KIND_LABELS[kind], "size": size,
             **evaluate_autoencoder(model, cache, rows),
+            **{f"{key}_heldout": value for key, value in on_heldout.items()},
             "parameters": int(state.get("parameters", sum(p.numel() for p in model.parameters()))),
             "train_seconds": float(state["train_seconds"]), "epochs": int(state["epoch"]),
             "width": float(state["config"]["width"]), "test_frames": len(rows),
         })
     return pd.DataFrame.from_records(records)
+
+
+def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, fit_frames: int = 4000,
+                 composition: str = TRAINING_COMPOSITION, heldout_every: int = AETrainConfig.heldout_every,
+                 seed: int = 0) -> dict[str, Any]:
+    """The linear reference row: PCA with ``n_components`` fitted on (up to ``fit_frames`` of) the frames
+    the autoencoders fit, scored like them on both test sets (scikit-learn's randomized PCA)."""
+    import time
+
+    from sklearn.decomposition import PCA
+
+    fit_rows, _ = split_heldout(composition_frame_indices(cache, "train", composition), heldout_every)
+    fit_rows = evenly_spaced(fit_rows, fit_frames)
+    started = time.perf_counter()
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
+    pca.fit(load_frames(cache, fit_rows).flatten(1).numpy())
+    seconds = time.perf_counter() - started
+
+    def scores(rows: np.ndarray) -> dict[str, float]:
+        frames = load_frames(cache, rows)
+        codes = pca.transform(frames.flatten(1).numpy())
+        recon = torch.from_numpy(pca.inverse_transform(codes)).reshape(frames.shape).clamp(-1, 1)
+        quality = image_quality(frames.double(), recon.double(), reduction="none")
+        return {key: float(quality[key].mean()) for key in ("mse", "ssim", "psnr")}
+
+    heldout = heldout_frame_rows(cache, heldout_every, eval_frames, composition)
+    return {"name": f"pca-{n_components}", "type": "Linear (PCA)", "size": "-",
+            **scores(test_frame_rows(cache, eval_frames, composition)),
+            **({f"{k}_heldout": v for k, v in scores(heldout).items()} if len(heldout) else {}),
+            "parameters": int(pca.components_.size + pca.mean_.size), "train_seconds": seconds,
+            "epochs": 0, "width": float("nan"), "test_frames": len(test_frame_rows(cache, eval_frames, composition))}
 
 
 def thesis_table4() -> pd.DataFrame:
@@ -116,7 +160,7 @@ def table4_layout(table: pd.DataFrame, metrics: Iterable[str] = ("mse", "ssim"))
     wide = table.pivot(index="type", columns="size", values=metrics)
     sizes = [s for s in ("small", "medium", "large") if s in wide.columns.get_level_values(1)]
     wide = wide.swaplevel(0, 1, axis=1)
-    return wide.reindex(columns=pd.MultiIndex.from_product([sizes, metrics]))
+    return wide.reindex(columns=pd.MultiIndex.from_product([sizes, metrics])).dropna(how="all")  # no PCA row
 
 
 def to_markdown(table: pd.DataFrame, float_format: str = "{:.6g}") -> str:
@@ -141,7 +185,8 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, selected: str | None =
     """``autoencoders.csv`` and ``autoencoders.md`` (results, Table 4 layout, thesis reference) in ``run_dir``."""
     run_dir = Path(run_dir)
     csv_path = atomic_write_text(run_dir / "autoencoders.csv", table.to_csv(index=False))
-    parts = ["# Autoencoders on the test split (MSE, SSIM, PSNR on the [0, 1] scale)", "", to_markdown(table), "",
+    parts = ["# Autoencoders on the test split (MSE, SSIM, PSNR on the [0, 1] scale; `*_heldout`: held-out "
+             "frames of the training subjects)", "", to_markdown(table), "",
              "## In the layout of the thesis's Table 4", "", to_markdown(table4_layout(table)), "",
              "## The thesis's Table 4 (MUG, 50 epochs, full width)", "", to_markdown(table4_layout(thesis_table4()))]
     if selected:

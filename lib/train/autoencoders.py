@@ -64,6 +64,7 @@ class AETrainConfig:
     num_threads: int | None = None   # torch CPU threads; None: torch's default (OMP_NUM_THREADS)
     augment: bool = False            # random flips + colour jitter (not in the thesis; off in every preset)
     composition: str = TRAINING_COMPOSITION  # whose frames it learns: unseen (training subjects) | seen (+ test subjects' seen emotions)
+    heldout_every: int = 10          # every N-th training frame is held out (Table 4's second test set); 0 = none
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
@@ -82,6 +83,9 @@ class AETrainConfig:
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 2):
                 raise ConfigError(f"invalid {field}={value!r}; must be None or an integer >= 2")
+        if not isinstance(self.heldout_every, int) or isinstance(self.heldout_every, bool) or self.heldout_every == 1 \
+                or self.heldout_every < 0:
+            raise ConfigError(f"invalid heldout_every={self.heldout_every!r}; must be 0 (none) or an integer >= 2")
         if not isinstance(self.augment, bool):
             raise ConfigError(f"invalid augment={self.augment!r}; must be True or False")
         resolve_device(self.device)
@@ -124,6 +128,17 @@ def composition_frame_indices(cache, part: str, composition: str = TRAINING_COMP
     check_choice("part", part, ("train", "test"))
     train_ids, test_ids = composition_videos(cache, composition)
     return video_frame_indices(cache, train_ids if part == "train" else test_ids)
+
+
+def split_heldout(rows: np.ndarray, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to fit, held-out rows): every ``every``-th row (from the middle of each block) held out;
+    ``every=0`` holds out nothing.  Held-out frames are of the training subjects, between frames the
+    model fits: what the thesis most likely measured (it does not say how its split was made)."""
+    if not every:
+        return rows, rows[:0]
+    held = np.zeros(len(rows), bool)
+    held[every // 2::every] = True
+    return rows[~held], rows[held]
 
 
 def evenly_spaced(indices: np.ndarray, limit: int | None) -> np.ndarray:
@@ -189,7 +204,7 @@ def train_autoencoder(cfg: AETrainConfig, cache, run_dir: str | Path, progress: 
     """
     cfg.validate()
     out_dir = Path(run_dir) / cfg.name
-    rows = composition_frame_indices(cache, "train", cfg.composition)
+    rows, _ = split_heldout(composition_frame_indices(cache, "train", cfg.composition), cfg.heldout_every)
     if len(rows) < 2:
         raise ValueError(f"the cache's training split has {len(rows)} frames; an autoencoder needs at least 2")
     if cache.image_size != cfg.image_size:
@@ -217,7 +232,8 @@ def _train_autoencoder_owned(cfg: AETrainConfig, cache, out_dir: Path, rows: np.
         state = load_checkpoint(checkpoint_path)
         # a field missing from an older checkpoint had its default value then
         check_resumable(state["config"], dataclasses.asdict(cfg), checkpoint_path, RESUME_MAY_CHANGE,
-                        defaults={f.name: f.default for f in dataclasses.fields(AETrainConfig)})
+                        defaults={**{f.name: f.default for f in dataclasses.fields(AETrainConfig)},
+                                  "heldout_every": 0})  # checkpoints from before it existed held nothing out
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_global_rng_states(state["rng"])
