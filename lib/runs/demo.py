@@ -46,9 +46,9 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    # The headline variant, its unseen twin and MoCoGAN, fast recipe; 400 steps at `small` keep
+    # The headline variant, its unseen twin and MoCoGAN, fast recipe; 300 steps at `small` keep
     # `make demo` near 30 minutes on a 2-core CPU (README).
-    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 400, "probe_every": 200}},
+    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 300, "probe_every": 150}},
                  "thesis model 4 seen and unseen + MoCoGAN, fast recipe"),
     # Every variant of every grid, three seeds, 2,000 fast steps each at `small` (about 15 minutes a
     # run alone on two cores, 23 two at a time; FaceNet ones slower): 48 runs, about 12 hours on this
