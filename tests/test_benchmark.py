@@ -1,6 +1,8 @@
 """make benchmark's cases run for every recipe and report what they timed."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lib.train.benchmark import run_case
@@ -12,3 +14,23 @@ def test_benchmark_case_runs_each_recipe(recipe):
     assert result["recipe"] == recipe and result["iterations"] == 2
     assert result["seconds_per_iteration"] > 0 and result["peak_rss_mb"] > 0
     assert result["g_total"] == result["g_total"]  # finite losses: not NaN
+
+
+def test_recipe_ablation_switches_each_fast_technique_off_in_turn():
+    import importlib.util
+
+    from lib.train.recipes import RECIPES
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "recipe_ablation.py"
+    spec = importlib.util.spec_from_file_location("recipe_ablation", path)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    runs = ablation.configurations({})
+    fast, thesis = RECIPES["fast"], RECIPES["thesis"]
+    techniques = [name for name in fast if fast[name] != thesis[name]]
+    assert list(runs) == ["fast"] + [f"no-{name}" for name in techniques] and runs["fast"] == {}
+    assert runs["no-warm_start"] == {"warm_start": False, "emotion_directions": False}
+    with_base = ablation.configurations({"category_ramp": True, "emotion_directions": True})
+    assert "no-category_ramp" in with_base and with_base["no-ema_beta"]["category_ramp"] is True
+    assert ablation.parse_base(["clip_start=first", "category_weight=10"]) == {"clip_start": "first",
+                                                                              "category_weight": 10}
