@@ -100,3 +100,18 @@ def test_dlib_face_rate_finds_the_astronaut_and_not_noise():
     noise = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     clips = np.stack([np.stack([face] * 4), noise])  # one clip of a face, one of noise
     np.testing.assert_array_equal(dlib_face_rate(clips), [1.0, 0.0])
+
+
+def test_a_slow_extractor_reads_evenly_spaced_frames_of_each_clip():
+    from lib.evaluation.evaluate import _features
+    from lib.evaluation.extractors import Extractor
+
+    class FrameNumber(Extractor):
+        def _extract_batch(self, frames):
+            return np.asarray(frames)[:, :1, 0, :1].reshape(len(frames), 1).astype(np.float32)
+
+    clips = np.broadcast_to(np.arange(16, dtype=np.uint8)[None, :, None, None, None], (2, 16, 4, 4, 3)).copy()
+    every = _features(FrameNumber("n", 1), clips)
+    some = _features(FrameNumber("n", 1, clip_frames=4), clips)
+    assert every.shape == (2, 16, 1) and some.shape == (2, 4, 1)
+    assert some[0, :, 0].tolist() == [0, 5, 10, 15]
