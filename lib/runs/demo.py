@@ -57,6 +57,8 @@ PLANS: dict[str, Plan] = {
                       "every grid's variants x seeds 0, 1, 2, fast recipe"),
 }
 PLAN_NAMES = tuple(PLANS)
+
+
 def run_name(plan: str, preset: str) -> str:
     return f"{plan}-{preset}"
 
@@ -131,7 +133,6 @@ def _cache_exists(preset: str) -> Callable[[], Any]:
 def _autoencoder_exists(preset: str, composition: str = "unseen") -> Callable[[], Any]:
     def check():
         from lib.train.autoencoders import selection_pointer_path
-        from lib.io import read_json
 
         pointer = selection_pointer_path(preset, composition)
         if not pointer.is_file() or not Path(read_json(pointer)["checkpoint"]).exists():
@@ -140,7 +141,6 @@ def _autoencoder_exists(preset: str, composition: str = "unseen") -> Callable[[]
 
 
 def _selected_autoencoder_name(preset: str) -> str | None:
-    from lib.io import read_json
     from lib.train.autoencoders import selection_pointer_path
 
     pointer = selection_pointer_path(preset)
