@@ -9,7 +9,7 @@ A box is ``(x1, y1, x2, y2)`` in pixels of the frame it was found in.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -76,14 +76,18 @@ class HaarDetector:
         return found
 
 
+# The registry: name -> detector factory; None for the detector-free ``center`` (a fixed central
+# crop) and ``none`` (the whole frame), which :func:`face_box` handles without a detector.
+DETECTOR_BUILDERS: dict[str, Callable[[], Any] | None] = {"mtcnn": MTCNNDetector, "haar": HaarDetector,
+                                                          "center": None, "none": None}
+assert tuple(DETECTOR_BUILDERS) == DETECTORS
+
+
 def make_detector(name: str):
     """A detector object for ``mtcnn``/``haar``; None for the detector-free ``center``/``none``."""
     check_choice("detector", name, DETECTORS)
-    if name == "mtcnn":
-        return MTCNNDetector()
-    if name == "haar":
-        return HaarDetector()
-    return None
+    builder = DETECTOR_BUILDERS[name]
+    return builder() if builder is not None else None
 
 
 def detect_downscaled(detector, frames: np.ndarray, max_side: int = DETECT_SIDE) -> list[Box | None]:

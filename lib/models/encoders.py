@@ -8,7 +8,9 @@ dropout of a pretrained feature extractor are kept fixed, only its weights learn
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -118,19 +120,40 @@ def load_autoencoder_network(checkpoint: str | Path, device: torch.device | str 
     return autoencoder_from_state(load_checkpoint(checkpoint)).to(device)
 
 
-def build_content_encoder(name: str, *, finetune: bool = False, autoencoder_checkpoint: str | Path | None = None,
-                          facenet_weights: str | Path | None = None, facenet_input_size: int = FACENET_PAPER_INPUT,
-                          device: torch.device | str = "cpu") -> ContentEncoder | None:
-    """The content encoder ``name`` (None for ``none``), on ``device``.
+@dataclass(frozen=True)
+class EncoderOptions:
+    """What any content encoder builder may read (one object for every builder of the registry)."""
+    finetune: bool = False
+    autoencoder_checkpoint: str | Path | None = None
+    facenet_weights: str | Path | None = None  # resolved: a file path, or None for a random init
+    facenet_input_size: int = FACENET_PAPER_INPUT
+    device: torch.device | str = "cpu"
+
+
+def _build_ae(options: EncoderOptions) -> ContentEncoder:
+    if options.autoencoder_checkpoint is None:
+        raise ValueError("encoder='ae' needs the autoencoder checkpoint path")
+    network = load_autoencoder_network(options.autoencoder_checkpoint, options.device)
+    return AutoencoderContent(network, options.finetune).to(options.device)
+
+
+def _build_facenet(options: EncoderOptions) -> ContentEncoder:
+    network = build_facenet_network(options.facenet_weights)
+    return FaceNetContent(network, options.finetune, options.facenet_input_size).to(options.device)
+
+
+# The registry: name -> builder(EncoderOptions) (None = no encoder: MoCoGAN's content from noise).
+ENCODER_BUILDERS: dict[str, Callable[[EncoderOptions], ContentEncoder | None]] = {
+    "ae": _build_ae, "facenet": _build_facenet, "none": lambda options: None,
+}
+assert tuple(ENCODER_BUILDERS) == CONTENT_ENCODERS
+
+
+def build_content_encoder(name: str, **options: Any) -> ContentEncoder | None:
+    """The content encoder ``name`` (None for ``none``), built from :class:`EncoderOptions` fields.
 
     ``facenet_weights`` here is already resolved: a file path, or None for random init
     (``"random"``); the GAN config turns ``"train"`` into the trained embedder's file.
     """
     check_choice("encoder", name, CONTENT_ENCODERS)
-    if name == "none":
-        return None
-    if name == "ae":
-        if autoencoder_checkpoint is None:
-            raise ValueError("encoder='ae' needs the autoencoder checkpoint path")
-        return AutoencoderContent(load_autoencoder_network(autoencoder_checkpoint, device), finetune).to(device)
-    return FaceNetContent(build_facenet_network(facenet_weights), finetune, facenet_input_size).to(device)
+    return ENCODER_BUILDERS[name](EncoderOptions(**options))
