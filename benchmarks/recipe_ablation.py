@@ -60,8 +60,8 @@ def parse_base(items: list[str]) -> dict:
     return base
 
 
-def _train(args: tuple[str, dict, str, float, int]) -> str:
-    name, options, preset, minutes, seed = args
+def _train(args: tuple[Path, str, dict, str, float, int]) -> str:
+    folder, name, options, preset, minutes, seed = args
     import torch
 
     from lib.evaluation.learning_probes import build_learning_probe
@@ -70,16 +70,8 @@ def _train(args: tuple[str, dict, str, float, int]) -> str:
     torch.set_num_threads(1)
     cfg = resolve_config(make_gan_config(preset=preset, recipe="fast", steps=10 ** 6, time_limit_minutes=minutes,
                                          num_threads=1, seed=seed, **HEADLINE, **options))
-    train_gan(cfg, _folder / name, probe=build_learning_probe(cfg), progress=False)
+    train_gan(cfg, folder / name, probe=build_learning_probe(cfg), progress=False)
     return name
-
-
-_folder = Path()
-
-
-def _init(folder: Path) -> None:
-    global _folder
-    _folder = folder
 
 
 def summarise(folder: Path, names: list[str]) -> pd.DataFrame:
@@ -122,8 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = {name: runs[name] for name in args.only}
     folder = runs_dir() / "benchmarks" / safe_name(f"recipe_ablation-{args.preset}" + (f"-{args.tag}" if args.tag else ""))
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, options, args.preset, args.minutes, args.seed) for name, options in runs.items()]
-    with multiprocessing.get_context("spawn").Pool(args.parallel, initializer=_init, initargs=(folder,)) as pool:
+    jobs = [(folder, name, options, args.preset, args.minutes, args.seed) for name, options in runs.items()]
+    with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
         for name in pool.imap_unordered(_train, jobs):
             print(f"finished {name}", flush=True)
     table = summarise(folder, list(runs))
