@@ -292,3 +292,19 @@ def test_a_checkpoint_from_before_an_option_existed_resumes_as_the_thesis_way():
     with pytest.raises(ConfigError, match="emotion_directions: False -> True"):
         check_resumable(older, {**current, "emotion_directions": True}, "run/checkpoint.pt", ("steps",),
                         defaults=RECIPES["thesis"])
+
+
+def test_compiled_generator_trains_like_the_eager_one_and_resumes_eager(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    """compile_generator is speed only: same losses as eager (to float tolerance), same checkpoint keys,
+    and a compiled run resumes without it."""
+    steps = dict(recipe="fast", steps=2, log_every=1, checkpoint_every=1)
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", **steps), tmp_path / "eager", progress=False)
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", compile_generator=True, **steps), tmp_path / "compiled",
+              progress=False)
+    for eager, compiled in zip(_losses(tmp_path / "eager"), _losses(tmp_path / "compiled")):
+        assert eager.keys() == compiled.keys()
+        assert all(np.isclose(eager[k], compiled[k], rtol=1e-3, atol=1e-4) for k in eager), (eager, compiled)
+    keys = lambda run: set(load_checkpoint(tmp_path / run / "checkpoint.pt")["generator"])  # noqa: E731
+    assert keys("eager") == keys("compiled")
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", **{**steps, "steps": 3}), tmp_path / "compiled", progress=False)
+    assert len(_losses(tmp_path / "compiled")) == 3

@@ -51,14 +51,14 @@ def _peak_rss_mb() -> float:
 
 
 def run_case(preset: str, encoder: str, device: str, iterations: int, threads: int | None = None,
-             recipe: str = "thesis") -> dict[str, Any]:
+             recipe: str = "thesis", compile_generator: bool = False) -> dict[str, Any]:
     """Time ``iterations`` training iterations (after one warm-up) of one preset/encoder/recipe on one device.
 
     The recipe's options act as in training (spectral norm, EMA update, lazy R1 every ``r1_every``
     steps, DiffAugment, a warm-started decoder of the autoencoder's shape); the paired L1 needs real
     partner clips and is left out, which leaves out one subtraction per step."""
     from lib.models.autoencoders import build_autoencoder
-    from lib.train.gan import GANModels, build_networks, make_optimizers, train_step
+    from lib.train.gan import GANModels, build_networks, compile_decoder, make_optimizers, train_step
 
     if threads:
         torch.set_num_threads(threads)
@@ -77,12 +77,16 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
     else:
         content = FaceNetContent(build_facenet_network(None), finetune=False, input_size=cfg.facenet_input_size).to(dev)
     models = GANModels(**build_networks(cfg, content.code_dim, dev, autoencoder), encoder=content)
+    if compile_generator:
+        compile_decoder(models.generator)
     optimizers = make_optimizers(models, cfg)
     batches = RandomBatches(cfg.video_length, 64)
     noise = torch.Generator(device=dev).manual_seed(1)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    train_step(models, optimizers, batches, cfg, noise, dev, step=1)  # warm-up (allocations, kernel choice)
+    warm_up = time.perf_counter()
+    train_step(models, optimizers, batches, cfg, noise, dev, step=1)  # warm-up (allocations, kernel choice, compile)
+    warm_up = time.perf_counter() - warm_up
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     started = time.perf_counter()
@@ -91,7 +95,8 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - started) / iterations
-    result = {"preset": preset, "encoder": encoder, "recipe": recipe, "device": device, "iterations": iterations,
+    result = {"preset": preset, "encoder": encoder, "recipe": recipe, "compile_generator": compile_generator,
+              "warm_up_seconds": round(warm_up, 2), "device": device, "iterations": iterations,
               "threads": torch.get_num_threads(), "seconds_per_iteration": round(seconds, 4),
               "video_batch": cfg.video_batch, "image_batch": cfg.image_batch, "width": cfg.width,
               "facenet_input_size": cfg.facenet_input_size if encoder == "facenet" else None,
@@ -112,21 +117,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="default: cpu, plus cuda when torch sees a GPU")
     parser.add_argument("--iterations", type=int, default=None, help="timed iterations per case (default per preset)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--compile", nargs="+", default=["off"], choices=["off", "on"],
+                        help="also time with the generator's decoder compiled (on), e.g. --compile off on")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default papermill_runs/benchmark/benchmark.json)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(run_case(args.presets[0], args.encoders[0], args.devices[0], args.iterations, args.threads,
-                                  args.recipes[0])))
+                                  args.recipes[0], args.compile[0] == "on")))
         return {}
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     results = []
     for device in devices:
         for preset in args.presets:
-            for encoder, recipe in ((e, r) for e in args.encoders for r in args.recipes):
+            for encoder, recipe, compiled in ((e, r, c) for e in args.encoders for r in args.recipes
+                                              for c in args.compile):
                 iterations = args.iterations or DEFAULT_ITERATIONS.get((preset, device), 3)
                 command = [sys.executable, "-m", "lib.train.benchmark", "--one", "--presets", preset, "--encoders",
-                           encoder, "--devices", device, "--iterations", str(iterations), "--recipes", recipe]
+                           encoder, "--devices", device, "--iterations", str(iterations), "--recipes", recipe,
+                           "--compile", compiled]
                 if args.threads:
                     command += ["--threads", str(args.threads)]
                 done = subprocess.run(command, capture_output=True, text=True)
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results.append(result)
                 memory = (f"{result['cuda_max_memory_allocated_mb']} MB CUDA" if "cuda_max_memory_allocated_mb" in result
                           else f"{result.get('peak_rss_mb')} MB peak RSS")
-                print(f"{device:4s} {preset:5s} {encoder:7s} {recipe:6s} " + (
+                print(f"{device:4s} {preset:5s} {encoder:7s} {recipe:6s} compile={compiled:3s} " + (
                     f"{result['seconds_per_iteration']:.3f} s/iteration, {memory} "
                     f"(batches {result['video_batch']}/{result['image_batch']}, {result['threads']} threads)"
                     if "error" not in result else f"FAILED: {result['error']}"), flush=True)

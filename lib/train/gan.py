@@ -43,7 +43,7 @@ DONE_NAME = TRAIN_DONE_FILE
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
 RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
-                     "num_threads", "run_name", "run_dir")
+                     "num_threads", "compile_generator", "run_name", "run_dir")
 
 
 @dataclasses.dataclass
@@ -78,6 +78,13 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
         if cfg.emotion_directions and cache is not None:
             directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
     return GANModels(**build_networks(cfg, content_dim, device, autoencoder, directions), encoder=encoder)
+
+
+def compile_decoder(generator: VideoGenerator) -> None:
+    """torch.compile the training generator's frame decoder in place.  Its ``forward`` is compiled, not the
+    module wrapped, so parameter names (checkpoints, EMA) stay as they are.  The discriminators stay eager:
+    the R1 penalty needs a double backward, which compiled graphs do not support."""
+    generator.decoder.forward = torch.compile(generator.decoder.forward)
 
 
 def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
@@ -353,6 +360,8 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
 
     seed_everything(cfg.seed)
     models = build_models(cfg, device, cache, train_ids)
+    if cfg.compile_generator:  # training only: loading a generator for evaluation stays eager
+        compile_decoder(models.generator)
     optimizers = make_optimizers(models, cfg)
     sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start=cfg.clip_start)
     noise = torch.Generator(device=device)

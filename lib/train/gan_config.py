@@ -100,6 +100,8 @@ class GANConfig:
     device: str = _param("auto", "auto | cpu | cuda | cuda:N")
     seed: int = _param(0, "every random draw of the run follows it")
     num_threads: int | None = _param(None, "torch CPU threads (the sweep runner sets 1 when it runs two at once)")
+    compile_generator: bool = _param(False, "torch.compile the generator's frame decoder (speed only; about 7 s to "
+                                            "compile; README Benchmarks)", (True, False))
     # training recipe (lib.train.recipes): None = the recipe's value for each option
     recipe: str = _param("thesis", "thesis (the papers' loop) | fast (small-compute techniques, lib/train/recipes.py)",
                          RECIPE_NAMES)
