@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,28 @@ from lib import io as lio
 from lib.paths import REPO_ROOT
 
 _WRITER = """
-import os, sys
-from lib.io import atomic_write_bytes
-data = os.urandom(64 << 20)
-print("ready", flush=True)
-while True:
-    atomic_write_bytes(sys.argv[1], data)
+import os, sys, time
+from lib import io as lio
+def stall(*args):  # the temp file is written; hold here, before the rename, until killed
+    print("writing", flush=True)
+    time.sleep(600)
+lio.os.replace = stall
+lio.atomic_write_bytes(sys.argv[1], os.urandom(1 << 20))
 """
 
 
 def test_killed_writers_temp_files_are_swept_at_the_next_write(tmp_path):
     target = tmp_path / "checkpoint.pt"
-    left = 0
-    for _ in range(4):  # SIGKILL writers in the middle of their writes
+    for _ in range(4):  # SIGKILL writers in the middle of their writes (after the data, before the rename)
         writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                                   text=True)
-        assert writer.stdout.readline().strip() == "ready"
-        time.sleep(0.3)
+        assert writer.stdout.readline().strip() == "writing"
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         writer.stdout.close()
-        left = max(left, len(list(tmp_path.glob(".checkpoint.pt.*.tmp"))))
-    assert left >= 1, "the kills never hit a write in progress; the test proves nothing"
+        # this writer's temp file is left; the one the previous killed writer left was swept by this write
+        left = list(tmp_path.glob(".checkpoint.pt.*.tmp"))
+        assert len(left) == 1 and left[0].name.startswith(f".checkpoint.pt.pid{writer.pid}."), left
     live = tmp_path / f".checkpoint.pt.pid{os.getppid()}.x.tmp"  # a live writer's temp file is kept
     live.write_bytes(b"in progress")
     lio.atomic_write_bytes(target, b"new")
