@@ -63,8 +63,8 @@ def injected_names(history: list[str]) -> set[str]:
 
 def check_parameters(namespace: Mapping[str, Any], notebook: str | Path) -> None:
     """Fail (ConfigError) before any work on a parameter papermill injected that ``notebook`` does not
-    declare, or a declared parameter of the wrong type.  Call it in the cell after the parameters cell with ``globals()`` (its ``In`` history holds the
-    injected cell)."""
+    declare, or a declared parameter of the wrong type.  Call it in the cell after the parameters cell
+    with ``globals()`` (its ``In`` history holds the injected cell)."""
     declared = declared_parameters(parameters_source(notebook))
     unknown = injected_names(list(namespace.get("In", []))) - set(declared)
     problems = []

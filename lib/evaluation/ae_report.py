@@ -137,12 +137,12 @@ def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, 
         quality = image_quality(frames.double(), recon.double(), reduction="none")
         return {key: float(quality[key].mean()) for key in ("mse", "ssim", "psnr")}
 
+    test_rows = test_frame_rows(cache, eval_frames, composition)
     heldout = heldout_frame_rows(cache, heldout_every, eval_frames, composition)
-    return {"name": f"pca-{n_components}", "type": "Linear (PCA)", "size": "-",
-            **scores(test_frame_rows(cache, eval_frames, composition)),
+    return {"name": f"pca-{n_components}", "type": "Linear (PCA)", "size": "-", **scores(test_rows),
             **({f"{k}_heldout": v for k, v in scores(heldout).items()} if len(heldout) else {}),
             "parameters": int(pca.components_.size + pca.mean_.size), "train_seconds": seconds,
-            "epochs": 0, "width": float("nan"), "test_frames": len(test_frame_rows(cache, eval_frames, composition))}
+            "epochs": 0, "width": float("nan"), "test_frames": len(test_rows)}
 
 
 def thesis_table4() -> pd.DataFrame:

@@ -28,6 +28,7 @@ from lib.constants import EMOTIONS, PRESET_NAMES
 from lib.evaluation import verification as V
 from lib.evaluation.emotion import CLASSIFIERS, build_classifiers
 from lib.evaluation.extractors import EXTRACTORS, build_extractor, dlib_face_rate
+from lib.evaluation.findings import findings_markdown, thesis_findings
 from lib.evaluation.uncertainty import add_intervals
 from lib.paths import TRAIN_DONE_FILE, split_seed
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
@@ -443,8 +444,6 @@ def write_table(table: pd.DataFrame, out_dir, config: EvaluationConfig | None = 
     atomic_write_text(out_dir / "results.md", results_markdown(table))
     atomic_write_json(out_dir / "results.json", {"config": to_dict(config) if config else None,
                                                  "rows": table.replace({np.nan: None}).to_dict(orient="records")})
-    from lib.evaluation.findings import findings_markdown, thesis_findings
-
     table5 = thesis_findings(table)
     if table5 is not None:  # thesis Table 5 as computed verdicts (needs pairs of thesis variants)
         atomic_write_text(out_dir / "findings.csv", table5.to_csv(index=False))

@@ -487,8 +487,8 @@ def run_grid(grid: str = "demo", preset: str = "small", *, variants: Sequence[st
     """Train (``"train"`` in steps) and evaluate (``"evaluate"``) the grid's variants.
 
     ``variants`` picks some variants by name (None = all); every variant trains with ``recipe``
-    (:mod:`lib.train.recipes`), once per seed of ``seeds`` (None: once, with 03's seed).  Evaluation covers every finished variant of the selection and
-    runs 05 as the grid folder's name (:func:`grid_dir`).
+    (:mod:`lib.train.recipes`), once per seed of ``seeds`` (None: once, with 03's seed).  Evaluation
+    covers every finished variant of the selection and runs 05 as the grid folder's name (:func:`grid_dir`).
     """
     steps = name_list(steps)
     for step in steps:
