@@ -82,6 +82,29 @@ def test_category_ramp_grows_the_one_hot_from_zero_to_one():
     assert category[1, 0].abs().sum() == 0 and category[1, -1, 1] == 1
 
 
+def test_warp_moves_the_image_by_the_flow_and_zero_flow_keeps_it():
+    from lib.models.mocogan import warp
+
+    images = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(warp(images, torch.zeros(2, 2, 16, 16)), images, atol=1e-5, rtol=0)
+    one_pixel = torch.zeros(2, 2, 16, 16)
+    one_pixel[:, 0] = 2 / 16  # x + 1 pixel: each output pixel reads its right neighbour
+    torch.testing.assert_close(warp(images, one_pixel)[..., :-1], images[..., 1:], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("composite", ["mask", "warp"])
+def test_composite_generators_need_reference_frames_and_keep_them_at_a_saturated_mask(composite):
+    generator = VideoGenerator(50, 32, 0.125, composite=composite)
+    reference = torch.rand(2, 3, 16, 32, 32) * 2 - 1
+    videos, mask = generator(torch.randn(2, 16, 50), torch.tensor([0, 1]), reference=reference, return_mask=True)
+    assert videos.shape == reference.shape and mask.shape == (2, 1, 16, 32, 32)
+    assert 0.5 < mask.mean() < 1  # starts mostly keeping the reference
+    with pytest.raises(ValueError, match="reference"):
+        generator(torch.randn(2, 16, 50), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="composite"):
+        VideoGenerator(50, 32, 0.125, composite="yes")
+
+
 def test_dcgan_init():
     generator = VideoGenerator(50, 64, 0.25)
     generator.apply(init_dcgan_weights)

@@ -76,11 +76,15 @@ def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
 # Options the fast recipe leaves at the thesis value are switched on with these values, and
 # the options they need beside them.
 ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_ramp": True,
-                  "fake_category_weight": 1.0}
-NEEDS = {"emotion_directions": {"warm_start": True}}
+                  "fake_category_weight": 1.0, "composite": "mask", "composite_mask_weight": 1.0,
+                  "reconstruction_target": "changes", "reconstruction_loss": "mse", "emotion_templates": True}
+NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"reconstruction_weight": 10.0},
+         "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_mask_weight": {"composite": "mask"},
+         "emotion_templates": {"composite": "residual"}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
-FAST_NEEDS = {"category_ramp": {"emotion_directions": True}}
+FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite_mask_weight": {"composite": "mask"},
+              "emotion_templates": {"composite": "residual"}}
 
 
 def _on_value(name):
@@ -168,6 +172,60 @@ def test_warm_start_reproduces_the_autoencoder_at_step_zero(cache_dir, ae_checkp
     latent = torch.cat([codes, torch.randn(3, models.generator.motion_dim), torch.eye(6)[:3]], dim=1)
     with torch.no_grad():
         assert torch.allclose(decoder(latent), autoencoder.decode(codes), atol=1e-5)
+
+
+def test_composite_keeps_the_input_frame_where_the_mask_is_one(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.models.mocogan import COMPOSITE_MASK_BIAS
+    from lib.train.gan import content_codes, reference_frames
+
+    cfg, models, *_ = _parts(_config(cache_dir, ae_checkpoint, "ae", warm_start=True, composite="mask",
+                                     content_mode="single"))
+    generator = models.generator.eval()
+    videos = torch.rand(2, 3, 16, cfg.image_size, cfg.image_size) * 2 - 1
+    noise = torch.Generator().manual_seed(0)
+    reference = reference_frames(cfg, videos)
+    assert torch.equal(reference[:, :, 5], videos[:, :, 0])  # single: the first frame, the content's source
+    with torch.no_grad():
+        content = content_codes(models, cfg, videos, noise)
+        out = generator(content, torch.tensor([0, 3]), noise, reference)
+        plain = generator.decoder(generator.latent(content, torch.tensor([0, 3]), noise).reshape(32, -1))
+    # the warm-started mask channel is 0 at step 0: every pixel is sigmoid(bias) input + the rest decoder colour
+    keep = torch.sigmoid(torch.tensor(COMPOSITE_MASK_BIAS))
+    colour = plain[:, :3].reshape(2, 16, 3, *out.shape[-2:]).transpose(1, 2)
+    torch.testing.assert_close(out, keep * reference + (1 - keep) * colour, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="reference"):
+        generator(content, torch.tensor([0, 3]), noise)
+    no_encoder = dataclasses.replace(cfg, encoder="none")
+    assert reference_frames(no_encoder, videos) is None  # MoCoGAN has no input frame: the option does not apply
+    every_frame = dataclasses.replace(cfg, content_mode="all")
+    assert reference_frames(every_frame, videos) is videos
+
+
+def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.data.cache import load_cache
+    from lib.train.gan import _prepare, build_models, content_codes, reference_frames
+    from lib.train.gan_config import validate
+    from lib.train.gan_data import emotion_pixel_changes
+
+    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
+                                                         emotion_templates=True, content_mode="single")), None, False)
+    templates = emotion_pixel_changes(cache, train_ids, 6, cfg.video_length, cfg.every_nth)
+    assert templates.shape == (6, 3, cfg.video_length, cfg.image_size, cfg.image_size)
+    assert templates[:, :, 0].abs().max() == 0  # a change from the first frame
+    labels = set(load_cache(cache_dir).index.set_index("video_id").loc[list(train_ids), "label"])
+    assert all(templates[e].abs().sum() > 0 for e in labels)
+    models = build_models(cfg, torch.device("cpu"), cache, train_ids)
+    generator = models.generator.eval()
+    torch.testing.assert_close(generator.templates, templates)
+    videos = torch.rand(2, 3, cfg.video_length, cfg.image_size, cfg.image_size) * 2 - 1
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        out = generator(content_codes(models, cfg, videos, noise), torch.tensor([1, 4]), noise,
+                        reference_frames(cfg, videos))
+    # the drawn change starts at zero: input frame + template
+    torch.testing.assert_close(out, videos[:, :, :1] + templates[[1, 4]], atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="residual"):
+        validate(_config(cache_dir, ae_checkpoint, "ae", composite="mask", emotion_templates=True))
 
 
 def test_ema_update_rule():

@@ -22,6 +22,16 @@ from lib.constants import EMOTIONS, VIDEO_LENGTH
 N_CATEGORIES = len(EMOTIONS)
 MOTION_DIM = 10  # MoCoGAN: GRUCell(10, 10)
 NOISE_CONTENT_DIM = 50  # content size of plain MoCoGAN (encoder "none")
+# ``composite``: the mask logit's offset, so a fresh generator starts mostly copying its reference frame
+# (sigmoid(2) = 0.88) and learns where to draw.
+COMPOSITE_MASK_BIAS = 2.0
+# Extra decoder channels per composite mode: the mask logit, and for ``warp`` a 2-d flow field.
+COMPOSITE_CHANNELS = {"off": 0, "mask": 1, "warp": 3, "residual": 0}
+COMPOSITES = tuple(COMPOSITE_CHANNELS)
+# ``warp``: the largest displacement, in [-1, 1] image coordinates (0.15 = 4.8 px at 64x64: a mouth opening),
+# and the flow's resolution: averaged over 4x4 cells and upsampled, so it moves regions, not single pixels.
+WARP_MAX_SHIFT = 0.15
+WARP_FLOW_CELL = 4
 
 
 def _levels(image_size: int) -> int:
@@ -56,10 +66,24 @@ class MotionGRU(nn.Module):
         return torch.stack(codes, dim=1)
 
 
-class FrameDecoder(nn.Module):
-    """DCGAN decoder: (N, in_dim) codes -> (N, 3, S, S) images in [-1, 1]."""
+def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) images sampled at the identity grid + ``flow`` (N, 2, H, W; x, y in [-1, 1] units)."""
+    identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(len(images), 2, 3)
+    grid = nn.functional.affine_grid(identity, list(images.shape), align_corners=False)
+    return nn.functional.grid_sample(images, grid + flow.permute(0, 2, 3, 1), padding_mode="border",
+                                     align_corners=False)
 
-    def __init__(self, in_dim: int, image_size: int = 64, width: float = 1.0):
+
+def _colour_and_extra(out: torch.Tensor) -> torch.Tensor:
+    """Tanh on the 3 colour channels (images in [-1, 1]); extra channels (the composite mask logit) raw."""
+    colour = torch.tanh(out[:, :3])
+    return colour if out.shape[1] == 3 else torch.cat([colour, out[:, 3:]], dim=1)
+
+
+class FrameDecoder(nn.Module):
+    """DCGAN decoder: (N, in_dim) codes -> (N, 3, S, S) images in [-1, 1] (+ ``extra_channels`` raw maps)."""
+
+    def __init__(self, in_dim: int, image_size: int = 64, width: float = 1.0, extra_channels: int = 0):
         super().__init__()
         levels = _levels(image_size)
         chans = [_channels(64 * 2 ** (levels - 1 - i), width) for i in range(levels)]  # 512,256,128,64
@@ -67,11 +91,14 @@ class FrameDecoder(nn.Module):
             nn.ConvTranspose2d(in_dim, chans[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        layers.append(nn.ConvTranspose2d(chans[-1], 3 + extra_channels, 4, 2, 1, bias=False))
+        self.main = nn.Sequential(*layers)  # the output Tanh is applied in forward, to the colour channels
+
+    def output_layer(self) -> nn.Module:
+        return self.main[-1]
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.main(codes[:, :, None, None])
+        return _colour_and_extra(self.main(codes[:, :, None, None]))
 
 
 class VideoGenerator(nn.Module):
@@ -82,17 +109,46 @@ class VideoGenerator(nn.Module):
     ``category_ramp``, scaled by t / (T - 1) at frame t: MUG's takes go neutral -> onset -> apex, and
     a constant code gives the generator no time signal (its GRU sees only noise), so its videos
     came out static.
+
+    ``composite`` (GANimation's attention, Pumarola et al. 2018): ``mask``: the decoder also draws a
+    mask, and frame t = mask * reference_t + (1 - mask) * colour, where the reference frames are the
+    input frames the content codes were taken from; ``warp``: the reference is first moved by a flow
+    field the decoder also draws (warp-guided, as in Geng et al. 2018's wg-GAN), so an expression can
+    move the input's own lips and brows.  The generator then redraws only what changes and keeps the
+    rest of the input's face exactly.  ``residual``: frame t = reference_t + the decoder's output (which
+    starts at zero), so the decoder draws only the change from the input frame; with ``video_length``, a
+    fixed per-emotion, per-frame template change is added too (``templates``, filled from the training
+    videos by ``emotion_templates``).  ``off``: MoCoGAN's decoder alone.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
                  motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
-                 category_ramp: bool = False):
+                 category_ramp: bool = False, composite: str = "off", video_length: int | None = None):
         super().__init__()
+        if composite not in COMPOSITES:
+            raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
         self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
-        self.image_size, self.category_ramp = image_size, category_ramp
+        self.image_size, self.category_ramp, self.composite = image_size, category_ramp, composite
         self.motion = MotionGRU(motion_dim)
-        # ``decoder``: any (N, latent_dim) -> (N, 3, S, S) module, e.g. :class:`AutoencoderFrameDecoder`
-        self.decoder = decoder if decoder is not None else FrameDecoder(self.latent_dim, image_size, width)
+        # ``decoder``: any (N, latent_dim) -> (N, 3 + COMPOSITE_CHANNELS[composite], S, S) module,
+        # e.g. :class:`AutoencoderFrameDecoder`
+        self.decoder = decoder if decoder is not None else FrameDecoder(
+            self.latent_dim, image_size, width, extra_channels=COMPOSITE_CHANNELS[composite])
+        self.start_from_reference()
+        if video_length is not None:  # ``residual`` + emotion templates: (n_categories, 3, T, S, S), set later
+            if composite != "residual":
+                raise ValueError("emotion templates are added to a residual generator's change: composite='residual'")
+            self.register_buffer("templates", torch.zeros(n_categories, 3, video_length, image_size, image_size))
+        else:
+            self.templates = None
+
+    @torch.no_grad()
+    def start_from_reference(self) -> None:
+        """``residual``: zero the decoder's output layer, so the drawn change starts at zero and step 0 repeats
+        the reference (call again after re-initialising the weights)."""
+        if self.composite == "residual":
+            for parameter in self.decoder.output_layer().parameters():
+                parameter.zero_()
 
     @property
     def latent_dim(self) -> int:
@@ -108,12 +164,33 @@ class VideoGenerator(nn.Module):
             category = category * torch.linspace(0.0, 1.0, length, device=content.device)[None, :, None]
         return torch.cat([content, motion, category.expand(batch, length, -1)], dim=2)
 
-    def forward(self, content: torch.Tensor, labels: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, content: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
+                reference: torch.Tensor | None = None, return_mask: bool = False):
+        """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``.
+        ``return_mask``: also the (B, 1, T, S, S) mask (1 = the reference kept; None without ``composite``)."""
         latent = self.latent(content, labels, generator)
         batch, length, dim = latent.shape
         frames = self.decoder(latent.reshape(batch * length, dim))
-        return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+        mask = None
+        if self.composite == "residual":
+            if reference is None:
+                raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
+            frames = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:]) + frames
+            if self.templates is not None:  # each emotion's mean change at this frame of the clip
+                frames = frames + self.templates[labels.long()].transpose(1, 2).reshape(frames.shape)
+        elif self.composite != "off":
+            if reference is None:
+                raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
+            reference = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:])
+            if self.composite == "warp":
+                coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)
+                flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear", align_corners=False)
+                reference = warp(reference, WARP_MAX_SHIFT * torch.tanh(flow))
+            mask = torch.sigmoid(frames[:, 3:4] + COMPOSITE_MASK_BIAS)
+            frames = mask * reference + (1 - mask) * frames[:, :3]
+            mask = mask.reshape(batch, length, *mask.shape[1:]).transpose(1, 2)
+        videos = frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+        return (videos, mask) if return_mask else videos
 
 
 class AutoencoderFrameDecoder(nn.Module):
@@ -123,10 +200,12 @@ class AutoencoderFrameDecoder(nn.Module):
     from 50-d codes, so the generator starts from the input's face instead of noise.  The
     first linear layer is widened to ``latent_dim`` inputs: the columns of the content code
     are the autoencoder's (when the code sizes match), the motion and category columns start
-    at zero, so at step 0 the generator reproduces the autoencoder's reconstruction.
+    at zero, so at step 0 the generator reproduces the autoencoder's reconstruction.  ``extra_channels``
+    (the composite mask logit) get zero weights and bias: a constant map at step 0.
     """
 
-    def __init__(self, autoencoder: nn.Module, latent_dim: int, content_dim: int, copy_weights: bool = True):
+    def __init__(self, autoencoder: nn.Module, latent_dim: int, content_dim: int, copy_weights: bool = True,
+                 extra_channels: int = 0):
         super().__init__()
         import copy
 
@@ -134,8 +213,14 @@ class AutoencoderFrameDecoder(nn.Module):
         self.input_shape = tuple(autoencoder.decoder_input_shape)
         self.from_code = nn.Sequential(nn.Linear(latent_dim, source.out_features), nn.ReLU(inplace=True))
         self.decoder = copy.deepcopy(autoencoder.decoder)
-        self.to_image = copy.deepcopy(autoencoder.to_image)
+        colour = autoencoder.to_image[0]  # Conv -> 3 channels; its Tanh is applied in forward
+        self.to_image = nn.Sequential(nn.Conv2d(colour.in_channels, 3 + extra_channels, colour.kernel_size,
+                                                colour.stride, colour.padding))
         with torch.no_grad():
+            self.to_image[0].weight.zero_()
+            self.to_image[0].bias.zero_()
+            self.to_image[0].weight[:3] = colour.weight
+            self.to_image[0].bias[:3] = colour.bias
             linear = self.from_code[0]
             linear.weight.zero_()
             linear.bias.copy_(source.bias)
@@ -152,9 +237,12 @@ class AutoencoderFrameDecoder(nn.Module):
         n_categories = directions.shape[0]
         self.from_code[0].weight[:, -n_categories:] = source_weight @ directions.T
 
+    def output_layer(self) -> nn.Module:
+        return self.to_image[0]
+
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         hidden = self.from_code(codes).view(codes.shape[0], *self.input_shape)
-        return self.to_image(self.decoder(hidden))
+        return _colour_and_extra(self.to_image(self.decoder(hidden)))
 
 
 def add_spectral_norm(module: nn.Module) -> nn.Module:

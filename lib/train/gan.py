@@ -22,14 +22,14 @@ from lib.config import ConfigError, check_resumable, from_dict, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
-from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, AutoencoderFrameDecoder,
-                                CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
+from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
+                                AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
                                 add_spectral_norm, init_dcgan_weights)
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
                                   validate)
-from lib.train.gan_data import ClipSampler, emotion_code_directions
+from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_pixel_changes
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
@@ -77,7 +77,13 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
         autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint, "cpu")
         if cfg.emotion_directions and cache is not None:
             directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
-    return GANModels(**build_networks(cfg, content_dim, device, autoencoder, directions), encoder=encoder)
+    networks = build_networks(cfg, content_dim, device, autoencoder, directions)
+    if uses_templates(cfg) and cache is not None:
+        templates = emotion_pixel_changes(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth)
+        for generator in (networks["generator"], networks["generator_ema"]):
+            if generator is not None:
+                generator.templates.copy_(templates)
+    return GANModels(**networks, encoder=encoder)
 
 
 def compile_decoder(generator: VideoGenerator) -> None:
@@ -93,15 +99,19 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
     builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
     ``directions`` the optional emotion directions.  Shared by :func:`build_models` and ``make benchmark``."""
     decoder = None
+    composite = cfg.composite if uses_composite(cfg) else "off"
     if cfg.warm_start:
-        decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim)
+        decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim,
+                                          extra_channels=COMPOSITE_CHANNELS[composite])
         if directions is not None:
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
-    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp)
+    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp,
+                               composite=composite, video_length=cfg.video_length if uses_templates(cfg) else None)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):
         net.apply(init_dcgan_weights)
+    generator.start_from_reference()
     if cfg.spectral_norm:  # after the init: it re-parametrises the initialised weights
         add_spectral_norm(image_d)
         add_spectral_norm(video_d)
@@ -146,6 +156,24 @@ def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
         return models.encoder(_flat_frames(videos)).reshape(batch, length, -1)
 
 
+def uses_composite(cfg: GANConfig) -> bool:
+    """The ``composite`` option applies to variants with a content encoder (they have input frames)."""
+    return cfg.composite != "off" and cfg.encoder != "none"
+
+
+def uses_templates(cfg: GANConfig) -> bool:
+    """``emotion_templates`` applies where ``composite="residual"`` does (variants with a content encoder)."""
+    return bool(cfg.emotion_templates) and uses_composite(cfg) and cfg.composite == "residual"
+
+
+def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | None:
+    """The input frames a composite generator copies from, aligned with :func:`content_codes`: the first
+    frame repeated (``single``) or every frame (``all``); None for other generators."""
+    if not uses_composite(cfg):
+        return None
+    return videos[:, :, :1].expand_as(videos) if cfg.content_mode == "single" else videos
+
+
 def _lazy_r1(real_logits: torch.Tensor, real_inputs: torch.Tensor, cfg: GANConfig, log: dict, key: str) -> torch.Tensor:
     """The weighted R1 term of a lazy-R1 step (x r1_every: it runs every r1_every steps); logs the penalty."""
     penalty = r1_penalty(real_logits, real_inputs)
@@ -172,7 +200,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
 
     # The real clips are also the generator's inputs: content of the same subjects, target emotion.
     content = content_codes(models, cfg, real_videos, noise)
-    fake_videos = models.generator(content, targets, noise)
+    fake_videos, mask = models.generator(content, targets, noise, reference_frames(cfg, real_videos), return_mask=True)
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
@@ -241,8 +269,19 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
         terms["consistency"] = cfg.consistency_scale * distance
         log["consistency_distance"] = distance.item()
     if paired and bool(has_partner.any()):
-        error = (fake_videos - target_videos).abs().mean(dim=(1, 2, 3, 4))
+        fake, target = fake_videos, target_videos
+        if cfg.reconstruction_target == "changes":  # what moves from the first frame: the expression, not the take's light
+            fake, target = fake - fake[:, :, :1], target - target[:, :, :1]
+        # l1's optimum is the per-pixel median, which is "no change" wherever fewer than half of the
+        # targets move (expressions are small and their timing varies); mse's is the mean change
+        difference = (fake - target).abs() if cfg.reconstruction_loss == "l1" else (fake - target).square()
+        error = difference.mean(dim=(1, 2, 3, 4))
         terms["reconstruction"] = cfg.reconstruction_weight * error[has_partner].mean()
+    if mask is not None:
+        drawn = 1 - mask.mean()  # the fraction of the frame drawn rather than kept
+        log["mask_drawn"] = drawn.item()
+        if cfg.composite_mask_weight > 0:  # GANimation's attention penalty: redraw only what must change
+            terms["mask"] = cfg.composite_mask_weight * drawn
     total = sum(terms.values())
     optimizers["generator"].zero_grad(set_to_none=True)
     if torch.is_tensor(total):
@@ -487,7 +526,8 @@ class TrainedGenerator:
             for first in range(0, len(videos), GENERATE_CHUNK):  # bounded memory for long evaluation batches
                 chunk = slice(first, first + GENERATE_CHUNK)
                 content = content_codes(self.models, self.config, videos[chunk], noise)
-                outputs.append(generator(content, labels[chunk], noise).clamp(-1, 1))
+                reference = reference_frames(self.config, videos[chunk])
+                outputs.append(generator(content, labels[chunk], noise, reference).clamp(-1, 1))
             return torch.cat(outputs)
         finally:
             generator.train(was_training)
@@ -522,5 +562,5 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
 
 
 __all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
-           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
+           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes", "reference_frames",
            "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME", "SNAPSHOTS"]

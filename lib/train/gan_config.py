@@ -17,8 +17,10 @@ from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
+from lib.models.mocogan import COMPOSITES
 from lib.train.augment import parse_policy
-from lib.train.recipes import ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, recipe_value
+from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
+                               RECONSTRUCTION_TARGETS, recipe_value)
 from lib.utils import DEVICES
 
 CONTENT_MODES = ("all", "single")
@@ -115,6 +117,12 @@ class GANConfig:
     d_lr_ratio: float | None = _param(None, "None: the recipe's; discriminator learning rate x ratio (TTUR)")
     reconstruction_weight: float | None = _param(None, "None: the recipe's; L1 to a real video of the subject "
                                                        "in the target emotion (0 = off)")
+    reconstruction_target: str | None = _param(None, "None: the recipe's; what the L1 compares: the frames, or "
+                                                     "their changes from the first frame (changes: the expression "
+                                                     "without the other take's lighting and pose)",
+                                               (None,) + RECONSTRUCTION_TARGETS)
+    reconstruction_loss: str | None = _param(None, "None: the recipe's; l1 (pix2pix, FEV-GAN) | mse",
+                                             (None,) + RECONSTRUCTION_LOSSES)
     warm_start: bool | None = _param(None, "None: the recipe's; generator decoder from the autoencoder's decoder",
                                      (None, True, False))
     clip_start: str | None = _param(None, "None: the recipe's; real training clips start anywhere (random) or at "
@@ -127,6 +135,17 @@ class GANConfig:
     category_ramp: bool | None = _param(None, "None: the recipe's; the category one-hot grows from 0 at the first "
                                               "frame to 1 at the last (neutral -> expression) instead of constant",
                                         (None, True, False))
+    composite: str | None = _param(None, "None: the recipe's; off | mask (the generator draws a colour image and a "
+                                         "mask, and keeps the input frame where the mask is 1: GANimation) | "
+                                         "warp (the input frame is also moved by a drawn flow field) | residual "
+                                         "(input frame + a drawn change); variants with a content encoder only",
+                                   (None,) + COMPOSITES)
+    emotion_templates: bool | None = _param(None, "None: the recipe's; with composite=residual, each emotion's mean "
+                                                  "change from the first frame in the training videos (per frame, "
+                                                  "at the real videos' amplitude) is added to the drawn change",
+                                            (None, True, False))
+    composite_mask_weight: float | None = _param(None, "None: the recipe's; with composite, weight of the mean "
+                                                     "drawn (not kept) fraction of the frames (0 = off)")
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
     probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
     probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")
@@ -190,7 +209,7 @@ def validate(cfg: GANConfig) -> GANConfig:
         if item.metadata.get("choices"):
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
-    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight"):
+    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_mask_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     beta = option(cfg, "ema_beta")
@@ -204,6 +223,8 @@ def validate(cfg: GANConfig) -> GANConfig:
     check_choice("device", cfg.device if not str(cfg.device).startswith("cuda:") else "cuda", DEVICES)
     if option(cfg, "emotion_directions") and not option(cfg, "warm_start"):
         raise ConfigError("emotion_directions=True sets columns of the autoencoder's decoder: it needs warm_start=True")
+    if option(cfg, "emotion_templates") and option(cfg, "composite") != "residual":
+        raise ConfigError("emotion_templates=True adds to a residual generator's change: it needs composite='residual'")
     if cfg.finetune and cfg.encoder == "none":
         raise ConfigError("finetune=True needs a content encoder; encoder='none' has none (choose 'ae' or 'facenet')")
     weights = cfg.facenet_weights

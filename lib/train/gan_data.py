@@ -96,3 +96,26 @@ def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids:
         counts[int(label)] += 1
     autoencoder.train(was_training)
     return sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None]
+
+
+def emotion_pixel_changes(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
+                          every_nth: int = 2) -> torch.Tensor:
+    """(n_categories, 3, T, H, W): each emotion's mean change of a clip from its first frame, over the clips
+    that start at each training take's first frame (neutral -> onset -> apex, as 05's inputs do), scaled up
+    so that its mean magnitude equals that of the single takes' changes.  Averaging takes whose timing and
+    head movement differ shrinks the change (by x2.3 on ``small``) without moving it; the scale restores the
+    real videos' amplitude.  An emotion without training videos gets zeros."""
+    rows = cache.index.set_index("video_id").loc[list(video_ids)]
+    sums, counts, magnitude = None, np.zeros(n_categories), 0.0
+    for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
+        picks = sample_clip_indices(int(length), video_length, every_nth, start="first")
+        clip = uint8_to_model(np.asarray(cache.frames[int(start) + picks]))  # (T, 3, H, W)
+        change = (clip - clip[:1]).transpose(0, 1)  # (3, T, H, W)
+        sums = torch.zeros(n_categories, *change.shape) if sums is None else sums
+        sums[int(label)] += change
+        counts[int(label)] += 1
+        magnitude += float(change.abs().mean())
+    means = sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None, None, None, None]
+    seen = counts > 0
+    gain = (magnitude / counts.sum()) / float(means[torch.from_numpy(seen)].abs().mean())
+    return means * gain

@@ -39,25 +39,36 @@ from __future__ import annotations
 from typing import Any
 
 # Beyond the table, off in both recipes (measured in README): clip_start, emotion_directions,
-# category_ramp (the one-hot scaled by t / (T - 1): a time signal) and fake_category_weight (D_V's
+# category_ramp (the one-hot scaled by t / (T - 1): a time signal), fake_category_weight (D_V's
 # category head also sees generated clips, toward uniform, so a generator cannot lower its category
-# loss with features the head reads but real expressions lack).
+# loss with features the head reads but real expressions lack), composite (GANimation's attention:
+# each frame = mask * input frame + (1 - mask) * drawn colour, so the input's face is kept wherever the
+# mask stays 1) with composite_mask_weight (its penalty on the drawn fraction), and
+# reconstruction_target="changes" (the paired L1 compares each video's change from its first frame:
+# two takes of one subject differ in lighting and head position, which the frame L1 asks the
+# generator to redraw).
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
-                  "category_ramp", "fake_category_weight")
+                  "category_ramp", "fake_category_weight", "composite", "composite_mask_weight",
+                  "reconstruction_target", "reconstruction_loss", "emotion_templates")
 
 RECIPES: dict[str, dict[str, Any]] = {
     "thesis": dict(adversarial_loss="bce", r1_gamma=0.0, ema_beta=0.0, diffaugment="", spectral_norm=False,
                    d_lr_ratio=1.0, category_weight=1.0, reconstruction_weight=0.0, warm_start=False,
                    clip_start="random", emotion_directions=False, category_ramp=False,
-                   fake_category_weight=0.0),
+                   fake_category_weight=0.0, composite="off",
+                   composite_mask_weight=0.0, reconstruction_target="frames",
+                   reconstruction_loss="l1", emotion_templates=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="random", emotion_directions=False, category_ramp=False,
-                 fake_category_weight=0.0),
+                 fake_category_weight=0.0, composite="off", composite_mask_weight=0.0,
+                 reconstruction_target="frames", reconstruction_loss="l1", emotion_templates=False),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
+RECONSTRUCTION_TARGETS = ("frames", "changes")
+RECONSTRUCTION_LOSSES = ("l1", "mse")
 
 assert all(set(values) == set(RECIPE_OPTIONS) for values in RECIPES.values())
 
