@@ -96,9 +96,9 @@ def test_warp_moves_the_image_by_the_flow_and_zero_flow_keeps_it():
 def test_composite_generators_need_reference_frames_and_keep_them_at_a_saturated_mask(composite):
     generator = VideoGenerator(50, 32, 0.125, composite=composite)
     reference = torch.rand(2, 3, 16, 32, 32) * 2 - 1
-    videos, mask = generator(torch.randn(2, 16, 50), torch.tensor([0, 1]), reference=reference, return_mask=True)
-    assert videos.shape == reference.shape and mask.shape == (2, 1, 16, 32, 32)
-    assert 0.5 < mask.mean() < 1  # starts mostly keeping the reference
+    videos, drawn = generator(torch.randn(2, 16, 50), torch.tensor([0, 1]), reference=reference, return_drawn=True)
+    assert videos.shape == reference.shape and drawn.shape == (2, 1, 16, 32, 32)
+    assert 0 < drawn.mean() < 0.5  # starts mostly keeping the reference
     with pytest.raises(ValueError, match="reference"):
         generator(torch.randn(2, 16, 50), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="composite"):

@@ -83,8 +83,7 @@ NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"
          "emotion_templates": {"composite": "residual"}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
-FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite_mask_weight": {"composite": "mask"},
-              "emotion_templates": {"composite": "residual"}}
+FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite": {"emotion_templates": False}}
 
 
 def _on_value(name):

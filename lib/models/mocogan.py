@@ -165,32 +165,35 @@ class VideoGenerator(nn.Module):
         return torch.cat([content, motion, category.expand(batch, length, -1)], dim=2)
 
     def forward(self, content: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
-                reference: torch.Tensor | None = None, return_mask: bool = False):
+                reference: torch.Tensor | None = None, return_drawn: bool = False):
         """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``.
-        ``return_mask``: also the (B, 1, T, S, S) mask (1 = the reference kept; None without ``composite``)."""
+        ``return_drawn``: also a (B, 1, T, S, S) map of how much of each pixel is drawn rather than kept from
+        the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None without ``composite``)."""
         latent = self.latent(content, labels, generator)
         batch, length, dim = latent.shape
         frames = self.decoder(latent.reshape(batch * length, dim))
-        mask = None
-        if self.composite == "residual":
-            if reference is None:
-                raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
-            frames = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:]) + frames
-            if self.templates is not None:  # each emotion's mean change at this frame of the clip
-                frames = frames + self.templates[labels.long()].transpose(1, 2).reshape(frames.shape)
-        elif self.composite != "off":
+        drawn = None
+        if self.composite != "off":
             if reference is None:
                 raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
             reference = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:])
+        if self.composite == "residual":
+            drawn = frames.abs().mean(dim=1, keepdim=True)
+            frames = reference + frames
+            if self.templates is not None:  # each emotion's mean change at this frame of the clip
+                frames = frames + self.templates[labels.long()].transpose(1, 2).reshape(frames.shape)
+        elif self.composite != "off":
             if self.composite == "warp":
                 coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)
                 flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear", align_corners=False)
                 reference = warp(reference, WARP_MAX_SHIFT * torch.tanh(flow))
             mask = torch.sigmoid(frames[:, 3:4] + COMPOSITE_MASK_BIAS)
             frames = mask * reference + (1 - mask) * frames[:, :3]
-            mask = mask.reshape(batch, length, *mask.shape[1:]).transpose(1, 2)
+            drawn = 1 - mask
         videos = frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
-        return (videos, mask) if return_mask else videos
+        if drawn is not None:
+            drawn = drawn.reshape(batch, length, *drawn.shape[1:]).transpose(1, 2)
+        return (videos, drawn) if return_drawn else videos
 
 
 class AutoencoderFrameDecoder(nn.Module):

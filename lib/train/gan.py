@@ -200,7 +200,8 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
 
     # The real clips are also the generator's inputs: content of the same subjects, target emotion.
     content = content_codes(models, cfg, real_videos, noise)
-    fake_videos, mask = models.generator(content, targets, noise, reference_frames(cfg, real_videos), return_mask=True)
+    fake_videos, drawn_map = models.generator(content, targets, noise, reference_frames(cfg, real_videos),
+                                              return_drawn=True)
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
@@ -277,11 +278,11 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
         difference = (fake - target).abs() if cfg.reconstruction_loss == "l1" else (fake - target).square()
         error = difference.mean(dim=(1, 2, 3, 4))
         terms["reconstruction"] = cfg.reconstruction_weight * error[has_partner].mean()
-    if mask is not None:
-        drawn = 1 - mask.mean()  # the fraction of the frame drawn rather than kept
-        log["mask_drawn"] = drawn.item()
+    if drawn_map is not None:
+        drawn = drawn_map.mean()  # how much of the frames is drawn rather than kept from the input
+        log["drawn"] = drawn.item()
         if cfg.composite_mask_weight > 0:  # GANimation's attention penalty: redraw only what must change
-            terms["mask"] = cfg.composite_mask_weight * drawn
+            terms["drawn"] = cfg.composite_mask_weight * drawn
     total = sum(terms.values())
     optimizers["generator"].zero_grad(set_to_none=True)
     if torch.is_tensor(total):

@@ -144,8 +144,9 @@ class GANConfig:
                                                   "change from the first frame in the training videos (per frame, "
                                                   "at the real videos' amplitude) is added to the drawn change",
                                             (None, True, False))
-    composite_mask_weight: float | None = _param(None, "None: the recipe's; with composite, weight of the mean "
-                                                     "drawn (not kept) fraction of the frames (0 = off)")
+    composite_mask_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
+                                                     "the frames is drawn, not kept: 1 - mask, or the residual's "
+                                                     "mean |change| (0 = off)")
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
     probe_every: int | None = _param(None, "None: the preset value; 0 = no learning probes")
     probe_pairs: int = _param(24, "held-out pairs each probe generates and scores")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-GENERATOR_TERMS = ("image_adv", "video_adv", "category", "consistency", "reconstruction", "mask")
+GENERATOR_TERMS = ("image_adv", "video_adv", "category", "consistency", "reconstruction", "drawn")
 
 
 def bce_real(logits: torch.Tensor) -> torch.Tensor:

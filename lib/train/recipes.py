@@ -24,7 +24,24 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
   warm_start            generator decoder = the selected autoencoder's decoder,  True
                         initialised from its weights (content columns copied,
                         motion/category columns zero)
+  composite             the generator draws a change added to the input frame   ``residual``
+                        (``residual``; GANimation-style compositing keeps the
+                        input's face: the decoder redraws only what moves)
+  emotion_templates     each emotion's mean per-frame change from the first     True
+                        frame in the training videos, at the real amplitude,
+                        added to the drawn change (a data-driven start of the
+                        category pathway, like emotion_directions in pixels)
+  composite_mask_weight penalty on the drawn change's mean magnitude            50.0
+  reconstruction_target the paired loss compares changes from the first frame   ``changes``
+                        (another take's light and head position differ)
+  reconstruction_loss   mse: the mean change (l1's median is "no change")       ``mse``
+  clip_start            real clips start at the first frame (neutral -> apex,   ``first``
+                        as 05's inputs do)
+  category_ramp         the one-hot scaled by t / (T - 1): a time signal        True
   ===================== ======================================================= =========
+
+The last seven rows were added in the fifth session (2026-11-24): before them ``fast`` kept the
+input's face and drew neither emotion nor motion (README, "Training recipes").
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -38,15 +55,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# Beyond the table, off in both recipes (measured in README): clip_start, emotion_directions,
-# category_ramp (the one-hot scaled by t / (T - 1): a time signal), fake_category_weight (D_V's
-# category head also sees generated clips, toward uniform, so a generator cannot lower its category
-# loss with features the head reads but real expressions lack), composite (GANimation's attention:
-# each frame = mask * input frame + (1 - mask) * drawn colour, so the input's face is kept wherever the
-# mask stays 1) with composite_mask_weight (its penalty on the drawn fraction), and
-# reconstruction_target="changes" (the paired L1 compares each video's change from its first frame:
-# two takes of one subject differ in lighting and head position, which the frame L1 asks the
-# generator to redraw).
+# Beyond the table, off in both recipes (measured in README): emotion_directions, fake_category_weight
+# (D_V's category head also sees generated clips, toward uniform, so a generator cannot lower its
+# category loss with features the head reads but real expressions lack), and the composite modes
+# ``mask`` (GANimation's attention: frame = mask * input frame + (1 - mask) * drawn colour) and ``warp``
+# (the input frame also moved by a drawn flow field), which kept the face but learned no emotion here.
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_mask_weight",
@@ -61,9 +74,9 @@ RECIPES: dict[str, dict[str, Any]] = {
                    reconstruction_loss="l1", emotion_templates=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
-                 warm_start=True, clip_start="random", emotion_directions=False, category_ramp=False,
-                 fake_category_weight=0.0, composite="off", composite_mask_weight=0.0,
-                 reconstruction_target="frames", reconstruction_loss="l1", emotion_templates=False),
+                 warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
+                 fake_category_weight=0.0, composite="residual", composite_mask_weight=50.0,
+                 reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
