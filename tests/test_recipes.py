@@ -76,10 +76,10 @@ def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
 # Options the fast recipe leaves at the thesis value are switched on with these values, and
 # the options they need beside them.
 ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_ramp": True,
-                  "fake_category_weight": 1.0, "composite": "mask", "composite_mask_weight": 1.0,
+                  "fake_category_weight": 1.0, "composite": "mask", "composite_drawn_weight": 1.0,
                   "reconstruction_target": "changes", "reconstruction_loss": "mse", "emotion_templates": True}
 NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"reconstruction_weight": 10.0},
-         "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_mask_weight": {"composite": "mask"},
+         "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_drawn_weight": {"composite": "mask"},
          "emotion_templates": {"composite": "residual"}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).

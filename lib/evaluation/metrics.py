@@ -107,4 +107,4 @@ def image_quality(real: torch.Tensor, fake: torch.Tensor, value_range: tuple[flo
     }
 
 
-__all__ = ["gaussian_kernel_1d", "ssim_map", "ssim", "mse", "psnr", "to_unit_range", "image_quality"]
+__all__ = ["ssim", "mse", "psnr", "to_unit_range", "image_quality"]

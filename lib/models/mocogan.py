@@ -185,7 +185,8 @@ class VideoGenerator(nn.Module):
         elif self.composite != "off":
             if self.composite == "warp":
                 coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)
-                flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear", align_corners=False)
+                flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear",
+                                                 align_corners=False)
                 reference = warp(reference, WARP_MAX_SHIFT * torch.tanh(flow))
             mask = torch.sigmoid(frames[:, 3:4] + COMPOSITE_MASK_BIAS)
             frames = mask * reference + (1 - mask) * frames[:, :3]

@@ -23,8 +23,8 @@ from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, 
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
-                                AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator, VideoGenerator,
-                                add_spectral_norm, init_dcgan_weights)
+                                AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator,
+                                VideoGenerator, add_spectral_norm, init_dcgan_weights)
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
@@ -271,7 +271,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
         log["consistency_distance"] = distance.item()
     if paired and bool(has_partner.any()):
         fake, target = fake_videos, target_videos
-        if cfg.reconstruction_target == "changes":  # what moves from the first frame: the expression, not the take's light
+        if cfg.reconstruction_target == "changes":  # the expression, without the other take's light and pose
             fake, target = fake - fake[:, :, :1], target - target[:, :, :1]
         # l1's optimum is the per-pixel median, which is "no change" wherever fewer than half of the
         # targets move (expressions are small and their timing varies); mse's is the mean change
@@ -281,8 +281,8 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
     if drawn_map is not None:
         drawn = drawn_map.mean()  # how much of the frames is drawn rather than kept from the input
         log["drawn"] = drawn.item()
-        if cfg.composite_mask_weight > 0:  # GANimation's attention penalty: redraw only what must change
-            terms["drawn"] = cfg.composite_mask_weight * drawn
+        if cfg.composite_drawn_weight > 0:  # as GANimation's attention penalty: redraw only what must change
+            terms["drawn"] = cfg.composite_drawn_weight * drawn
     total = sum(terms.values())
     optimizers["generator"].zero_grad(set_to_none=True)
     if torch.is_tensor(total):
@@ -563,5 +563,6 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
 
 
 __all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
-           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes", "reference_frames",
-           "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME", "SNAPSHOTS"]
+           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
+           "reference_frames", "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME",
+           "SNAPSHOTS"]

@@ -115,11 +115,11 @@ class GANConfig:
     spectral_norm: bool | None = _param(None, "None: the recipe's; spectral norm on both discriminators",
                                         (None, True, False))
     d_lr_ratio: float | None = _param(None, "None: the recipe's; discriminator learning rate x ratio (TTUR)")
-    reconstruction_weight: float | None = _param(None, "None: the recipe's; L1 to a real video of the subject "
-                                                       "in the target emotion (0 = off)")
-    reconstruction_target: str | None = _param(None, "None: the recipe's; what the L1 compares: the frames, or "
-                                                     "their changes from the first frame (changes: the expression "
-                                                     "without the other take's lighting and pose)",
+    reconstruction_weight: float | None = _param(None, "None: the recipe's; paired loss to a real video of the "
+                                                       "subject in the target emotion (0 = off)")
+    reconstruction_target: str | None = _param(None, "None: the recipe's; what the paired loss compares: the "
+                                                     "frames, or their changes from the first frame (changes: the "
+                                                     "expression without the other take's lighting and pose)",
                                                (None,) + RECONSTRUCTION_TARGETS)
     reconstruction_loss: str | None = _param(None, "None: the recipe's; l1 (pix2pix, FEV-GAN) | mse",
                                              (None,) + RECONSTRUCTION_LOSSES)
@@ -144,7 +144,7 @@ class GANConfig:
                                                   "change from the first frame in the training videos (per frame, "
                                                   "at the real videos' amplitude) is added to the drawn change",
                                             (None, True, False))
-    composite_mask_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
+    composite_drawn_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
                                                      "the frames is drawn, not kept: 1 - mask, or the residual's "
                                                      "mean |change| (0 = off)")
     # learning probes (lib.evaluation.learning_probes) and best-snapshot selection
@@ -210,7 +210,7 @@ def validate(cfg: GANConfig) -> GANConfig:
         if item.metadata.get("choices"):
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
-    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_mask_weight"):
+    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     beta = option(cfg, "ema_beta")

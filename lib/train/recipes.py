@@ -31,7 +31,7 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
                         frame in the training videos, at the real amplitude,
                         added to the drawn change (a data-driven start of the
                         category pathway, like emotion_directions in pixels)
-  composite_mask_weight penalty on the drawn change's mean magnitude            50.0
+  composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
   reconstruction_target the paired loss compares changes from the first frame   ``changes``
                         (another take's light and head position differ)
   reconstruction_loss   mse: the mean change (l1's median is "no change")       ``mse``
@@ -62,7 +62,7 @@ from typing import Any
 # (the input frame also moved by a drawn flow field), which kept the face but learned no emotion here.
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
-                  "category_ramp", "fake_category_weight", "composite", "composite_mask_weight",
+                  "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
                   "reconstruction_target", "reconstruction_loss", "emotion_templates")
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -70,12 +70,12 @@ RECIPES: dict[str, dict[str, Any]] = {
                    d_lr_ratio=1.0, category_weight=1.0, reconstruction_weight=0.0, warm_start=False,
                    clip_start="random", emotion_directions=False, category_ramp=False,
                    fake_category_weight=0.0, composite="off",
-                   composite_mask_weight=0.0, reconstruction_target="frames",
+                   composite_drawn_weight=0.0, reconstruction_target="frames",
                    reconstruction_loss="l1", emotion_templates=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
-                 fake_category_weight=0.0, composite="residual", composite_mask_weight=50.0,
+                 fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True),
 }
 RECIPE_NAMES = tuple(RECIPES)
