@@ -134,7 +134,7 @@ def _write_cache(cache, folder: Path) -> Path:
 
 
 def test_two_models_are_scored_on_identical_pairs(cache, tmp_path, monkeypatch):
-    from lib.evaluation.evaluate import evaluate_runs, load_results
+    from lib.evaluation.evaluate import evaluate_runs, load_results, make_evaluation_config
     from lib.io import save_config
     from lib.train.gan_config import make_gan_config
 
@@ -168,10 +168,16 @@ def test_two_models_are_scored_on_identical_pairs(cache, tmp_path, monkeypatch):
         assert np.isfinite(rows.loc["still-seen", column]), column
     # a second call with the same settings resumes from the stored results instead of generating again
     calls = len(still.calls)
-    again = evaluate_runs(list(runs), extractors=[GridColourExtractor()], classifiers=["fer", "deepface"], n_pairs=6,
-                          seed=0, preset="tiny", load_generator=lambda run, device: runs[Path(run)])
+    # ... also when handed the config notebook 05 makes and validates once
+    grid = GridColourExtractor()
+    config = make_evaluation_config("tiny", custom_extractors={grid.name: grid}, extractors=[grid.name],
+                                    classifiers=["fer", "deepface"], n_pairs=6, seed=0)
+    again = evaluate_runs(list(runs), extractors=[grid], config=config,
+                          load_generator=lambda run, device: runs[Path(run)])
     assert len(still.calls) == calls
     pd.testing.assert_series_equal(again["ssim"], table["ssim"])
+    with pytest.raises(ValueError, match="with config"):
+        evaluate_runs(list(runs), classifiers=["fer"], config=config)
     saved, arrays = load_results(tmp_path / "out")
     assert len(saved) == 3 and (tmp_path / "out" / "results.md").read_text().startswith("| run")
     assert arrays["still-seen"]["distances_grid"].shape == (6,)

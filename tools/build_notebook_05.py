@@ -54,8 +54,7 @@ print("results folder:", out_dir)"""
 
 EVALUATE = """from lib.evaluation.evaluate import evaluate_runs
 
-table = evaluate_runs(run_folders, extractors=config.extractors, classifiers=config.classifiers,
-                      n_pairs=config.n_pairs, seed=seed, out_dir=out_dir, preset=preset)"""
+table = evaluate_runs(run_folders, config=config, out_dir=out_dir)  # the config made and checked above"""
 
 TABLE = """display(Markdown((out_dir / "results.md").read_text()))
 # with seeds: each variant's mean and interval over its seeds; with thesis variant pairs: Table 5 as verdicts

@@ -383,19 +383,23 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 # --------------------------------------------------------------------------- many runs
 def run_config(run_dir):
     """The resolved GANConfig a finished run stored in its ``config.json`` (cache, composition, encoder...)."""
-    from lib.io import load_config
-    from lib.train.gan_config import GANConfig
+    from lib.io import read_json
+    from lib.train.gan_config import gan_config_from_dict
 
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {run_dir} is not a 03_train run folder (or it was damaged)")
-    return load_config(GANConfig, path)
+    return gan_config_from_dict(read_json(path))
 
 
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,
                   out_dir=None, preset: str = "small", device: str = "cpu", load_generator=None,
-                  reuse: bool = True) -> pd.DataFrame:
+                  reuse: bool = True, config: EvaluationConfig | None = None) -> pd.DataFrame:
     """Evaluate runs (see :func:`find_runs`), returning one row per run plus a ``real`` row per cache.
+
+    ``config``: an :class:`EvaluationConfig` already made (and validated) by :func:`make_evaluation_config`,
+    as notebook 05 does; it then replaces ``classifiers``, ``n_pairs``, ``seed``, ``preset`` and the extractor
+    names (``extractors`` then only brings extractor objects).
 
     With ``out_dir`` the table is written as results.csv / results.md / results.json and
     the per-run arrays are copied to ``out_dir/arrays/`` for :func:`draw_all_figures`.
@@ -409,10 +413,17 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
         from lib.train.gan import load_generator
     # extractor objects (anything with .name and .extract) may be given beside registry names
     custom = {e.name: e for e in (extractors or []) if not isinstance(e, str)}
-    if extractors is not None and not isinstance(extractors, str):
-        extractors = [e if isinstance(e, str) else e.name for e in extractors]
-    config = make_evaluation_config(preset, custom_extractors=custom, extractors=extractors, classifiers=classifiers,
-                                    n_pairs=n_pairs, seed=seed, device=str(resolve_device(device)))
+    if config is not None:
+        if classifiers is not None or n_pairs is not None or isinstance(extractors, str) or \
+                any(isinstance(e, str) for e in extractors or []):
+            raise ValueError("with config, leave classifiers and n_pairs out; extractors may only bring the "
+                             "extractor objects its names refer to")
+    else:
+        if extractors is not None and not isinstance(extractors, str):
+            extractors = [e if isinstance(e, str) else e.name for e in extractors]
+        config = make_evaluation_config(preset, custom_extractors=custom, extractors=extractors,
+                                        classifiers=classifiers, n_pairs=n_pairs, seed=seed,
+                                        device=str(resolve_device(device)))
     runs = find_runs(run_dirs)
     run_configs = {run: run_config(run) for run in runs}  # config.json: no generator is loaded to find its cache
     by_cache: dict[str, list[Path]] = {}

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_resumable, from_dict, to_dict
+from lib.config import ConfigError, check_resumable, to_dict
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
@@ -27,8 +27,8 @@ from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NO
                                 VideoGenerator, add_spectral_norm, init_dcgan_weights)
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
-from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, make_gan_config, resolve_config,  # noqa: F401
-                                  validate)
+from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, gan_config_from_dict,  # noqa: F401
+                                  make_gan_config, resolve_config, validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_pixel_changes
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
@@ -43,7 +43,7 @@ DONE_NAME = TRAIN_DONE_FILE
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
 RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
-                     "num_threads", "compile_generator", "run_name", "run_dir")
+                     "num_threads", "compile_generator")
 
 
 @dataclasses.dataclass
@@ -552,7 +552,7 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
         raise FileNotFoundError(f"no GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
                                 f"(-p run_dir {run_dir})")
     state = load_checkpoint(path)
-    cfg = from_dict(GANConfig, state["config"])
+    cfg = gan_config_from_dict(state["config"])
     device = resolve_device(str(device)) if str(device) in ("auto", "cpu", "cuda") else torch.device(device)
     models = build_models(cfg, device)
     _load_model_states(models, state)

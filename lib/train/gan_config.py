@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib.config import ConfigError, check_choice, check_positive, check_types
+from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
 from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
@@ -64,6 +64,15 @@ DEFAULT_CONSISTENCY_SCALE = {("facenet", "mse"): 10000.0, ("facenet", "cosine"):
                              ("none", "cosine"): 0.0}
 
 
+# Where a run is written is not a hyperparameter: 03 takes these beside GANConfig's fields (name ->
+# (default, help)); configs stored before they left GANConfig still carry them (RETIRED_FIELDS).
+RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "run_name": (None, "None: a new numbered folder under papermill_runs/03_train/"),
+    "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
+}
+RETIRED_FIELDS = ("run_name", "run_dir")
+
+
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
     """A GANConfig field with its one-line help and choices: the single declaration that the 03
     parameters cell, the grids' defaults, validation and docs/architecture.md all read."""
@@ -75,8 +84,6 @@ class GANConfig:
     """Every option of one VICE-GAN training run (03_train's parameters are the ``notebook`` fields)."""
 
     preset: str = _param("small", "tiny | small | paper: sizes and schedules (GAN_PRESETS)", PRESET_NAMES)
-    run_name: str | None = _param(None, "None: a new numbered folder under papermill_runs/03_train/")
-    run_dir: str | None = _param(None, "explicit run folder (the sweep runner sets it)")
     cache_dir: str | None = _param(None, "None: the cache 01_preprocess recorded for the preset")
     encoder: str = _param("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
                           CONTENT_ENCODERS)
@@ -174,11 +181,19 @@ def notebook_parameters() -> dict[str, Any]:
 
 
 def parameters_cell() -> str:
-    """The source of 03_train's ``parameters`` cell, written from GANConfig's fields."""
+    """The source of 03_train's ``parameters`` cell: the run location, then GANConfig's fields."""
     fields = [f for f in dataclasses.fields(GANConfig) if f.metadata.get("notebook", True)]
-    lines = [f"{f.name}: {f.type} = {f.default!r}" for f in fields]  # annotated: lib.notebook_parameters checks types
+    # annotated: lib.notebook_parameters checks types
+    lines = [f"{name}: str | None = {default!r}" for name, (default, _) in RUN_LOCATION_PARAMETERS.items()]
+    lines += [f"{f.name}: {f.type} = {f.default!r}" for f in fields]
+    helps = [text for _, text in RUN_LOCATION_PARAMETERS.values()] + [f.metadata["help"] for f in fields]
     width = max(map(len, lines)) + 2
-    return "\n".join(f"{line:<{width}}# {f.metadata['help']}" for line, f in zip(lines, fields))
+    return "\n".join(f"{line:<{width}}# {text}" for line, text in zip(lines, helps))
+
+
+def gan_config_from_dict(data: dict[str, Any]) -> GANConfig:
+    """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``), older ones included."""
+    return from_dict(GANConfig, {k: v for k, v in data.items() if k not in RETIRED_FIELDS and k != "class"})
 
 
 def make_gan_config(**params: Any) -> GANConfig:
