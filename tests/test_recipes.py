@@ -365,3 +365,13 @@ def test_compiled_generator_trains_like_the_eager_one_and_resumes_eager(cache_di
     assert keys("eager") == keys("compiled")
     train_gan(_config(cache_dir, ae_checkpoint, "ae", **{**steps, "steps": 3}), tmp_path / "compiled", progress=False)
     assert len(_losses(tmp_path / "compiled")) == 3
+
+
+def test_a_resolved_config_is_taken_as_it_is_and_an_unresolved_one_is_resolved(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.train.gan_config import ensure_resolved, is_resolved
+
+    raw = _config(cache_dir, ae_checkpoint, "ae", recipe="fast")
+    assert not is_resolved(dataclasses.replace(raw, ema_beta=None))
+    resolved = resolve_config(raw)
+    assert is_resolved(resolved) and ensure_resolved(resolved) is resolved  # validated once, where it was resolved
+    assert ensure_resolved(dataclasses.replace(raw, ema_beta=None)).ema_beta == RECIPES["fast"]["ema_beta"]

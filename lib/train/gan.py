@@ -27,8 +27,8 @@ from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NO
                                 VideoGenerator, add_spectral_norm, init_dcgan_weights)
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
-from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, gan_config_from_dict,  # noqa: F401
-                                  make_gan_config, resolve_config, validate)
+from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
+                                  gan_config_from_dict, make_gan_config, resolve_config, validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_pixel_changes
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
@@ -359,7 +359,7 @@ def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConf
     from lib.data.cache import load_cache
     from lib.data.splits import composition_videos
 
-    cfg = resolve_config(cfg)
+    cfg = ensure_resolved(cfg)
     cache = cache if cache is not None else load_cache(cfg.cache_dir)
     train_ids, test_ids = composition_videos(cache, cfg.composition)
     cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
@@ -382,8 +382,10 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     ``probe(generator) -> metrics`` (see :mod:`lib.evaluation.learning_probes`) runs every
     ``probe_every`` steps and at the end; its metrics go to ``stats.jsonl`` (``probe_*``) and the
     generator with the highest ``metrics[cfg.best_criterion]`` is kept as ``best.pt``.
+    ``cfg`` is the config :func:`resolve_config` returned (as 03 makes it, validated there); an unresolved
+    one is resolved, and so validated, here, before any work.
     """
-    validate(cfg)
+    cfg = ensure_resolved(cfg)
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     run_dir = Path(run_dir)

@@ -283,6 +283,18 @@ def resolve_config(cfg: GANConfig) -> GANConfig:
     return dataclasses.replace(cfg, **values)
 
 
+def is_resolved(cfg: GANConfig) -> bool:
+    """Whether ``cfg`` came out of :func:`resolve_config`: every preset value, recipe option, the
+    consistency scale and the cache are filled in."""
+    names = (*GAN_PRESETS[cfg.preset], *RECIPE_OPTIONS, "consistency_scale", "cache_dir")
+    return all(getattr(cfg, name) is not None for name in names)
+
+
+def ensure_resolved(cfg: GANConfig) -> GANConfig:
+    """``cfg`` as it is when already resolved (validated once, where it was resolved), else resolved now."""
+    return cfg if is_resolved(cfg) else resolve_config(cfg)
+
+
 def find_autoencoder_checkpoint(preset: str, autoencoder: str | None, composition: str = "unseen") -> Path:
     """``None`` = the selected autoencoder of ``preset`` for a GAN of ``composition``; an autoencoder
     name; or a checkpoint path.  An unseen GAN refuses an autoencoder trained on the seen composition
