@@ -9,6 +9,10 @@ from pathlib import Path
 
 from nbtools import write_notebook
 
+from lib.constants import PRESET_NAMES as _PRESETS
+from lib.data.detectors import DETECTORS as _DETECTORS
+from lib.data.synthetic import SYNTHETIC_PRESETS as _SYNTHETIC
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_preprocess.ipynb"
 
 TITLE = """# 01 - Preprocess: read, crop, cache and split the data
@@ -26,9 +30,9 @@ compositions, and record the cache as the current one for `preset`, where notebo
 
 Run headless: `papermill notebooks/01_preprocess.ipynb out.ipynb -p preset tiny`."""
 
-PARAMETERS = """data_root: str | None = None   # MUG root folder; None: the synthetic benchmark of this preset
-preset = "small"      # tiny | small | paper (synthetic data: tiny | small | full)
-detector = "center"   # mtcnn | haar | center | none
+PARAMETERS = f"""data_root: str | None = None   # MUG root folder; None: the synthetic benchmark of this preset
+preset = "small"      # {" | ".join(_PRESETS)} (synthetic data: {" | ".join(_SYNTHETIC)})
+detector = "center"   # {" | ".join(_DETECTORS)}
 image_size = 64
 min_frames = 64       # takes with fewer frames are dropped
 seed = 0              # synthetic data and subject split

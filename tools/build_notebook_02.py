@@ -9,6 +9,9 @@ from pathlib import Path
 
 from nbtools import write_notebook
 
+from lib.constants import PRESET_NAMES as _PRESETS
+from lib.utils import DEVICES as _DEVICES
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_autoencoders.ipynb"
 
 TITLE = """# 02 - Autoencoders: train six, measure them, select one for the GAN
@@ -33,7 +36,7 @@ The architectures (and why they differ from the appendix) are documented in
 
 Run headless: `papermill notebooks/02_autoencoders.ipynb out.ipynb -p preset tiny`."""
 
-PARAMETERS = """preset = "small"            # tiny | small | paper (sizes, epochs, width: lib.train.autoencoders.AE_PRESETS)
+PARAMETERS = f"""preset = "small"            # {" | ".join(_PRESETS)} (sizes, epochs, width: lib.train.autoencoders.AE_PRESETS)
 variants: list | str | None = None   # names (a list, or "a,b" from papermill -p); None = all six
 epochs: int | None = None   # None: the preset's (paper: 50, as the thesis)
 batch_size = 32
@@ -41,7 +44,7 @@ learning_rate = 0.005
 kl_weight: float | None = None   # weight of the VAE's KL term; None: the preset's
 selection_metric = "ssim"   # ssim (highest) | mse (lowest)
 composition = "unseen"      # unseen: training subjects only (for every GAN variant) | seen: + the test subjects' seen emotions (seen variants only)
-device = "auto"             # auto | cpu | cuda
+device = "auto"             # {" | ".join(_DEVICES)}
 seed = 0
 run_name: str | None = None   # None: a new numbered run folder; reuse a name to resume
 cache_dir: str | None = None   # None: the cache that 01_preprocess recorded for the preset"""

@@ -11,6 +11,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import write_notebook  # noqa: E402
 
+from lib.constants import PRESET_NAMES  # noqa: E402
+from lib.runs.grid import GRID_NAMES  # noqa: E402
+from lib.train.recipes import RECIPE_NAMES  # noqa: E402
+
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "04_ablations.ipynb"
 
 TITLE = """# 04 - Ablations: every variant of a grid through papermill, resumably
@@ -31,9 +36,9 @@ resume from their checkpoint, failed ones are retried and their error is kept in
 
 Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -p preset tiny`."""
 
-PARAMETERS = """grid = "demo"                    # thesis | facenet | ablation | baseline | demo | papers | all
-preset = "small"                 # tiny | small | paper (passed to 03 as its preset)
-recipe = "thesis"                # thesis | fast: every variant trains with it (lib/train/recipes.py)
+PARAMETERS = f"""grid = "demo"                    # {" | ".join(GRID_NAMES)}
+preset = "small"                 # {" | ".join(PRESET_NAMES)} (passed to 03 as its preset)
+recipe = "thesis"                # {" | ".join(RECIPE_NAMES)}: every variant trains with it (lib/train/recipes.py)
 parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
 steps: list | str = ["train", "evaluate"]   # which stages to run
 variants: list | str | None = None   # list of variant names, or None for the whole grid

@@ -10,6 +10,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools import write_notebook  # noqa: E402
 
+from lib.constants import PRESET_NAMES  # noqa: E402
+from lib.evaluation.emotion import CLASSIFIERS  # noqa: E402
+from lib.evaluation.extractors import EXTRACTORS  # noqa: E402
+
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_evaluate.ipynb"
 
 INTRO = """# 05 - Evaluate GAN runs: every metric of the papers under one protocol
@@ -30,12 +35,12 @@ Writes `results.json` + `evaluation.npz` into each evaluated run folder, the tab
 (`results.csv`, `results.md`) into this notebook's run folder, and the figures into `figures/`
 (`make figures` redraws them from the saved results)."""
 
-PARAMETERS = """runs: list | str | None = None   # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
-extractors: list | str | None = None   # None: the preset's list; any of "ae", "facenet", "dlib", "truth" (a list, or "a,b" from papermill -p)
-classifiers: list | str | None = None   # None: the preset's list; any of "fer", "trained", "truth", "deepface"
+PARAMETERS = f"""runs: list | str | None = None   # None: every finished GAN run (folder with train_done.json); or a list of folders / glob patterns
+extractors: list | str | None = None   # None: the preset's list; any of {", ".join(f'"{name}"' for name in EXTRACTORS)} (a list, or "a,b" from papermill -p)
+classifiers: list | str | None = None   # None: the preset's list; any of {", ".join(f'"{name}"' for name in CLASSIFIERS)}
 n_pairs: int | None = None   # None: the preset's number of (input, target) pairs
 seed = 0
-preset = "small"     # tiny | small | paper (sizes of the probes and of the evaluation)
+preset = "small"     # {" | ".join(PRESET_NAMES)} (sizes of the probes and of the evaluation)
 run_name: str | None = None   # None: a new numbered folder under papermill_runs/05_evaluate/"""
 
 SETUP = """from IPython.display import Image, Markdown, display
