@@ -8,37 +8,37 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
 - ``fast``: known small-compute GAN techniques, each its own option (set it to the value in
   ``RECIPES["thesis"]`` to switch it off):
 
-  ===================== ======================================================= =========
-  option                technique                                               fast
-  ===================== ======================================================= =========
-  adversarial_loss      hinge loss (SAGAN/BigGAN) instead of BCE                ``hinge``
-  r1_gamma              R1 penalty on real inputs, lazy every ``r1_every`` (StyleGAN2) 0.1
-  ema_beta              generator EMA used for samples, probes and evaluation   0.99
-  diffaugment           DiffAugment on real and fake inputs of both Ds          ``color``
-  spectral_norm         spectral normalisation of both discriminators           True
-  d_lr_ratio            two-time-scale update: D learning rate x ratio (TTUR)   2.0
-  category_weight       stronger category pathway (issue probe: 5 learns emotion) 5.0
-  reconstruction_weight L1 to a real video of the input's subject showing the   10.0
-                        target emotion (pix2pix/FEV-GAN paired loss; variants
-                        with a content encoder only)
-  warm_start            generator decoder = the selected autoencoder's decoder,  True
-                        initialised from its weights (content columns copied,
-                        motion/category columns zero)
-  composite             the generator draws a change added to the input frame   ``residual``
-                        (``residual``; GANimation-style compositing keeps the
-                        input's face: the decoder redraws only what moves)
-  emotion_templates     each emotion's mean per-frame change from the first     True
-                        frame in the training videos, at the real amplitude,
-                        added to the drawn change (a data-driven start of the
-                        category pathway, like emotion_directions in pixels)
+  ====================== ======================================================= =========
+  option                 technique                                               fast
+  ====================== ======================================================= =========
+  adversarial_loss       hinge loss (SAGAN/BigGAN) instead of BCE                ``hinge``
+  r1_gamma               R1 penalty on real inputs, lazy every ``r1_every`` (StyleGAN2) 0.1
+  ema_beta               generator EMA used for samples, probes and evaluation   0.99
+  diffaugment            DiffAugment on real and fake inputs of both Ds          ``color``
+  spectral_norm          spectral normalisation of both discriminators           True
+  d_lr_ratio             two-time-scale update: D learning rate x ratio (TTUR)   2.0
+  category_weight        stronger category pathway (issue probe: 5 learns emotion) 5.0
+  reconstruction_weight  paired loss to a real video of the input's subject      10.0
+                         showing the target emotion (pix2pix/FEV-GAN; variants
+                         with a content encoder only)
+  warm_start             generator decoder = the selected autoencoder's decoder,  True
+                         initialised from its weights (content columns copied,
+                         motion/category columns zero)
+  composite              the generator draws a change added to the input frame   ``residual``
+                         (``residual``; GANimation-style compositing keeps the
+                         input's face: the decoder redraws only what moves)
+  emotion_templates      each emotion's mean per-frame change from the first     True
+                         frame in the training videos, at the real amplitude,
+                         added to the drawn change (a data-driven start of the
+                         category pathway, like emotion_directions in pixels)
   composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
-  reconstruction_target the paired loss compares changes from the first frame   ``changes``
-                        (another take's light and head position differ)
-  reconstruction_loss   mse: the mean change (l1's median is "no change")       ``mse``
-  clip_start            real clips start at the first frame (neutral -> apex,   ``first``
-                        as 05's inputs do)
-  category_ramp         the one-hot scaled by t / (T - 1): a time signal        True
-  ===================== ======================================================= =========
+  reconstruction_target  the paired loss compares changes from the first frame   ``changes``
+                         (another take's light and head position differ)
+  reconstruction_loss    mse: the mean change (l1's median is "no change")       ``mse``
+  clip_start             real clips start at the first frame (neutral -> apex,   ``first``
+                         as 05's inputs do)
+  category_ramp          the one-hot scaled by t / (T - 1): a time signal        True
+  ====================== ======================================================= =========
 
 The last seven rows were added in the fifth session (2026-11-24): before them ``fast`` kept the
 input's face and drew neither emotion nor motion (README, "Training recipes").
