@@ -116,14 +116,15 @@ class VideoGenerator(nn.Module):
     field the decoder also draws (warp-guided, as in Geng et al. 2018's wg-GAN), so an expression can
     move the input's own lips and brows.  The generator then redraws only what changes and keeps the
     rest of the input's face exactly.  ``residual``: frame t = reference_t + the decoder's output (which
-    starts at zero), so the decoder draws only the change from the input frame; with ``video_length``, a
-    fixed per-emotion, per-frame template change is added too (``templates``, filled from the training
-    videos by ``emotion_templates``).  ``off``: MoCoGAN's decoder alone.
+    starts at zero), so the decoder draws only the change from the input frame; with ``emotion_templates``,
+    a fixed per-emotion change at each of the ``video_length`` frames is added too (the ``templates``
+    buffer, which the trainer fills from the training videos).  ``off``: MoCoGAN's decoder alone.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
                  motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
-                 category_ramp: bool = False, composite: str = "off", video_length: int | None = None):
+                 category_ramp: bool = False, composite: str = "off", emotion_templates: bool = False,
+                 video_length: int = VIDEO_LENGTH):
         super().__init__()
         if composite not in COMPOSITES:
             raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
@@ -135,7 +136,7 @@ class VideoGenerator(nn.Module):
         self.decoder = decoder if decoder is not None else FrameDecoder(
             self.latent_dim, image_size, width, extra_channels=COMPOSITE_CHANNELS[composite])
         self.start_from_reference()
-        if video_length is not None:  # ``residual`` + emotion templates: (n_categories, 3, T, S, S), set later
+        if emotion_templates:  # (n_categories, 3, T, S, S), filled by the trainer; saved with the generator
             if composite != "residual":
                 raise ValueError("emotion templates are added to a residual generator's change: composite='residual'")
             self.register_buffer("templates", torch.zeros(n_categories, 3, video_length, image_size, image_size))

@@ -64,8 +64,8 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
                  train_ids: Any | None = None) -> GANModels:
     """Networks of a resolved config (``cfg.image_size`` set); DCGAN init from the global seed.
 
-    ``cache`` and ``train_ids`` (training only) give the emotion directions of ``emotion_directions``;
-    without them (loading a checkpoint) those columns are left for the state dict to fill."""
+    ``cache`` and ``train_ids`` (training only) give the emotion directions of ``emotion_directions`` and the
+    templates of ``emotion_templates``; without them (loading a checkpoint) the state dict fills those."""
     encoder = build_content_encoder(cfg.encoder, finetune=cfg.finetune, autoencoder_checkpoint=cfg.autoencoder_checkpoint,
                                     facenet_weights=cfg.facenet_weights_path, facenet_input_size=cfg.facenet_input_size,
                                     device=device)
@@ -77,12 +77,10 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
         autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint, "cpu")
         if cfg.emotion_directions and cache is not None:
             directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
-    networks = build_networks(cfg, content_dim, device, autoencoder, directions)
+    templates = None
     if uses_templates(cfg) and cache is not None:
         templates = emotion_pixel_changes(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth)
-        for generator in (networks["generator"], networks["generator_ema"]):
-            if generator is not None:
-                generator.templates.copy_(templates)
+    networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
     return GANModels(**networks, encoder=encoder)
 
 
@@ -94,10 +92,11 @@ def compile_decoder(generator: VideoGenerator) -> None:
 
 
 def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
-                   directions: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
+                   directions: torch.Tensor | None = None,
+                   templates: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
     """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
     builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
-    ``directions`` the optional emotion directions.  Shared by :func:`build_models` and ``make benchmark``."""
+    ``directions`` the optional emotion directions, ``templates`` the optional emotion templates.  Shared by :func:`build_models` and ``make benchmark``."""
     decoder = None
     composite = cfg.composite if uses_composite(cfg) else "off"
     if cfg.warm_start:
@@ -106,7 +105,10 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
         if directions is not None:
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
     generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp,
-                               composite=composite, video_length=cfg.video_length if uses_templates(cfg) else None)
+                               composite=composite, emotion_templates=uses_templates(cfg),
+                               video_length=cfg.video_length)
+    if templates is not None:
+        generator.templates.copy_(templates)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):

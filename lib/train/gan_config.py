@@ -70,7 +70,7 @@ RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_name": (None, "None: a new numbered folder under papermill_runs/03_train/"),
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
 }
-RETIRED_FIELDS = ("run_name", "run_dir")
+RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
