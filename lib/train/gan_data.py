@@ -103,8 +103,8 @@ def emotion_pixel_changes(cache: Any, video_ids: Sequence[int], n_categories: in
     """(n_categories, 3, T, H, W): each emotion's mean change of a clip from its first frame, over the clips
     that start at each training take's first frame (neutral -> onset -> apex, as 05's inputs do), scaled up
     so that its mean magnitude equals that of the single takes' changes.  Averaging takes whose timing and
-    head movement differ shrinks the change (by x2.3 on ``small``) without moving it; the scale restores the
-    real videos' amplitude.  An emotion without training videos gets zeros."""
+    head movement differ shrinks the change without moving it (x2.7 for the seen training videos of
+    ``small``); the scale restores the real videos' amplitude.  An emotion without training videos gets zeros."""
     rows = cache.index.set_index("video_id").loc[list(video_ids)]
     sums, counts, magnitude = None, np.zeros(n_categories), 0.0
     for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
