@@ -80,7 +80,9 @@ ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_r
                   "reconstruction_target": "changes", "reconstruction_loss": "mse", "emotion_templates": True}
 NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"reconstruction_weight": 10.0},
          "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_drawn_weight": {"composite": "mask"},
-         "emotion_templates": {"composite": "residual"}}
+         "emotion_templates": {"composite": "residual"},
+         "template_motion": {"composite": "residual", "emotion_templates": True},
+         "drawn_smoothing": {"composite": "residual"}, "drawn_ramp": {"composite": "residual"}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
 FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite": {"emotion_templates": False}}
@@ -277,11 +279,11 @@ class ScriptedProbe:
 
 def test_probes_and_best_snapshot(cache_dir, ae_checkpoint, tmp_path):
     cfg = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=6, probe_every=2, log_every=1)
-    probe = ScriptedProbe([0.2, 0.7, 0.4])
+    probe = ScriptedProbe([0.1, 0.2, 0.7, 0.4])
     summary = train_gan(cfg, tmp_path / "run", probe=probe, progress=False)
-    assert len(probe.calls) == 3
+    assert len(probe.calls) == 4
     records = [r for r in read_jsonl(tmp_path / "run" / "stats.jsonl") if "probe_headline" in r]
-    assert [r["step"] for r in records] == [2, 4, 6] and [r["probe_headline"] for r in records] == [0.2, 0.7, 0.4]
+    assert [r["step"] for r in records] == [0, 2, 4, 6] and [r["probe_headline"] for r in records] == [0.1, 0.2, 0.7, 0.4]
     assert summary["best"]["step"] == 4 and summary["best"]["score"] == 0.7
     assert (tmp_path / "run" / BEST_NAME).is_file() and (tmp_path / "run" / "learning_curves.png").is_file()
     best, latest = load_generator(tmp_path / "run"), load_generator(tmp_path / "run", snapshot="latest")
@@ -295,9 +297,9 @@ def test_probes_and_best_snapshot(cache_dir, ae_checkpoint, tmp_path):
 def test_resume_with_every_option_on_matches_one_run(cache_dir, ae_checkpoint, tmp_path):
     kwargs = dict(recipe="fast", r1_every=2, checkpoint_every=2, log_every=1, probe_every=2)
     train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs), tmp_path / "one",
-              probe=ScriptedProbe([0.5, 0.1]), progress=False)
-    train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=2, **kwargs), tmp_path / "two", probe=ScriptedProbe([0.5]),
-              progress=False)
+              probe=ScriptedProbe([0.0, 0.5, 0.1]), progress=False)
+    train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=2, **kwargs), tmp_path / "two",
+              probe=ScriptedProbe([0.0, 0.5]), progress=False)
     summary = train_gan(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs), tmp_path / "two",
                         probe=ScriptedProbe([0.1]), progress=False)
     assert _losses(tmp_path / "one") == _losses(tmp_path / "two")

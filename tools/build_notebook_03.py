@@ -19,7 +19,10 @@ encoder (`ae` = the autoencoder selected in 02, `facenet`, or `none` = plain MoC
 or single-frame content, fine-tuned or frozen encoder, the Seen/Unseen training composition,
 the content-consistency loss and its scale, a weight for every loss term (0 drops it), and the
 training `recipe` (`thesis` = the papers' loop; `fast` = small-compute techniques, each its own
-parameter; see `lib/train/recipes.py`).  Every `probe_every` steps the learning probes score the
+parameter; see `lib/train/recipes.py`).  `system` picks what is trained (`lib/train/systems.py`):
+`vicegan` (the default), seed 003's `fevgan` (`encoder` is its frozen identity encoder;
+`fevgan_encoders` gives the paper's ablations) or seed 004's `latent-walk`, which fits in seconds
+and has no losses.  Every `probe_every` steps the learning probes score the
 generator on held-out pairs with 05's measures; `best.pt` keeps the best snapshot.
 Needs `01_preprocess` (and `02_autoencoders` for `encoder="ae"`) at the same preset.
 The run folder gets `config.json`, `stats.jsonl`, `checkpoint.pt`, `best.pt`, `samples/*.gif`,
@@ -35,8 +38,9 @@ from IPython.display import Image, display
 from lib.evaluation.learning_probes import build_learning_probe
 from lib.io import show_gif
 from lib.paths import run_dir as new_run_dir
-from lib.train.gan import description, make_gan_config, resolve_config, train_gan
+from lib.train.gan import description, make_gan_config, resolve_config
 from lib.train.gan_config import notebook_parameters
+from lib.train.systems import train, training_report
 
 cfg = make_gan_config(**{name: globals()[name] for name in notebook_parameters()})
 cfg = resolve_config(cfg)  # validates every choice (listing the valid ones), finds cache / autoencoder / weights
@@ -45,10 +49,11 @@ print("run folder:", out_dir)
 # learning probes: 05's cheap measures on held-out pairs every probe_every steps; best.pt keeps the best
 probe = build_learning_probe(cfg) if cfg.probe_every else None"""
 
-TRAIN = """summary = train_gan(cfg, out_dir, probe=probe)
-print(f"{summary['steps']} steps, {summary['wall_seconds']:.0f} s, {summary['seconds_per_iteration']:.3f} s/iteration")"""
+TRAIN = """summary = train(cfg, out_dir, probe=probe)  # the system's trainer (lib/train/systems.py)
+print(training_report(summary))"""
 
-CURVES = """display(Image(filename=str(out_dir / "loss_curves.png")))
+CURVES = """if summary["loss_curves"]:  # systems without losses (latent-walk) have none
+    display(Image(filename=summary["loss_curves"]))
 if summary["learning_curves"]:  # the learning probes; dotted: the real videos' CAS; green band: the ACD bar
     display(Image(filename=summary["learning_curves"]))
     best = summary["best"]

@@ -53,3 +53,44 @@ def uint8_to_model(frames: np.ndarray) -> torch.Tensor:
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> contiguous float (3, T, H, W) in [-1, 1] (the video discriminator layout)."""
     return uint8_to_model(frames).transpose(0, 1).contiguous()
+
+
+def stabilise_clip(frames: np.ndarray, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (T, H, W, 3) -> (float32 (T, H, W, 3) frames, float32 (T, 2, 3) motions): every frame moved onto
+    the first by a rigid (rotation + translation) fit of OpenCV's ECC image alignment on grey levels, so that
+    the change from the first frame keeps the face's own movement (brows, mouth) and loses the head's.
+    ``motions[t]`` is the fit in pixels, as OpenCV states it: frame t at ``motions[t] @ (x, y, 1)`` shows what
+    the first frame shows at (x, y).  A frame whose fit does not converge is kept as it is (identity motion)."""
+    import cv2
+
+    array = np.asarray(frames)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
+        raise TypeError(f"expected uint8 (T, H, W, 3) frames, got {array.dtype} {array.shape}")
+    height, width = array.shape[1:3]
+    reference = cv2.cvtColor(array[0], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-4)
+    out, motions = [array[0].astype(np.float32)], [np.eye(2, 3, dtype=np.float32)]
+    for frame in array[1:]:
+        warp = np.eye(2, 3, dtype=np.float32)
+        try:
+            _, warp = cv2.findTransformECC(reference, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32),
+                                           warp, cv2.MOTION_EUCLIDEAN, criteria, None, 5)
+        except cv2.error:  # no convergence (e.g. a blank frame): keep the frame
+            warp = np.eye(2, 3, dtype=np.float32)
+        motions.append(warp)
+        out.append(cv2.warpAffine(frame, warp, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32))
+    return np.stack(out), np.stack(motions)
+
+
+def motion_to_sampling_grid(motions: np.ndarray, size: int) -> np.ndarray:
+    """(..., 2, 3) pixel motions of :func:`stabilise_clip` -> (..., 2, 3) ``theta`` of
+    ``torch.nn.functional.affine_grid`` (normalised coordinates, ``align_corners=False``) that moves a
+    first frame the same way: ``grid_sample(first, affine_grid(theta))`` at frame t ~ frame t."""
+    motions = np.asarray(motions, np.float64)
+    linear, shift = motions[..., :2], motions[..., 2]
+    inverse = np.linalg.inv(linear)  # the output pixel y samples the first frame at inverse @ (y - shift)
+    inverse_shift = -(inverse @ shift[..., None])[..., 0]
+    corner = 1.0 / size - 1.0  # the normalised coordinate of pixel 0's centre
+    theta_shift = 2.0 / size * inverse_shift + corner * (1.0 - inverse.sum(-1))
+    return np.concatenate([inverse, theta_shift[..., None]], axis=-1).astype(np.float32)

@@ -329,7 +329,7 @@ def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, gener
     """Evaluate one finished run on its cache's context; writes results.json and evaluation.npz."""
     run_dir = Path(run_dir)
     if generator is None:
-        from lib.train.gan import load_generator
+        from lib.train.systems import load_generator
 
         generator = load_generator(run_dir, device=config.device)
     started = time.time()
@@ -337,6 +337,7 @@ def evaluate_run(run_dir, context: CacheContext, config: EvaluationConfig, gener
     metrics, arrays = score_run(generated, context)
     run_config = getattr(generator, "config", None)
     row = {"run": run_dir.name, "variant": variant_label(run_dir.name),
+           "system": getattr(run_config, "system", "vicegan"),
            "composition": getattr(run_config, "composition", "unknown"),
            "encoder": getattr(run_config, "encoder", "unknown"),
            "content_mode": getattr(run_config, "content_mode", ""),
@@ -403,14 +404,14 @@ def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None
 
     With ``out_dir`` the table is written as results.csv / results.md / results.json and
     the per-run arrays are copied to ``out_dir/arrays/`` for :func:`draw_all_figures`.
-    ``load_generator(run_dir, device)`` defaults to :func:`lib.train.gan.load_generator`.
+    ``load_generator(run_dir, device)`` defaults to :func:`lib.train.systems.load_generator` (any system's run folder).
     With ``reuse`` a run whose results.json was written with the same pairs and settings
     after its last checkpoint is not evaluated again (an interrupted sweep resumes).
     """
     from lib.utils import resolve_device
 
     if load_generator is None:
-        from lib.train.gan import load_generator
+        from lib.train.systems import load_generator
     # extractor objects (anything with .name and .extract) may be given beside registry names
     custom = {e.name: e for e in (extractors or []) if not isinstance(e, str)}
     if config is not None:

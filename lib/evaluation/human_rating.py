@@ -52,7 +52,7 @@ def build_rating_set(
     from lib.data.cache import load_cache
     from lib.data.clips import frames_to_tensor, sample_clip_indices
     from lib.data.splits import composition_videos
-    from lib.train.gan import load_generator
+    from lib.train.systems import load_generator
 
     out_dir = Path(out_dir)
     run_dirs = [Path(r) for r in run_dirs]

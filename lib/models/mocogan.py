@@ -118,18 +118,25 @@ class VideoGenerator(nn.Module):
     rest of the input's face exactly.  ``residual``: frame t = reference_t + the decoder's output (which
     starts at zero), so the decoder draws only the change from the input frame; with ``emotion_templates``,
     a fixed per-emotion change at each of the ``video_length`` frames is added too (the ``templates``
-    buffer, which the trainer fills from the training videos).  ``off``: MoCoGAN's decoder alone.
+    buffer, which the trainer fills from the training videos), and with ``template_motion`` each frame is then
+    moved by that emotion's mean head movement at that frame (the ``template_motion`` buffer of affine thetas).
+    ``drawn_smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``drawn_ramp``
+    scales it by t / (T - 1) (residual only).  ``off``: MoCoGAN's decoder alone.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
                  motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
                  category_ramp: bool = False, composite: str = "off", emotion_templates: bool = False,
+                 template_motion: bool = False, drawn_smoothing: int = 1, drawn_ramp: bool = False,
                  video_length: int = VIDEO_LENGTH):
         super().__init__()
         if composite not in COMPOSITES:
             raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
         self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
         self.image_size, self.category_ramp, self.composite = image_size, category_ramp, composite
+        if (drawn_smoothing != 1 or drawn_ramp) and composite != "residual":
+            raise ValueError("drawn_smoothing and drawn_ramp shape a residual generator's change: composite='residual'")
+        self.drawn_smoothing, self.drawn_ramp = int(drawn_smoothing), bool(drawn_ramp)
         self.motion = MotionGRU(motion_dim)
         # ``decoder``: any (N, latent_dim) -> (N, 3 + COMPOSITE_CHANNELS[composite], S, S) module,
         # e.g. :class:`AutoencoderFrameDecoder`
@@ -142,6 +149,12 @@ class VideoGenerator(nn.Module):
             self.register_buffer("templates", torch.zeros(n_categories, 3, video_length, image_size, image_size))
         else:
             self.templates = None
+        if template_motion:  # (n_categories, T, 2, 3) affine_grid thetas, filled by the trainer (identity here)
+            if not emotion_templates:
+                raise ValueError("template_motion moves the frames of emotion templates: emotion_templates=True")
+            self.register_buffer("template_motion", torch.eye(2, 3).repeat(n_categories, video_length, 1, 1))
+        else:
+            self.template_motion = None
 
     @torch.no_grad()
     def start_from_reference(self) -> None:
@@ -179,10 +192,20 @@ class VideoGenerator(nn.Module):
                 raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
             reference = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:])
         if self.composite == "residual":
+            if self.drawn_smoothing > 1:  # only coarse changes: no decoder texture (checkerboard) on the face
+                frames = nn.functional.interpolate(nn.functional.avg_pool2d(frames, self.drawn_smoothing),
+                                                   size=frames.shape[-2:], mode="bilinear", align_corners=False)
+            if self.drawn_ramp:  # nothing drawn at the first frame: it is the input frame (neutral) exactly
+                ramp = torch.linspace(0.0, 1.0, length, device=frames.device, dtype=frames.dtype)
+                frames = frames * ramp.repeat(batch)[:, None, None, None]
             drawn = frames.abs().mean(dim=1, keepdim=True)
             frames = reference + frames
             if self.templates is not None:  # each emotion's mean change at this frame of the clip
                 frames = frames + self.templates[labels.long()].transpose(1, 2).reshape(frames.shape)
+            if self.template_motion is not None:  # each emotion's mean head movement moves the whole frame
+                theta = self.template_motion[labels.long()].reshape(batch * length, 2, 3)
+                grid = nn.functional.affine_grid(theta, list(frames.shape), align_corners=False)
+                frames = nn.functional.grid_sample(frames, grid, padding_mode="border", align_corners=False)
         elif self.composite != "off":
             if self.composite == "warp":
                 coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)

@@ -9,8 +9,10 @@ Grids (SPEC "The experiment grid"):
 - ``ablation`` - the full loss, then one group of loss terms dropped at a time, as the
   face-reenactment seed (002) does: content consistency, category, image D, video D.
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
+- ``baselines`` - MoCoGAN and the seeds' other systems: seed 004's latent-direction walk
+  (``system="latent-walk"``) and seed 003's FEV-GAN (``system="fevgan"``) with its two ablations.
 - ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
-  twin and the MoCoGAN baseline: 3 runs.
+  twin, the MoCoGAN baseline and the latent walk: 4 runs.
 - ``papers``   - thesis + baseline + facenet (the demo of the first sessions), identical variants
   merged as in ``all``: 12 runs.
 - ``all``      - every variant once (variants with identical parameters are merged; the
@@ -36,7 +38,7 @@ CHOICE_PARAMETERS: dict[str, tuple] = {f.name: f.metadata["choices"] for f in da
 # Loss weights a variant may set to 0 to drop a term.
 LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 
-GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "demo", "papers", "all")
+GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "baselines", "demo", "papers", "all")
 HEADLINE_VARIANTS = ("thesis-m4-seen", "thesis-m4-unseen")  # the learning issue's headline and its twin
 
 
@@ -116,6 +118,26 @@ def baseline_variants() -> list[Variant]:
                     "MoCoGAN: content code from noise, no content encoder")]
 
 
+def latent_walk_variants() -> list[Variant]:
+    return [Variant("baseline-latent-walk", {"system": "latent-walk", "encoder": "ae", "composition": "seen"},
+                    "seed 004's latent-direction walk on the autoencoder's codes (no training; seconds)")]
+
+
+def fevgan_variants() -> list[Variant]:
+    """Seed 003's FEV-GAN with the autoencoder as identity encoder, and the paper's two ablations."""
+    described = {"both": "both encoders", "spatial": "without the identity encoder",
+                 "identity": "without the spatial encoder"}
+    names = {"both": "baseline-fevgan", "spatial": "baseline-fevgan-no-identity",
+             "identity": "baseline-fevgan-no-spatial"}
+    return [Variant(names[kind], {"system": "fevgan", "encoder": "ae", "fevgan_encoders": kind, "composition": "seen"},
+                    f"seed 003's FEV-GAN, {described[kind]}") for kind in names]
+
+
+def other_system_variants() -> list[Variant]:
+    """The seeds' other systems (lib/train/systems.py), on the headline's seen composition."""
+    return latent_walk_variants() + fevgan_variants()
+
+
 def _merge_duplicates(variants: list[Variant]) -> list[Variant]:
     """Keep the first variant of each distinct parameter set; later names become its aliases."""
     kept: list[Variant] = []
@@ -143,12 +165,15 @@ def _grid_variants(name: str) -> list[Variant]:
         return ablation_variants()
     if name == "baseline":
         return baseline_variants()
-    if name == "demo":
-        return [v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + baseline_variants()
+    if name == "baselines":
+        return baseline_variants() + other_system_variants()
+    if name == "demo":  # the latent walk fits in seconds; FEV-GAN needs its own training budget
+        return ([v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + baseline_variants()
+                + latent_walk_variants())
     if name == "papers":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
         return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants())
     return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()
-                             + ablation_variants())
+                             + ablation_variants() + other_system_variants())
 
 
 def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> None:

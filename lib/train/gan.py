@@ -29,7 +29,7 @@ from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
                                   gan_config_from_dict, make_gan_config, resolve_config, validate)
-from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_pixel_changes
+from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
@@ -79,7 +79,8 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
             directions = emotion_code_directions(autoencoder, cache, train_ids, N_CATEGORIES)
     templates = None
     if uses_templates(cfg) and cache is not None:
-        templates = emotion_pixel_changes(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth)
+        templates = emotion_templates(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth,
+                                      stabilise=uses_template_motion(cfg))
     networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
     return GANModels(**networks, encoder=encoder)
 
@@ -96,7 +97,7 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
                    templates: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
     """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
     builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
-    ``directions`` the optional emotion directions, ``templates`` the optional emotion templates.  Shared by :func:`build_models` and ``make benchmark``."""
+    ``directions`` the optional emotion directions, ``templates`` the optional ``(changes, motions)`` of :func:`emotion_templates`.  Shared by :func:`build_models` and ``make benchmark``."""
     decoder = None
     composite = cfg.composite if uses_composite(cfg) else "off"
     if cfg.warm_start:
@@ -106,9 +107,15 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
     generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp,
                                composite=composite, emotion_templates=uses_templates(cfg),
+                               template_motion=uses_template_motion(cfg),
+                               drawn_smoothing=(cfg.drawn_smoothing or 1) if composite == "residual" else 1,
+                               drawn_ramp=bool(cfg.drawn_ramp) and composite == "residual",
                                video_length=cfg.video_length)
     if templates is not None:
-        generator.templates.copy_(templates)
+        changes, motions = templates
+        generator.templates.copy_(changes)
+        if motions is not None:
+            generator.template_motion.copy_(motions)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):
@@ -166,6 +173,11 @@ def uses_composite(cfg: GANConfig) -> bool:
 def uses_templates(cfg: GANConfig) -> bool:
     """``emotion_templates`` applies where ``composite="residual"`` does (variants with a content encoder)."""
     return bool(cfg.emotion_templates) and uses_composite(cfg) and cfg.composite == "residual"
+
+
+def uses_template_motion(cfg: GANConfig) -> bool:
+    """The templates' head movement is a warp of the frames (``template_motion="warp"``), not pixels."""
+    return uses_templates(cfg) and cfg.template_motion == "warp"
 
 
 def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | None:
@@ -381,8 +393,8 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
               probe: Callable[["TrainedGenerator"], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or just report a finished) run in ``run_dir``; returns the train_done summary.
 
-    ``probe(generator) -> metrics`` (see :mod:`lib.evaluation.learning_probes`) runs every
-    ``probe_every`` steps and at the end; its metrics go to ``stats.jsonl`` (``probe_*``) and the
+    ``probe(generator) -> metrics`` (see :mod:`lib.evaluation.learning_probes`) runs before the first step,
+    every ``probe_every`` steps and at the end; its metrics go to ``stats.jsonl`` (``probe_*``) and the
     generator with the highest ``metrics[cfg.best_criterion]`` is kept as ``best.pt``.
     ``cfg`` is the config :func:`resolve_config` returned (as 03 makes it, validated there); an unresolved
     one is resolved, and so validated, here, before any work.
@@ -455,6 +467,8 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         return elapsed + time.time() - session_start
 
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
+    if probe is not None and cfg.probe_every and step == 0:  # where the curves start: the untrained generator
+        run_probe()                                           # (warm-started, with templates: already a video)
     while step < cfg.steps and wall_seconds() < time_limit:
         started = time.perf_counter()
         log = train_step(models, optimizers, sampler, cfg, noise, device, step)

@@ -20,14 +20,16 @@ from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
 from lib.train.augment import parse_policy
 from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
-                               RECONSTRUCTION_TARGETS, recipe_value)
+                               RECONSTRUCTION_TARGETS, TEMPLATE_MOTIONS, recipe_value)
+from lib.train.systems import SYSTEM_NAMES
 from lib.utils import DEVICES
 
 CONTENT_MODES = ("all", "single")
+FEVGAN_ENCODERS = ("both", "spatial", "identity")  # FEV-GAN's encoders (lib/train/fevgan.py)
 CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 # Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
-BEST_CRITERIA = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth")
+BEST_CRITERIA = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", "verif_dlib")
 
 # Per preset: sizes and schedules.  paper = thesis 5.2 (batches 32/32, checkpoint every 10k,
 # ~60k steps, full widths, FaceNet at 160px).  small = one variant in 80-100 s on one CPU
@@ -84,6 +86,13 @@ class GANConfig:
     """Every option of one VICE-GAN training run (03_train's parameters are the ``notebook`` fields)."""
 
     preset: str = _param("small", "tiny | small | paper: sizes and schedules (GAN_PRESETS)", PRESET_NAMES)
+    system: str = _param("vicegan", "what is trained (lib/train/systems.py): vicegan (VICE-GAN; MoCoGAN with "
+                                    "encoder none) | fevgan (seed 003; encoder = its frozen identity encoder) | "
+                                    "latent-walk (seed 004's walk in the autoencoder's code space; reads preset, "
+                                    "cache_dir, autoencoder, composition, seed)", SYSTEM_NAMES)
+    fevgan_encoders: str = _param("both", "system fevgan: both encoders | spatial (without the identity encoder) | "
+                                          "identity (without the spatial encoder): the paper's ablations",
+                                  FEVGAN_ENCODERS)
     cache_dir: str | None = _param(None, "None: the cache 01_preprocess recorded for the preset")
     encoder: str = _param("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
                           CONTENT_ENCODERS)
@@ -151,6 +160,17 @@ class GANConfig:
                                                   "change from the first frame in the training videos (per frame, "
                                                   "at the real videos' amplitude) is added to the drawn change",
                                             (None, True, False))
+    template_motion: str | None = _param(None, "None: the recipe's; with emotion_templates, where the training takes' "
+                                                "head movement goes: pixels (averaged into the mean change, a ghost "
+                                                "outline) | warp (each take aligned to its first frame, rigid ECC fit, "
+                                                "before the mean; the mean movement then moves the generated frames)",
+                                         (None,) + TEMPLATE_MOTIONS)
+    drawn_smoothing: int | None = _param(None, "None: the recipe's; with composite=residual, the drawn change is "
+                                                "averaged over k x k pixel cells and scaled back up bilinearly, so the "
+                                                "decoder cannot lay texture on the face (1 = off)")
+    drawn_ramp: bool | None = _param(None, "None: the recipe's; with composite=residual, the drawn change is scaled "
+                                           "by t / (T - 1): the first frame is the input frame exactly",
+                                     (None, True, False))
     composite_drawn_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
                                                      "the frames is drawn, not kept: 1 - mask, or the residual's "
                                                      "mean |change| (0 = off)")
@@ -228,6 +248,7 @@ def validate(cfg: GANConfig) -> GANConfig:
     for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
+    check_positive("drawn_smoothing", option(cfg, "drawn_smoothing"))
     beta = option(cfg, "ema_beta")
     if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and 0 <= beta < 1):
         raise ConfigError(f"invalid ema_beta={beta!r}; must be a number in [0, 1) (0 = no EMA)")
@@ -241,6 +262,12 @@ def validate(cfg: GANConfig) -> GANConfig:
         raise ConfigError("emotion_directions=True sets columns of the autoencoder's decoder: it needs warm_start=True")
     if option(cfg, "emotion_templates") and option(cfg, "composite") != "residual":
         raise ConfigError("emotion_templates=True adds to a residual generator's change: it needs composite='residual'")
+    if cfg.system == "latent-walk" and cfg.encoder != "ae":
+        raise ConfigError(f"system='latent-walk' walks in the autoencoder's code space: it needs encoder='ae', "
+                          f"got {cfg.encoder!r}")
+    if cfg.system == "fevgan" and cfg.fevgan_encoders != "spatial" and cfg.encoder == "none":
+        raise ConfigError("system='fevgan' takes its identity encoder from encoder: choose 'ae' or 'facenet' "
+                          "(or fevgan_encoders='spatial', the ablation without it)")
     if cfg.finetune and cfg.encoder == "none":
         raise ConfigError("finetune=True needs a content encoder; encoder='none' has none (choose 'ae' or 'facenet')")
     weights = cfg.facenet_weights
@@ -353,6 +380,10 @@ def resolve_facenet_weights(weights: str | None) -> tuple[str, str | None]:
 
 def description(cfg: GANConfig) -> str:
     """A readable run-folder suffix from the options, e.g. ``ae-all-frozen-seen-mse``."""
+    if cfg.system == "fevgan":
+        return f"fevgan-{cfg.encoder}-{cfg.fevgan_encoders}-{cfg.composition}"
+    if cfg.system != "vicegan":  # the latent walk reads only the data options
+        return f"{cfg.system}-{cfg.composition}"
     parts = [cfg.encoder]
     if cfg.encoder != "none":
         parts += [cfg.content_mode, "finetune" if cfg.finetune else "frozen", cfg.consistency_loss]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from lib.data.clips import sample_clip_indices, uint8_to_model
+from lib.data.clips import motion_to_sampling_grid, sample_clip_indices, stabilise_clip, uint8_to_model
 
 
 class ClipSampler:
@@ -98,24 +98,45 @@ def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids:
     return sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None]
 
 
-def emotion_pixel_changes(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
-                          every_nth: int = 2) -> torch.Tensor:
-    """(n_categories, 3, T, H, W): each emotion's mean change of a clip from its first frame, over the clips
-    that start at each training take's first frame (neutral -> onset -> apex, as 05's inputs do), scaled up
-    so that its mean magnitude equals that of the single takes' changes.  Averaging takes whose timing and
-    head movement differ shrinks the change without moving it (x2.7 for the seen training videos of
-    ``small``); the scale restores the real videos' amplitude.  An emotion without training videos gets zeros."""
+def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
+                      every_nth: int = 2, stabilise: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each emotion's mean change of a clip from its first frame, over the clips that start at each training
+    take's first frame (neutral -> onset -> apex, as 05's inputs do): ``(changes, motions)``.
+
+    ``changes`` (n_categories, 3, T, H, W) is scaled up so that its mean magnitude equals that of the single
+    takes' changes.  Averaging takes whose timing and head movement differ shrinks the change without moving
+    it (x2.7 for the seen training videos of ``small``); the scale restores the real videos' amplitude.  An
+    emotion without training videos gets zeros.
+
+    ``stabilise``: each take's frames are first moved onto its first frame (:func:`lib.data.clips.stabilise_clip`),
+    so the mean change keeps the expression and loses the head movement, whose average over subjects of different
+    face shapes is a ghost outline that face recognisers read as another person (``small``, seen, 05's 24 pairs:
+    dlib identity of input frame + template 0.12 without, 0.54 with); ``motions`` (n_categories, T, 2, 3) is then
+    each emotion's mean head movement as ``affine_grid`` thetas (:func:`lib.data.clips.motion_to_sampling_grid`;
+    sadness lowers the head, surprise raises it), so the generator can move the input's own face instead.
+    Without ``stabilise`` ``motions`` is None."""
     rows = cache.index.set_index("video_id").loc[list(video_ids)]
-    sums, counts, magnitude = None, np.zeros(n_categories), 0.0
+    size = int(cache.frames.shape[1])
+    sums = torch.zeros(n_categories, 3, video_length, size, size)
+    motion_sums = np.zeros((n_categories, video_length, 2, 3))
+    counts, magnitude = np.zeros(n_categories), 0.0
     for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
         picks = sample_clip_indices(int(length), video_length, every_nth, start="first")
-        clip = uint8_to_model(np.asarray(cache.frames[int(start) + picks]))  # (T, 3, H, W)
+        frames = np.asarray(cache.frames[int(start) + picks])
+        if stabilise:
+            frames, motions = stabilise_clip(frames)
+            frames = frames.round().clip(0, 255).astype(np.uint8)
+            motion_sums[int(label)] += motion_to_sampling_grid(motions, size)
+        clip = uint8_to_model(frames)  # (T, 3, H, W)
         change = (clip - clip[:1]).transpose(0, 1)  # (3, T, H, W)
-        sums = torch.zeros(n_categories, *change.shape) if sums is None else sums
         sums[int(label)] += change
         counts[int(label)] += 1
         magnitude += float(change.abs().mean())
     means = sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None, None, None, None]
     seen = counts > 0
     gain = (magnitude / counts.sum()) / float(means[torch.from_numpy(seen)].abs().mean())
-    return means * gain
+    if not stabilise:
+        return means * gain, None
+    identity = np.broadcast_to(np.eye(2, 3), motion_sums.shape)
+    motions = np.where(seen[:, None, None, None], motion_sums / np.maximum(counts, 1)[:, None, None, None], identity)
+    return means * gain, torch.from_numpy(motions).float()

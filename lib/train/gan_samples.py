@@ -71,8 +71,11 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
     steps = [r["step"] for r in records]
     figure = Figure(figsize=(10, 3.6))
     FigureCanvasAgg(figure)
-    panels = [("discriminators", ["d_image", "d_video", "d_category"]),
-              ("generator terms (weighted)", [f"g_{term}" for term in GENERATOR_TERMS] + ["g_total"])]
+    logged = list(dict.fromkeys(k for r in records for k in r))  # every system's terms, in logging order
+    known = [f"g_{term}" for term in GENERATOR_TERMS]
+    panels = [("discriminators", [k for k in logged if k.startswith("d_")]),
+              ("generator terms (weighted)", [k for k in known if k in logged]
+               + [k for k in logged if k.startswith("g_") and k not in known and k != "g_total"] + ["g_total"])]
     for i, (title, keys) in enumerate(panels):
         axis = figure.add_subplot(1, 2, i + 1)
         for key in keys:
@@ -90,7 +93,7 @@ def write_loss_curves(records: list[dict], path: str | Path) -> Path | None:
 LEARNING_PANELS = (
     ("image quality", ("ssim",), ()),
     ("emotion (CAS)", ("cas_trained", "cas_truth"), ("real_cas_trained", "real_cas_truth")),
-    ("identity (verification, dlib face rate)", ("verif_truth", "verif_ae", "face_rate_dlib"), ()),
+    ("identity (verification, dlib face rate)", ("verif_truth", "verif_ae", "verif_dlib", "face_rate_dlib"), ()),
     ("motion (ACD gen / real)", ("acd_ratio_truth", "acd_ratio_ae"), ()),
 )
 

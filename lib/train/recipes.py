@@ -31,6 +31,15 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
                          frame in the training videos, at the real amplitude,
                          added to the drawn change (a data-driven start of the
                          category pathway, like emotion_directions in pixels)
+  template_motion        the templates are averaged over takes whose head        ``warp``
+                         movement is removed first (each frame aligned to the
+                         first; an averaged movement is a ghost outline that
+                         face recognisers read as another person), and each
+                         emotion's mean head movement then moves the frames
+  drawn_smoothing        the drawn change is averaged over 4x4 cells: no         4
+                         decoder texture on the face
+  drawn_ramp             the drawn change grows from 0 at the first frame        True
+                         (which is then the input frame exactly)
   composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
   reconstruction_target  the paired loss compares changes from the first frame   ``changes``
                          (another take's light and head position differ)
@@ -40,8 +49,10 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
   category_ramp          the one-hot scaled by t / (T - 1): a time signal        True
   ====================== ======================================================= =========
 
-The last seven rows were added in the fifth session (2026-11-24): before them ``fast`` kept the
-input's face and drew neither emotion nor motion (README, "Training recipes").
+Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11-24): before them
+``fast`` kept the input's face and drew neither emotion nor motion (README, "Training recipes");
+``template_motion``, ``drawn_smoothing`` and ``drawn_ramp`` (sixth) are for dlib's identity check,
+which the first templates failed (README, "Identity by dlib").
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -63,7 +74,8 @@ from typing import Any
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
-                  "reconstruction_target", "reconstruction_loss", "emotion_templates")
+                  "reconstruction_target", "reconstruction_loss", "emotion_templates", "template_motion",
+                  "drawn_smoothing", "drawn_ramp")
 
 RECIPES: dict[str, dict[str, Any]] = {
     "thesis": dict(adversarial_loss="bce", r1_gamma=0.0, ema_beta=0.0, diffaugment="", spectral_norm=False,
@@ -71,17 +83,20 @@ RECIPES: dict[str, dict[str, Any]] = {
                    clip_start="random", emotion_directions=False, category_ramp=False,
                    fake_category_weight=0.0, composite="off",
                    composite_drawn_weight=0.0, reconstruction_target="frames",
-                   reconstruction_loss="l1", emotion_templates=False),
+                   reconstruction_loss="l1", emotion_templates=False, template_motion="pixels",
+                   drawn_smoothing=1, drawn_ramp=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
                  fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
-                 reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True),
+                 reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
+                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
 RECONSTRUCTION_TARGETS = ("frames", "changes")
 RECONSTRUCTION_LOSSES = ("l1", "mse")
+TEMPLATE_MOTIONS = ("pixels", "warp")
 
 assert all(set(values) == set(RECIPE_OPTIONS) for values in RECIPES.values())
 

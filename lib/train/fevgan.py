@@ -1,0 +1,241 @@
+"""FEV-GAN (seed 003) training: ``system="fevgan"`` in 03.  Networks in :mod:`lib.models.fevgan`.
+
+One iteration: a batch of training takes (clips from their first frame, neutral -> apex); the input is
+each take's first frame, the target another take of the same subject in another emotion
+(:meth:`ClipSampler.partner_clips`, training subjects of the composition only).  The generator draws
+the target emotion's 16 frames at once from the input frame; the conditional video discriminator sees
+the real target clips and the generated ones with the target labels.  Losses (paper Eq. 1-5):
+
+- adversarial: binary cross-entropy (the paper's), generator and discriminator;
+- reconstruction: L1 between the generated and the target clip, weighted by :data:`L1_WEIGHT` (pix2pix's
+  100; the paper's weight is not given); takes whose subject has no other emotion in training are left out;
+- identity: the distance of the frozen identity encoder's code of ``consistency_frames`` evenly spaced
+  generated frames (4 at ``small``, as the paper) to the input frame's code (``consistency_loss``,
+  weighted by ``consistency_scale``: the same defaults as VICE-GAN's content-consistency term).
+
+Options read from :class:`GANConfig`: ``encoder`` (the identity encoder: ``ae`` or ``facenet``, frozen),
+``fevgan_encoders`` (``both`` | ``spatial`` = without the identity encoder | ``identity`` = without
+the spatial encoder: the paper's ablations), ``composition``, the preset's sizes and schedules,
+``learning_rate`` / ``beta1`` / ``beta2``, ``seed``, ``time_limit_minutes`` and the probes.  The
+``recipe`` options are VICE-GAN's and are not read.  Resumable like ``train_gan`` (checkpoint with
+every RNG state); ``best.pt`` keeps the best probe's generator.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lib.config import ConfigError, check_resumable, to_dict
+from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
+from lib.locks import own_run_folder
+from lib.models.encoders import build_content_encoder
+from lib.models.fevgan import FEVDiscriminator, FEVGenerator
+from lib.models.mocogan import init_dcgan_weights
+from lib.paths import TRAIN_DONE_FILE
+from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
+from lib.train.gan_data import ClipSampler
+from lib.train.gan_losses import bce_fake, bce_real, consistency_distance
+from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
+from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
+L1_WEIGHT = 100.0
+RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
+                     "num_threads")
+
+
+class FEVGAN:
+    """The networks of one run and ``generate(input_videos, labels, seed)`` for samples, probes and 05."""
+
+    def __init__(self, cfg: GANConfig, device: torch.device | str = "cpu"):
+        self.config, self.device, self.snapshot = cfg, torch.device(device), "latest"
+        uses_identity = cfg.fevgan_encoders in ("both", "identity")
+        self.encoder = None
+        if uses_identity:
+            self.encoder = build_content_encoder(cfg.encoder, finetune=False,
+                                                 autoencoder_checkpoint=cfg.autoencoder_checkpoint,
+                                                 facenet_weights=cfg.facenet_weights_path,
+                                                 facenet_input_size=cfg.facenet_input_size, device=self.device)
+        identity_dim = self.encoder.code_dim if self.encoder is not None else 0
+        self.generator = FEVGenerator(identity_dim, cfg.image_size, cfg.width, cfg.video_length,
+                                      use_spatial=cfg.fevgan_encoders in ("both", "spatial"),
+                                      use_identity=uses_identity).to(self.device)
+        self.discriminator = FEVDiscriminator(cfg.image_size, cfg.width, cfg.video_length).to(self.device)
+        for net in (self.generator, self.discriminator):
+            net.apply(init_dcgan_weights)
+
+    def identity(self, frames: torch.Tensor) -> torch.Tensor | None:
+        if self.encoder is None:
+            return None
+        with torch.no_grad():
+            return self.encoder(frames)
+
+    @torch.no_grad()
+    def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
+        """(B, 3, T, H, W) real frames in [-1, 1] + target labels -> (B, 3, video_length, H, W); deterministic."""
+        videos = torch.as_tensor(input_videos)
+        if videos.dim() != 5 or videos.shape[1] != 3:
+            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(videos.shape)}")
+        frames = videos[:, :, 0].to(self.device, torch.float32)
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(frames, self.identity(frames), labels)
+        finally:
+            self.generator.train(was_training)
+
+
+def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: GANConfig, device: torch.device) -> dict:
+    videos, _, positions = sampler.clips(cfg.video_batch)
+    targets, target_labels, paired = sampler.partner_clips(positions)
+    videos, targets, target_labels = videos.to(device), targets.to(device), target_labels.to(device)
+    inputs = videos[:, :, 0]
+    identity = model.identity(inputs)
+    fake = model.generator(inputs, identity, target_labels)
+
+    d_loss = bce_real(model.discriminator(targets, target_labels)) + \
+        bce_fake(model.discriminator(fake.detach(), target_labels))
+    optimizers["discriminator"].zero_grad(set_to_none=True)
+    d_loss.backward()
+    optimizers["discriminator"].step()
+
+    adversarial = bce_real(model.discriminator(fake, target_labels))
+    mask = torch.as_tensor(paired, device=device).float()
+    per_video = (fake - targets).abs().mean(dim=(1, 2, 3, 4))
+    reconstruction = (per_video * mask).sum() / mask.sum().clamp(min=1)
+    terms = {"g_adv": adversarial, "g_reconstruction": L1_WEIGHT * reconstruction}
+    if identity is not None and cfg.consistency_scale:
+        picks = torch.linspace(0, fake.shape[2] - 1, cfg.consistency_frames).round().long()
+        frames = fake[:, :, picks].transpose(1, 2).reshape(-1, *fake.shape[1:2], *fake.shape[-2:])
+        codes = model.encoder(frames).reshape(fake.shape[0], len(picks), -1)
+        distance = consistency_distance(identity[:, None].expand_as(codes), codes, cfg.consistency_loss)
+        terms["g_identity"] = cfg.consistency_scale * distance
+    g_loss = sum(terms.values())
+    optimizers["generator"].zero_grad(set_to_none=True)
+    g_loss.backward()
+    optimizers["generator"].step()
+    return {"d_video": d_loss.item(), **{k: v.item() for k, v in terms.items()}, "g_total": g_loss.item(),
+            "l1": reconstruction.item(), "paired": mask.mean().item()}
+
+
+def _state(model: FEVGAN) -> dict:
+    return {"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict()}
+
+
+def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+               probe: Callable[[FEVGAN], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Train (or resume, or report the finished) FEV-GAN run of a config with ``system="fevgan"``."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import composition_videos
+    import dataclasses
+
+    cfg = ensure_resolved(cfg)
+    if cfg.system != "fevgan":
+        raise ConfigError(f"fit_fevgan needs system='fevgan', got {cfg.system!r}")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):
+        cache = cache if cache is not None else load_cache(cfg.cache_dir)
+        train_ids, test_ids = composition_videos(cache, cfg.composition)
+        cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
+        device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        model = FEVGAN(cfg, device)
+        optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2)),
+                      "discriminator": torch.optim.Adam(model.discriminator.parameters(), cfg.learning_rate,
+                                                        (cfg.beta1, cfg.beta2))}
+        sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start="first")
+        checkpoint = run_dir / CHECKPOINT_NAME
+        step, elapsed, best = 0, 0.0, None
+        if checkpoint.is_file():
+            state = load_checkpoint(checkpoint, fix=f"delete {checkpoint} to train this run from the start")
+            check_resumable(state["config"], to_dict(cfg), checkpoint, RESUME_MAY_CHANGE)
+            model.generator.load_state_dict(state["generator"])
+            model.discriminator.load_state_dict(state["discriminator"])
+            for name, optimizer in optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            sampler.load_state_dict(state["sampler"])
+            restore_global_rng_states(state["rng"])
+            step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
+            print(f"resuming {run_dir} from step {step}")
+        save_config(cfg, run_dir / "config.json")
+        stats = StatsWriter(run_dir / "stats.jsonl")
+        stats.truncate_after("step", step)
+        inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+        session_start, session_steps, step_seconds = time.time(), 0, 0.0
+        time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
+
+        def wall_seconds() -> float:
+            return elapsed + time.time() - session_start
+
+        def run_probe() -> None:
+            nonlocal best
+            metrics = probe(model)
+            stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
+                         "elapsed_seconds": wall_seconds()})
+            if best is None or metrics[cfg.best_criterion] > best["score"]:
+                best = {"step": step, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
+                        "metrics": metrics}
+                save_checkpoint(run_dir / BEST_NAME, {"generator": model.generator.state_dict(), "step": step,
+                                                      "probe": metrics}, cfg)
+
+        if probe is not None and cfg.probe_every and step == 0:
+            run_probe()
+        bar = tqdm(total=cfg.steps, initial=step, desc=f"FEV-GAN {cfg.fevgan_encoders}", disable=not progress)
+        model.generator.train()
+        model.discriminator.train()
+        while step < cfg.steps and wall_seconds() < time_limit:
+            started = time.perf_counter()
+            log = train_step(model, optimizers, sampler, cfg, device)
+            step_seconds += time.perf_counter() - started
+            step, session_steps = step + 1, session_steps + 1
+            bar.update(1)
+            final = step == cfg.steps or wall_seconds() >= time_limit
+            if step % cfg.log_every == 0 or final:
+                stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
+            if step % cfg.sample_every == 0 or final:
+                write_sample_grid(model, inputs, run_dir / "samples", step)
+            if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
+                run_probe()
+            if step % cfg.checkpoint_every == 0 or final:
+                save_checkpoint(checkpoint, {**_state(model), "step": step, "elapsed": wall_seconds(),
+                                             "sampler": sampler.state_dict(), "rng": global_rng_states(), "best": best,
+                                             "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, cfg)
+        bar.close()
+        records = read_jsonl(run_dir / "stats.jsonl")
+        learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
+        summary = {"system": cfg.system, "steps": step, "wall_seconds": round(wall_seconds(), 2),
+                   "seconds_per_iteration": step_seconds / session_steps if session_steps else None,
+                   "final_losses": {k: v for k, v in (records[-1] if records else {}).items() if k != "time"},
+                   "loss_shares": {}, "checkpoint": str(checkpoint), "samples": str(run_dir / "samples" / "latest.gif"),
+                   "loss_curves": str(write_loss_curves(records, run_dir / "loss_curves.png") or "") or None,
+                   "learning_curves": str(learning_curves) if learning_curves else None, "best": best,
+                   "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
+        atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
+        return summary
+
+
+def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:
+    """The generator of a FEV-GAN run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
+    run_dir = Path(run_dir)
+    path, used = run_dir / CHECKPOINT_NAME, "latest"
+    if snapshot == "best" and (run_dir / BEST_NAME).is_file():
+        path, used = run_dir / BEST_NAME, "best"
+    if not path.is_file():
+        raise FileNotFoundError(f"no FEV-GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
+                                f"(-p system fevgan -p run_dir {run_dir})")
+    state = load_checkpoint(path, fix=f"delete {path} and train the run again")
+    model = FEVGAN(gan_config_from_dict(state["config"]), device)
+    model.generator.load_state_dict(state["generator"])
+    model.generator.eval()
+    model.snapshot = f"{used} (step {state.get('step')})"
+    return model

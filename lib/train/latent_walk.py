@@ -1,0 +1,199 @@
+"""The latent-direction walk of seed 004, on 02's autoencoder instead of StyleGAN2: a baseline that trains
+no network and fits in seconds.
+
+Fit (training subjects of the composition only):
+
+1. Codes: 02's selected autoencoder encodes, for every training take, its first frame (neutral in MUG's
+   neutral -> onset -> apex takes) and the frames of its apex window (:data:`APEX_WINDOW` of its length).
+2. Directions: per emotion, a logistic regression (scikit-learn; seed 004 chose it over an SVM) on those
+   codes minus their take's neutral code, that emotion's apex frames against every other one (other
+   emotions' apex frames and the neutral frames, i.e. zero change); the direction is its weight vector,
+   unit length.  Seed 004 regresses the codes themselves; on absolute codes (measured on ``small``, seen)
+   the direction mostly separates the subjects who have the emotion in training, the takes move along it by
+   0.03-0.24 code units and the walked videos do not move (ACD ratio 0.01).
+3. Amplitude: per emotion, the mean distance its takes move along that direction from the first frame
+   to the apex window (seed 004 used "a fixed coefficient"; ours is measured on the training takes).
+4. Curve: per emotion, the mean position along the direction at each frame of a 16-frame clip that
+   starts at the take's first frame, in units of the amplitude, read at the keyframes
+   (:data:`KEYFRAMES`: neutral, onset, ..., apex) and linearly interpolated between them, as seed 004
+   interpolates between keyframe codes.
+
+Generate: the input clip's first frame is encoded, its code moved by ``curve[e, t] * amplitude[e] *
+direction[e]`` at frame t and decoded.  The first frame is therefore the autoencoder's reconstruction of
+the input, and the identity is what the code keeps of it.
+
+Not from the paper: no layer masking (seed 004 changed 8 of StyleGAN2's 18 style vectors; an autoencoder
+code has no layers), no emotion-sequence LSTM (05 asks for one target emotion), amplitude and curve
+measured rather than hand-set.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lib.config import ConfigError
+from lib.constants import EMOTIONS
+from lib.data.clips import sample_clip_indices, uint8_to_model
+from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict
+from lib.locks import own_run_folder
+from lib.paths import TRAIN_DONE_FILE
+from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
+from lib.train.gan_samples import sample_inputs, write_sample_grid
+from lib.utils import seed_everything
+
+MODEL_NAME = "latent_walk.pt"
+APEX_WINDOW = (0.35, 0.6)  # fractions of a take's length: its apex frames (as emotion_code_directions)
+KEYFRAMES = (0, 5, 10, 15)
+# Inverse L2 strength of the regressions.  Strong regularisation turns the weight vector toward the
+# difference of the class means, the way the takes actually move; measured on ``small`` (seen): C = 1
+# gives directions at cosine 0.08-0.15 to the mean apex change, along which the takes move 0.1-0.3 code
+# units (the decoded videos barely move), C = 1e-3 cosine 0.75-0.96 and 0.6-2.9 units, at a training
+# accuracy of 0.83-0.86 instead of 0.87-0.91.
+REGULARISATION_C = 1e-3  # clip frames whose curve values are kept; the rest is linear between them
+
+
+@torch.no_grad()
+def _codes(autoencoder: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
+    return autoencoder.encode(uint8_to_model(frames)).double().numpy()
+
+
+@torch.no_grad()
+def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: int = 16, every_nth: int = 2,
+             seed: int = 0) -> dict[str, torch.Tensor]:
+    """Directions, amplitudes and curves of the walk (module doc), from the takes ``video_ids``."""
+    from sklearn.linear_model import LogisticRegression
+
+    autoencoder.eval()
+    rows = cache.index.set_index("video_id").loc[list(video_ids)]
+    apex_codes, apex_labels, neutral_codes, clip_codes, clip_labels = [], [], [], [], []
+    for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
+        length, start = int(length), int(start)
+        first, last = (int(round(f * (length - 1))) for f in APEX_WINDOW)
+        window = np.arange(first, max(last, first + 1))
+        codes = _codes(autoencoder, np.asarray(cache.frames[start + np.r_[0, window]]))
+        neutral_codes.append(codes[0])
+        apex_codes.append(codes[1:] - codes[0])  # relative to the take's neutral frame: expression, not identity
+        apex_labels += [int(label)] * len(window)
+        clip = _codes(autoencoder, np.asarray(cache.frames[start + sample_clip_indices(length, video_length, every_nth,
+                                                                                          start="first")]))
+        clip_codes.append(clip)
+        clip_labels.append(int(label))
+    apex, apex_labels = np.concatenate(apex_codes), np.asarray(apex_labels)
+    features = np.concatenate([apex, np.zeros((len(neutral_codes), apex.shape[1]))])  # a neutral frame: no change
+    labels = np.concatenate([apex_labels, np.full(len(neutral_codes), -1)])  # -1: neutral
+    clip_codes, clip_labels = np.stack(clip_codes), np.asarray(clip_labels)  # (N, T, D), (N,)
+    n_emotions, dim = len(EMOTIONS), features.shape[1]
+    directions, amplitudes = np.zeros((n_emotions, dim)), np.zeros(n_emotions)
+    curves, accuracy = np.zeros((n_emotions, video_length)), np.full(n_emotions, np.nan)
+    for emotion in range(n_emotions):
+        target = labels == emotion
+        if not target.any():  # no training take of this emotion: no walk
+            continue
+        model = LogisticRegression(C=REGULARISATION_C, max_iter=5000, random_state=seed).fit(features, target)
+        accuracy[emotion] = model.score(features, target)
+        direction = model.coef_[0] / np.linalg.norm(model.coef_[0])
+        takes = clip_labels == emotion
+        along = (clip_codes[takes] - clip_codes[takes, :1]) @ direction  # (takes, T): position on the direction
+        apex_shift = np.array([changes.mean(0) @ direction for changes, label in zip(apex_codes, clip_labels)
+                               if label == emotion])
+        amplitudes[emotion] = max(float(apex_shift.mean()), 0.0)
+        curve = along.mean(0) / amplitudes[emotion] if amplitudes[emotion] > 0 else np.zeros(video_length)
+        keys = [k for k in KEYFRAMES if k < video_length]
+        curves[emotion] = np.interp(np.arange(video_length), keys, curve[keys])
+        directions[emotion] = direction
+    return {"directions": torch.from_numpy(directions).float(), "amplitudes": torch.from_numpy(amplitudes).float(),
+            "curves": torch.from_numpy(curves).float(), "train_accuracy": torch.from_numpy(accuracy).float()}
+
+
+class LatentWalkGenerator:
+    """``generate(input_videos, labels, seed)`` of a fitted walk (the module doc); ``seed`` is unused: the
+    walk is deterministic."""
+
+    def __init__(self, config: GANConfig, autoencoder: torch.nn.Module, walk: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu"):
+        self.config, self.device = config, torch.device(device)
+        self.autoencoder = autoencoder.to(self.device).eval()
+        self.walk = {k: v.to(self.device) for k, v in walk.items()}
+        self.snapshot = "fitted"
+
+    @torch.no_grad()
+    def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
+        """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, video_length, H, W)."""
+        videos = torch.as_tensor(input_videos)
+        if videos.dim() != 5 or videos.shape[1] != 3:
+            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(videos.shape)}")
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+        code = self.autoencoder.encode(videos[:, :, 0].to(self.device, torch.float32))  # (B, D)
+        steps = self.walk["curves"][labels] * self.walk["amplitudes"][labels, None]  # (B, T)
+        codes = code[:, None] + steps[..., None] * self.walk["directions"][labels][:, None]  # (B, T, D)
+        batch, length, dim = codes.shape
+        frames = self.autoencoder.decode(codes.reshape(batch * length, dim)).clamp(-1, 1)
+        return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+
+
+def _autoencoder(cfg: GANConfig, device: torch.device | str) -> torch.nn.Module:
+    from lib.models.encoders import load_autoencoder_network
+
+    return load_autoencoder_network(cfg.autoencoder_checkpoint, device)
+
+
+def fit_latent_walk(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+                    probe=None) -> dict[str, Any]:
+    """Fit the walk of a resolved config (``system="latent-walk"``) into ``run_dir``: ``latent_walk.pt``,
+    ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
+    ``train_done.json``, whose summary is returned (a finished folder is reported, not fitted again)."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import composition_videos
+
+    cfg = ensure_resolved(cfg)
+    if cfg.system != "latent-walk":
+        raise ConfigError(f"fit_latent_walk needs system='latent-walk', got {cfg.system!r}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):
+        done = run_dir / TRAIN_DONE_FILE
+        if done.is_file() and (run_dir / MODEL_NAME).is_file():
+            return read_json(done)
+        started = time.time()
+        seed_everything(cfg.seed)
+        cache = cache if cache is not None else load_cache(cfg.cache_dir)
+        train_ids, test_ids = composition_videos(cache, cfg.composition)
+        autoencoder = _autoencoder(cfg, "cpu")
+        walk = fit_walk(autoencoder, cache, train_ids, cfg.video_length, cfg.every_nth, cfg.seed)
+        save_config(cfg, run_dir / "config.json")
+        save_checkpoint(run_dir / MODEL_NAME, {"walk": walk, "step": 0}, cfg)
+        generator = LatentWalkGenerator(cfg, autoencoder, walk)
+        inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+        samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
+        fit_seconds = time.time() - started
+        best = None
+        if probe is not None:
+            metrics = probe(generator)
+            StatsWriter(run_dir / "stats.jsonl").write({"step": 0, **{f"probe_{k}": v for k, v in metrics.items()},
+                                                        "elapsed_seconds": time.time() - started})
+            best = {"step": 0, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
+                    "metrics": metrics}
+        accuracy = {e: round(float(a), 4) for e, a in zip(EMOTIONS, walk["train_accuracy"]) if np.isfinite(float(a))}
+        summary = {"system": cfg.system, "steps": 0, "wall_seconds": round(fit_seconds, 2),
+                   "seconds_per_iteration": None, "final_losses": {}, "loss_shares": {},
+                   "loss_shares_over_steps": None, "checkpoint": str(run_dir / MODEL_NAME), "samples": str(samples),
+                   "loss_curves": None, "learning_curves": None, "best": best, "best_checkpoint": None,
+                   "direction_train_accuracy": accuracy, "config": to_dict(cfg)}
+        atomic_write_json(done, summary)
+        return summary
+
+
+def load_latent_walk(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> LatentWalkGenerator:
+    """The fitted walk of a run folder (``snapshot`` is accepted for the systems' common signature: a walk
+    has one state)."""
+    path = Path(run_dir) / MODEL_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no latent walk at {path}; fit it with notebooks/03_train.ipynb "
+                                f"(-p system latent-walk -p run_dir {run_dir})")
+    state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
+    cfg = gan_config_from_dict(state["config"])
+    return LatentWalkGenerator(cfg, _autoencoder(cfg, device), state["walk"], device)

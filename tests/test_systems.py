@@ -1,0 +1,129 @@
+"""Generator systems by name (lib.train.systems) and the latent-direction walk of seed 004
+(lib.train.latent_walk): fitted from the training subjects, deterministic, loaded and scored by 05."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lib.config import ConfigError
+from lib.io import read_json
+from lib.train.gan_config import resolve_config
+from lib.train.latent_walk import MODEL_NAME, LatentWalkGenerator, fit_walk
+from lib.train.systems import SYSTEM_NAMES, load_generator, run_system, train
+from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
+from test_protocol import GridColourExtractor
+
+
+def _walk_config(cache_dir, ae_checkpoint, **extra):  # noqa: F811
+    return resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="latent-walk", **extra))
+
+
+def test_the_walk_runs_along_each_emotions_direction_from_the_inputs_code(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.data.cache import load_cache
+    from lib.data.splits import composition_videos
+    from lib.models.encoders import load_autoencoder_network
+
+    cfg = _walk_config(cache_dir, ae_checkpoint)
+    cache = load_cache(cfg.cache_dir)
+    train_ids = composition_videos(cache, cfg.composition)[0]
+    autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint)
+    walk = fit_walk(autoencoder, cache, train_ids, cfg.video_length, cfg.every_nth, cfg.seed)
+    trained = set(cache.index.set_index("video_id").loc[list(train_ids), "label"])
+    norms = walk["directions"].norm(dim=1)
+    for emotion in range(6):  # unit directions for the emotions with training takes, none for the rest
+        assert norms[emotion] == pytest.approx(1.0 if emotion in trained else 0.0, abs=1e-5)
+    assert torch.all(walk["curves"][:, 0] == 0)  # frame 0 is the input's own code
+    assert torch.all(walk["amplitudes"] >= 0)
+    generator = LatentWalkGenerator(cfg, autoencoder, walk)
+    videos = torch.rand(3, 3, 20, 64, 64) * 2 - 1
+    labels = torch.tensor([0, 1, 2])
+    out = generator.generate(videos, labels)
+    assert out.shape == (3, 3, cfg.video_length, 64, 64) and out.abs().max() <= 1
+    torch.testing.assert_close(out, generator.generate(videos, labels, seed=5))  # deterministic: no noise
+    with torch.no_grad():  # frame t decodes code(first frame) + curve[e, t] * amplitude[e] * direction[e]
+        code = autoencoder.encode(videos[:, :, 0])
+        t = cfg.video_length - 1
+        moved = code + (walk["curves"][labels, t] * walk["amplitudes"][labels])[:, None] * walk["directions"][labels]
+        torch.testing.assert_close(out[:, :, t], autoencoder.decode(moved).clamp(-1, 1))
+        torch.testing.assert_close(out[:, :, 0], autoencoder.decode(code).clamp(-1, 1))
+    with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
+        generator.generate(videos[0], labels)
+
+
+def test_latent_walk_run_folder_is_written_once_and_loads_for_05(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    cfg = _walk_config(cache_dir, ae_checkpoint)
+    calls = []
+
+    def probe(generator):
+        calls.append(generator)
+        return {"headline": 0.5, "ssim": 0.4}
+
+    summary = train(cfg, tmp_path / "walk", probe=probe)
+    for name in ("config.json", MODEL_NAME, "train_done.json", "samples/latest.gif", "stats.jsonl"):
+        assert (tmp_path / "walk" / name).is_file(), name
+    assert summary["system"] == "latent-walk" and summary["loss_curves"] is None and len(calls) == 1
+    assert summary["best"]["metrics"]["headline"] == 0.5
+    assert run_system(tmp_path / "walk") == "latent-walk"
+    again = train(cfg, tmp_path / "walk", probe=probe)  # finished: reported, not fitted again
+    assert again == read_json(tmp_path / "walk" / "train_done.json") and len(calls) == 1
+    loaded = load_generator(tmp_path / "walk")
+    videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
+    torch.testing.assert_close(loaded.generate(videos, [0, 1]), calls[0].generate(videos, [0, 1]))
+    assert loaded.config.system == "latent-walk" and loaded.snapshot == "fitted"
+
+
+def test_evaluation_scores_a_latent_walk_beside_the_real_videos(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    from lib.evaluation.evaluate import evaluate_runs
+
+    train(_walk_config(cache_dir, ae_checkpoint), tmp_path / "walk")
+    table = evaluate_runs([tmp_path / "walk"], extractors=[GridColourExtractor()], classifiers=[], n_pairs=4,
+                          preset="tiny")
+    row = table.set_index("run").loc["walk"]
+    assert row["system"] == "latent-walk" and row["snapshot"] == "fitted"
+    assert np.isfinite(row["ssim"]) and np.isfinite(row["acd_grid"])
+
+
+def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    assert SYSTEM_NAMES == ("vicegan", "fevgan", "latent-walk")
+    with pytest.raises(ConfigError, match="latent-walk"):
+        resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="latent_walk"))
+    with pytest.raises(ConfigError, match="encoder='ae'"):
+        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="latent-walk"))
+    with pytest.raises(FileNotFoundError, match="03_train"):
+        load_generator(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("encoders", ["both", "spatial", "identity"])
+def test_fevgan_trains_resumes_and_loads_for_05(cache_dir, ae_checkpoint, tmp_path, encoders):  # noqa: F811
+    from lib.io import read_jsonl
+
+    kwargs = dict(system="fevgan", fevgan_encoders=encoders, checkpoint_every=2, log_every=1, probe_every=2)
+    probe = lambda generator: {"headline": float(generator.generate(torch.zeros(1, 3, 16, 64, 64), [0]).mean())}  # noqa: E731
+    train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs)), tmp_path / "one", probe=probe,
+          progress=False)
+    train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=2, **kwargs)), tmp_path / "two", probe=probe,
+          progress=False)
+    summary = train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs)), tmp_path / "two",
+                    probe=probe, progress=False)
+    losses = [[{k: v for k, v in r.items() if k.startswith(("d_", "g_"))} for r in read_jsonl(p / "stats.jsonl")
+               if "g_total" in r] for p in (tmp_path / "one", tmp_path / "two")]
+    assert losses[0] == losses[1] and len(losses[0]) == 4  # stop + resume = one uninterrupted run
+    assert ("g_identity" in losses[0][0]) == (encoders != "spatial")
+    assert all(np.isfinite(v) for r in losses[0] for v in r.values())
+    assert summary["steps"] == 4 and (tmp_path / "two" / "samples" / "latest.gif").is_file()
+    generator = load_generator(tmp_path / "two")
+    assert generator.snapshot.startswith("best") and run_system(tmp_path / "two") == "fevgan"
+    videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
+    out = generator.generate(videos, [1, 2])
+    assert out.shape == (2, 3, 16, 64, 64) and out.abs().max() <= 1
+    torch.testing.assert_close(out, generator.generate(videos, [1, 2], seed=9))
+
+
+def test_fevgan_needs_an_identity_encoder_unless_ablated(cache_dir, ae_checkpoint):  # noqa: F811
+    with pytest.raises(ConfigError, match="identity encoder"):
+        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="fevgan"))
+    resolve_config(_config(cache_dir, ae_checkpoint, "none", system="fevgan", fevgan_encoders="spatial"))
+    with pytest.raises(ConfigError, match="both"):
+        resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="fevgan", fevgan_encoders="neither"))
