@@ -33,7 +33,7 @@ from lib.train.recipes import RECIPE_OPTIONS, RECIPES  # noqa: E402
 HEADLINE = dict(encoder="ae", content_mode="single", finetune=False, composition="seen")  # thesis model 4, seen
 # Switching an option off also switches off the options that need it.
 NEEDED_BY = {"warm_start": ("emotion_directions",), "composite": ("emotion_templates",)}
-MEASURES = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", "verif_ae", "face_rate_dlib",
+MEASURES = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", "verif_dlib", "verif_ae", "face_rate_dlib",
             "acd_ratio_truth")
 
 
@@ -81,8 +81,8 @@ def summarise(folder: Path, names: list[str]) -> pd.DataFrame:
         last, best = probes[-1], max(probes, key=lambda r: r["probe_headline"])
         row = {"run": name, "steps": last["step"], "minutes": round(last["elapsed_seconds"] / 60, 1),
                "best_step": best["step"]}
-        row.update({m: round(last[f"probe_{m}"], 3) for m in MEASURES})
-        row.update({f"best_{m}": round(best[f"probe_{m}"], 3) for m in MEASURES})
+        row.update({m: round(last.get(f"probe_{m}", float("nan")), 3) for m in MEASURES})
+        row.update({f"best_{m}": round(best.get(f"probe_{m}", float("nan")), 3) for m in MEASURES})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -105,6 +105,29 @@ def test_composite_generators_need_reference_frames_and_keep_them_at_a_saturated
         VideoGenerator(50, 32, 0.125, composite="yes")
 
 
+def test_residual_drawn_change_smoothing_and_ramp():
+    torch.manual_seed(0)
+    plain = VideoGenerator(50, 32, 0.125, composite="residual")
+    with torch.no_grad():  # a drawn change that is not zero (it starts at zero)
+        for parameter in plain.decoder.output_layer().parameters():
+            parameter.normal_(0, 0.5)
+    shaped = VideoGenerator(50, 32, 0.125, composite="residual", drawn_smoothing=4, drawn_ramp=True)
+    shaped.load_state_dict(plain.state_dict())
+    content, labels = torch.randn(2, 16, 50), torch.tensor([0, 1])
+    reference = torch.rand(2, 3, 16, 32, 32) * 2 - 1
+    change = plain(content, labels, torch.Generator().manual_seed(1), reference) - reference
+    shaped_change = shaped(content, labels, torch.Generator().manual_seed(1), reference) - reference
+    assert change[:, :, 0].abs().max() > 0.01 and shaped_change[:, :, 0].abs().max() == 0  # frame 0 = the input
+    flat = change.transpose(1, 2).reshape(-1, 3, 32, 32)
+    coarse = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(flat, 4), size=(32, 32), mode="bilinear",
+                                             align_corners=False)
+    ramp = torch.linspace(0, 1, 16)[None, None, :, None, None]
+    expected = coarse.reshape(2, 16, 3, 32, 32).transpose(1, 2) * ramp
+    torch.testing.assert_close(shaped_change, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="residual"):
+        VideoGenerator(50, 32, 0.125, composite="mask", drawn_ramp=True)
+
+
 def test_dcgan_init():
     generator = VideoGenerator(50, 64, 0.25)
     generator.apply(init_dcgan_weights)

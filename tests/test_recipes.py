@@ -202,15 +202,18 @@ def test_composite_keeps_the_input_frame_where_the_mask_is_one(cache_dir, ae_che
     assert reference_frames(every_frame, videos) is videos
 
 
-def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cache_dir, ae_checkpoint):  # noqa: F811
+@pytest.mark.parametrize("motion", ["pixels", "warp"])
+def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cache_dir, ae_checkpoint, motion):  # noqa: F811
     from lib.data.cache import load_cache
     from lib.train.gan import _prepare, build_models, content_codes, reference_frames
     from lib.train.gan_config import validate
-    from lib.train.gan_data import emotion_pixel_changes
+    from lib.train.gan_data import emotion_templates
 
     cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
-                                                         emotion_templates=True, content_mode="single")), None, False)
-    templates = emotion_pixel_changes(cache, train_ids, 6, cfg.video_length, cfg.every_nth)
+                                                         emotion_templates=True, template_motion=motion,
+                                                         content_mode="single")), None, False)
+    templates, motions = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth,
+                                           stabilise=motion == "warp")
     assert templates.shape == (6, 3, cfg.video_length, cfg.image_size, cfg.image_size)
     assert templates[:, :, 0].abs().max() == 0  # a change from the first frame
     labels = set(load_cache(cache_dir).index.set_index("video_id").loc[list(train_ids), "label"])
@@ -223,10 +226,45 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
     with torch.no_grad():
         out = generator(content_codes(models, cfg, videos, noise), torch.tensor([1, 4]), noise,
                         reference_frames(cfg, videos))
-    # the drawn change starts at zero: input frame + template
-    torch.testing.assert_close(out, videos[:, :, :1] + templates[[1, 4]], atol=1e-5, rtol=0)
+    expected = videos[:, :, :1] + templates[[1, 4]]  # the drawn change starts at zero: input frame + template
+    if motion == "pixels":
+        assert motions is None and generator.template_motion is None
+    else:  # ... moved by each emotion's mean head movement at each frame (identity at frame 0)
+        assert motions.shape == (6, cfg.video_length, 2, 3)
+        torch.testing.assert_close(motions[:, 0], torch.eye(2, 3).expand(6, 2, 3))
+        torch.testing.assert_close(generator.template_motion, motions)
+        frames = expected.transpose(1, 2).reshape(-1, 3, cfg.image_size, cfg.image_size)
+        grid = torch.nn.functional.affine_grid(motions[[1, 4]].reshape(-1, 2, 3), list(frames.shape),
+                                               align_corners=False)
+        moved = torch.nn.functional.grid_sample(frames, grid, padding_mode="border", align_corners=False)
+        expected = moved.reshape(2, cfg.video_length, 3, cfg.image_size, cfg.image_size).transpose(1, 2)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="residual"):
         validate(_config(cache_dir, ae_checkpoint, "ae", composite="mask", emotion_templates=True))
+
+
+def test_stabilise_clip_undoes_a_rigid_head_movement_and_the_grid_redoes_it():
+    import cv2
+
+    from lib.data.clips import motion_to_sampling_grid, stabilise_clip
+
+    rng = np.random.default_rng(0)
+    face = cv2.GaussianBlur((rng.random((64, 64, 3)) * 255).astype(np.uint8), (7, 7), 2)
+    angle = np.radians(3)
+    motion = np.array([[np.cos(angle), -np.sin(angle), 1.5], [np.sin(angle), np.cos(angle), -2.0]], np.float32)
+    moved = cv2.warpAffine(face, motion, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    frames, motions = stabilise_clip(np.stack([face, moved]))
+    np.testing.assert_allclose(motions[1], motion, atol=0.05)  # the fit finds the movement
+    inner = (slice(8, -8), slice(8, -8))
+    before = np.abs(moved.astype(float) - face)[inner].mean()
+    assert np.abs(frames[1] - face)[inner].mean() < 0.25 * before  # the stabilised frame is the first again
+    theta = torch.from_numpy(motion_to_sampling_grid(motions[1:], 64))
+    first = torch.from_numpy(face).permute(2, 0, 1)[None].float()
+    grid = torch.nn.functional.affine_grid(theta, list(first.shape), align_corners=False)
+    redone = torch.nn.functional.grid_sample(first, grid, padding_mode="border", align_corners=False)
+    assert np.abs(redone[0].permute(1, 2, 0).numpy() - moved)[inner].mean() < 0.25 * before
+    with pytest.raises(TypeError, match="uint8"):
+        stabilise_clip(np.zeros((2, 64, 64, 3), np.float32))
 
 
 def test_ema_update_rule():

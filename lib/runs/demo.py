@@ -46,13 +46,14 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    # The headline variant, its unseen twin and MoCoGAN, fast recipe; 300 steps at `small` keep
-    # `make demo` near 30 minutes on a 2-core CPU (README).
+    # The headline variant, its unseen twin, MoCoGAN and the latent walk, fast recipe; 300 steps at
+    # `small` keep `make demo` near 30 minutes on a 2-core CPU (README).
     "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 300, "probe_every": 150}},
-                 "thesis model 4 seen and unseen + MoCoGAN, fast recipe"),
-    # Every variant of every grid, three seeds, 2,000 fast steps each at `small` (about 15 minutes a
-    # run alone on two cores, 23 two at a time; FaceNet ones slower): 48 runs, about 12 hours on this
-    # CPU (an estimate from per-iteration times; not run end to end).
+                 "thesis model 4 seen and unseen + MoCoGAN + the latent walk, fast recipe"),
+    # Every variant of every grid, three seeds, 2,000 steps each at `small` (about 15 minutes a VICE-GAN
+    # run alone on two cores, 23 two at a time; FaceNet ones slower; FEV-GAN about 13 minutes on one
+    # thread; the latent walk seconds): 60 runs, about 15 hours on this CPU (an estimate from
+    # per-iteration times; not run end to end).
     "reproduce": Plan("reproduce", "all", "fast", (0, 1, 2), {"small": {"steps": 2000}},
                       "every grid's variants x seeds 0, 1, 2, fast recipe"),
 }
