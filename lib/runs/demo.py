@@ -47,8 +47,9 @@ class Plan:
 
 PLANS: dict[str, Plan] = {
     # The headline variant, its unseen twin, MoCoGAN and the latent walk, fast recipe; 300 steps at
-    # `small` keep `make demo` near 30 minutes on a 2-core CPU (README).
-    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 300, "probe_every": 150}},
+    # `small` keep `make demo` near 30 minutes on a 2-core CPU (README); probes (dlib included) at steps 0
+    # and 300 only.
+    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 300, "probe_every": 300}},
                  "thesis model 4 seen and unseen + MoCoGAN + the latent walk, fast recipe"),
     # Every variant of every grid, three seeds, 2,000 steps each at `small` (about 15 minutes a VICE-GAN
     # run alone on two cores, 23 two at a time; FaceNet ones slower; FEV-GAN about 13 minutes on one
