@@ -136,6 +136,8 @@ def test_schedule_starts_expensive_variants_first_and_never_two_embedder_trainin
     assert order[0] == facenet[0] and order[-2:] == facenet[1:]
     costs = [estimated_cost(v) for v in resolve_grid("papers", "small")]
     assert max(costs) > min(costs) > 0
+    demo = [v.name for v in schedule_order(resolve_grid("demo", "small"))]
+    assert demo[-1] == "baseline-latent-walk"  # fitted in seconds: last
 
 
 def test_seeds_expand_each_variant_once_per_seed_and_evaluation_groups_them_back():

@@ -387,6 +387,8 @@ def estimated_cost(variant: Variant) -> float:
     from lib.train.gan_config import make_gan_config, preset_value
 
     params = {k: v for k, v in variant.params.items() if k != "run_dir"}
+    if params.get("system") == "latent-walk":  # fitted in seconds, no training steps
+        return 0.0
     try:
         steps = preset_value(make_gan_config(**params), "steps")
     except (ConfigError, KeyError, TypeError):
