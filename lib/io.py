@@ -197,6 +197,15 @@ class StatsWriter:
         atomic_write_text(self.path, "".join(json.dumps(r, default=_json_default) + "\n" for r in keep))
 
 
+def open_run_log(config: Any, run_dir: str | Path, step: int) -> StatsWriter:
+    """Write a training run's ``config.json`` and open its ``stats.jsonl`` with the records after ``step``
+    dropped (a resumed run logs no step twice)."""
+    save_config(config, Path(run_dir) / "config.json")
+    stats = StatsWriter(Path(run_dir) / "stats.jsonl")
+    stats.truncate_after("step", step)
+    return stats
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, to_dict
-from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
+from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder
 from lib.models.fevgan import FEVDiscriminator, FEVGenerator
@@ -167,9 +167,7 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
             restore_global_rng_states(state["rng"])
             step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
             print(f"resuming {run_dir} from step {step}")
-        save_config(cfg, run_dir / "config.json")
-        stats = StatsWriter(run_dir / "stats.jsonl")
-        stats.truncate_after("step", step)
+        stats = open_run_log(cfg, run_dir, step)
         inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
         session_start, session_steps, step_seconds = time.time(), 0, 0.0
         time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")

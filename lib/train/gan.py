@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, to_dict
-from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_jsonl, save_checkpoint, save_config
+from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
@@ -436,9 +436,7 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
                                   {key: state[f"{key}_rng"] for key in ("torch", "numpy", "python")})
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
-    save_config(cfg, run_dir / "config.json")
-    stats = StatsWriter(run_dir / "stats.jsonl")
-    stats.truncate_after("step", step)
+    stats = open_run_log(cfg, run_dir, step)
     inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
 
     models.generator.train()
