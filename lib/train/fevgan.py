@@ -224,6 +224,10 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
 
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:
     """The generator of a FEV-GAN run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
+    from lib.config import check_choice
+    from lib.train.gan import SNAPSHOTS
+
+    check_choice("snapshot", snapshot, SNAPSHOTS)  # the same choices as VICE-GAN's load_generator
     run_dir = Path(run_dir)
     path, used = run_dir / CHECKPOINT_NAME, "latest"
     if snapshot == "best" and (run_dir / BEST_NAME).is_file():
