@@ -47,7 +47,7 @@ def name_list(value: Any) -> list[Any] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": type(None)}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "None": type(None)}
 
 
 def parse_type(annotation: str) -> tuple[type, ...]:

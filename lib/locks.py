@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 OWNER_FILE = ".owner.lock"  # held by the process that trains into a run folder (02, 03)
+# A runner's job takes a run folder's owner lock, then starts 03's kernel with this variable set to its
+# pid: the kernel writes there as that owner instead of failing on the lock (see own_run_folder).
+INHERITED_OWNER_ENV = "VICE_RUN_FOLDER_OWNER"
 EMPTY_LOCK_GRACE_S = 30.0  # a lock file still empty after this long was left by a crash mid-write
 
 
@@ -103,8 +106,14 @@ def describe_owner(info: dict[str, Any]) -> str:
 @contextlib.contextmanager
 def own_run_folder(folder: str | Path) -> Iterator[Path]:
     """Hold ``folder``'s owner lock while writing into it; a second writer fails at once naming the owner.
-    A lock left by a dead process is taken over."""
+    A lock left by a dead process is taken over; one held by the parent job named in
+    ``INHERITED_OWNER_ENV`` is ours."""
     folder = Path(folder)
+    info = lock_owner(folder, OWNER_FILE) or {}
+    inherited = os.environ.get(INHERITED_OWNER_ENV)
+    if inherited and str(info.get("pid")) == inherited and info.get("host") == socket.gethostname():
+        yield folder  # held for us by the job that started this process; it releases the lock
+        return
     if not try_lock(folder, OWNER_FILE):
         info = lock_owner(folder, OWNER_FILE) or {}
         raise RunFolderBusy(f"run folder {folder} is in use by {describe_owner(info)}; wait for it to finish, "

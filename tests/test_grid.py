@@ -7,7 +7,7 @@ from lib.config import ConfigError
 from lib.constants import PRESET_NAMES
 from lib.paths import notebooks_dir
 from lib.runs import grid as grid_module
-from lib.runs.runner import notebook_parameters
+from lib.runs.notebooks import notebook_parameters
 from lib.runs.grid import GRID_NAMES, TRAIN_PARAMETER_DEFAULTS, resolve_grid, select_variants
 
 
@@ -124,20 +124,6 @@ def test_bad_names_fail_listing_the_choices():
         select_variants(variants, ["thesis-m9-seen"])
     assert [v.name for v in select_variants(variants, ["ablation-full"])] == ["thesis-m2-seen"]
     assert resolve_grid("thesis", "tiny", overrides={"steps": 3})[0].params["steps"] == 3
-
-
-def test_schedule_starts_expensive_variants_first_and_never_two_embedder_trainings():
-    from lib.runs.runner import estimated_cost, schedule_order
-
-    order = [v.name for v in schedule_order(resolve_grid("papers", "small"))]
-    facenet = [name for name in order if name.startswith("facenet-m")]
-    assert sorted(order) == sorted(v.name for v in resolve_grid("papers", "small"))
-    # the first FaceNet variant trains the shared identity embedder; the others wait at the end
-    assert order[0] == facenet[0] and order[-2:] == facenet[1:]
-    costs = [estimated_cost(v) for v in resolve_grid("papers", "small")]
-    assert max(costs) > min(costs) > 0
-    demo = [v.name for v in schedule_order(resolve_grid("demo", "small"))]
-    assert demo[-1] == "baseline-latent-walk"  # fitted in seconds: last
 
 
 def test_seeds_expand_each_variant_once_per_seed_and_evaluation_groups_them_back():

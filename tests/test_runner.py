@@ -1,7 +1,10 @@
-"""The sweep runner against small stand-in notebooks (the real 03 is slow): run, skip, failure,
-resume after a kill, two runners at once, evaluation; plus one slow test with the real 03."""
+"""The sweep runner against small stand-in notebooks (the real 03 is slow), through submitit's local
+executor (the slurm backend's code path except the scheduler): run, skip, failure, resume after a kill
+and after a requeue, two runners at once, evaluation as a job, Slurm job parameters and bad options;
+plus one slow test with the real 03."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,11 +18,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lib import locks
 from lib.config import ConfigError
 from lib.paths import notebooks_dir
+from lib.runs.backends import SUBMITIT_DIR
 from lib.runs.grid import Variant
-from lib.runs.runner import (LOCK_FILE, run_evaluation_notebook, lock_owner, read_status, run_grid, run_variants,
-                             try_lock, release_lock, variant_state)
+from lib.runs.runner import run_evaluation_notebook, read_status, run_grid, run_variants, variant_state
 
 # A stand-in for 03_train: checkpoint per step, resume from it, train_done.json at the end.
 STAND_IN_TRAIN = """
@@ -81,7 +85,8 @@ def starts(folder: Path) -> list[dict]:
 def test_two_variants_run_then_skip(train_notebook, runs_root):
     variants = [Variant("a", {"preset": "tiny", "steps": 2}), Variant("b", {"preset": "tiny", "steps": 3})]
     updates = []
-    table = run_variants(variants, runs_root, notebook=train_notebook, on_update=updates.append, progress=False)
+    table = run_variants(variants, runs_root, notebook=train_notebook, on_update=updates.append, progress=False,
+                         poll_s=0.2)
     assert list(table["state"]) == ["done", "done"]
     assert list(table["steps"]) == [2, 3]
     for name in "ab":
@@ -90,9 +95,14 @@ def test_two_variants_run_then_skip(train_notebook, runs_root):
         assert json.loads((folder / "params.json").read_text())["preset"] == "tiny"
         status = read_status(folder)
         assert status["state"] == "done" and status["attempts"] == 1 and status["wall_s"] > 0
-        assert not (folder / LOCK_FILE).exists()
+        assert status["backend"] == "local" and status["job_id"]  # a submitit job, its id recorded
+        assert not (folder / locks.OWNER_FILE).exists()  # the job released the folder
         assert starts(folder)[0]["threads"] == str(os.cpu_count())  # serial: all threads to one kernel
-    assert len(updates) == 3  # once at the start, once per variant
+    assert (runs_root / SUBMITIT_DIR).is_dir()  # the jobs' logs
+    # the live table: pending at the start, queued when submitted (one job at a time), done at the end
+    seen = [dict(zip(u["variant"], u["state"])) for u in updates]
+    assert seen[0] == {"a": "pending", "b": "pending"} and seen[-1] == {"a": "done", "b": "done"}
+    assert {"a": "queued", "b": "pending"} in seen or {"a": "running", "b": "pending"} in seen
     again = run_variants(variants, runs_root, notebook=train_notebook, progress=False)
     assert list(again["state"]) == ["done", "done"]
     assert all(len(starts(runs_root / n)) == 1 for n in "ab")  # nothing ran a second time
@@ -101,9 +111,11 @@ def test_two_variants_run_then_skip(train_notebook, runs_root):
 
 def test_failed_variant_is_recorded_and_others_finish(train_notebook, runs_root):
     variants = [Variant("bad", {"preset": "tiny", "fail": True}), Variant("good", {"preset": "tiny"})]
-    table = run_variants(variants, runs_root, notebook=train_notebook, progress=False).set_index("variant")
+    table = run_variants(variants, runs_root, notebook=train_notebook, parallel=2, progress=False,
+                         poll_s=0.2).set_index("variant")
     assert table.loc["bad", "state"] == "failed" and table.loc["good", "state"] == "done"
     assert "ValueError: stand-in failure requested" in table.loc["bad", "error"]
+    assert Path(table.loc["bad", "log"]).is_file()  # the job's log, to read
     status = read_status(runs_root / "bad")
     assert "stand-in failure requested" in status["traceback_tail"] and status["finished_at"] >= status["started_at"]
     assert (runs_root / "bad" / "03_train.ipynb").is_file()  # the failed notebook is kept to read
@@ -118,15 +130,21 @@ def test_changed_params_and_unknown_parameter_fail_before_work(train_notebook, r
     assert not (runs_root / "c").exists()
 
 
-def test_stale_lock_of_dead_process_is_broken(tmp_path):
+def test_owner_lock_of_dead_process_is_broken_and_a_job_lock_is_inherited(tmp_path, monkeypatch):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
-    assert lock_owner(tmp_path) is None
-    assert try_lock(tmp_path)
-    assert lock_owner(tmp_path)["pid"] == os.getpid()
-    assert not try_lock(tmp_path)  # held by a live process (us)
-    release_lock(tmp_path)
-    assert not (tmp_path / LOCK_FILE).exists()
+    (tmp_path / locks.OWNER_FILE).write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    assert variant_state(tmp_path) == "pending"
+    assert locks.try_lock(tmp_path, locks.OWNER_FILE)  # the stale lock is broken
+    assert variant_state(tmp_path) == "running"  # a live owner: someone trains it
+    with pytest.raises(locks.RunFolderBusy, match="in use by pid"):
+        with locks.own_run_folder(tmp_path):
+            pass
+    monkeypatch.setenv(locks.INHERITED_OWNER_ENV, str(os.getpid()))  # as 03's kernel inside our job
+    with locks.own_run_folder(tmp_path):
+        pass
+    assert (tmp_path / locks.OWNER_FILE).exists()  # the job's lock stays: the job releases it
+    locks.release_lock(tmp_path, locks.OWNER_FILE)
+    assert not (tmp_path / locks.OWNER_FILE).exists()
 
 
 RUNNER_SCRIPT = """
@@ -135,7 +153,7 @@ from lib.runs.grid import Variant
 from lib.runs.runner import run_variants
 root, notebook, steps, step_seconds, parallel = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 variants = [Variant(n, {"preset": "tiny", "steps": steps, "step_seconds": step_seconds}) for n in sys.argv[6:]]
-table = run_variants(variants, root, notebook=notebook, parallel=parallel, poll_s=0.5, progress=False)
+table = run_variants(variants, root, notebook=notebook, parallel=parallel, poll_s=0.3, progress=False)
 print("STATES", json.dumps(dict(zip(table["variant"], table["state"]))))
 """
 
@@ -168,8 +186,9 @@ def test_killed_variant_resumes_from_its_checkpoint(tmp_path, train_notebook, ru
         runner.wait()
     reached = json.loads(checkpoint.read_text())["step"]
     assert not (folder / "train_done.json").exists()
-    assert read_status(folder)["state"] == "running"  # left behind by the killed runner
-    assert variant_state(folder) == "interrupted"  # ...whose lock is now stale
+    assert wait_for(lambda: locks.lock_owner(folder, locks.OWNER_FILE) is None)  # the job died with its runner
+    assert read_status(folder)["state"] == "running"  # left behind by the killed job
+    assert variant_state(folder) == "interrupted"  # ...whose process is gone
     table = run_variants([Variant("v", {"preset": "tiny", "steps": 40, "step_seconds": 0.1})], runs_root,
                          notebook=train_notebook, progress=False)
     assert table.loc[0, "state"] == "done" and table.loc[0, "steps"] == 40
@@ -220,6 +239,151 @@ def test_run_grid_evaluates_finished_variants(tmp_path, train_notebook, runs_roo
         run_grid("baseline", "tiny", recipe="quick", train_notebook=train_notebook, eval_notebook=eval_notebook)
 
 
+def test_requeued_job_resumes_from_its_checkpoint(tmp_path, train_notebook, runs_root):
+    """A job preempted or timed out (submitit's signal, here sent by hand) checkpoints, is requeued by
+    submitit and resumes 03 from its checkpoint: the path a Slurm preemption takes."""
+    from lib.runs.backends import make_backend_options
+    from lib.runs.runner import _Sweep
+
+    variant = Variant("v", {"preset": "tiny", "steps": 30, "step_seconds": 0.1})
+    sweep = _Sweep([variant], runs_root, make_backend_options("local"), train_notebook, True, None, False)
+    (job,) = sweep.submit_ready()
+    checkpoint = runs_root / "v" / "checkpoint.json"
+    assert wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["step"] >= 3)
+    os.kill(read_status(runs_root / "v")["pid"], signal.SIGUSR2)  # what Slurm and submitit send before a limit
+    assert wait_for(lambda: len(starts(runs_root / "v")) == 2, timeout=90)
+    table = sweep.run(poll_s=0.2)
+    assert table.loc[0, "state"] == "done" and table.loc[0, "steps"] == 30
+    first, second = starts(runs_root / "v")
+    assert first["start"] == 0 and second["start"] >= 3  # resumed, not restarted
+    status = read_status(runs_root / "v")
+    assert status["attempts"] == 2 and status["job_id"] == str(job.job_id)  # the same job, requeued
+
+
+class _RecordingExecutor:
+    """Stands in for an executor: records the jobs instead of running them."""
+
+    def __init__(self, folder, options, threads):
+        self.folder, self.options, self.threads, self.jobs, self.parameters = folder, options, threads, [], {}
+
+    @contextlib.contextmanager
+    def batch(self):  # every job of the array is recorded, then the sweep stops here: nothing runs
+        yield
+        raise SystemExit("recorded")
+
+    def update_parameters(self, **parameters):
+        self.parameters.update(parameters)
+
+    def submit(self, function, *args):
+        self.jobs.append((function, args, dict(self.parameters)))
+
+
+def test_every_grid_variant_becomes_a_slurm_job_with_its_parameters(tmp_path, monkeypatch):
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    from lib.runs import backends, runner
+    from lib.runs.grid import resolve_grid
+
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
+    executors = []
+
+    def recording(folder, options, threads):
+        executors.append(_RecordingExecutor(folder, options, threads))
+        return executors[-1]
+
+    monkeypatch.setitem(backends.BACKENDS, "slurm", recording)
+    monkeypatch.setattr(runner, "check_kernel", lambda: None)
+    options = {"slurm_partition": "gpu", "slurm_gpus": 1, "slurm_cpus": 6, "slurm_mem_gb": 24,
+               "slurm_time_min": 240, "slurm_options": {"account": "lab", "qos": "high"}}
+    with pytest.raises(SystemExit, match="recorded"):
+        run_grid("all", "paper", recipe="fast", seeds=[0, 1], backend="slurm", backend_options=options,
+                 steps=["train"], progress=False)
+    (executor,) = executors
+    expected = resolve_grid("all", "paper", {"recipe": "fast"}, [0, 1])
+    assert len(executor.jobs) == len(expected) == 2 * len({v.name.rsplit("-seed", 1)[0] for v in expected})
+    for (job, args, _), variant in zip(executor.jobs, expected):  # one job per variant x seed
+        assert args == () and job.name == variant.name and job.params == variant.params and job.threads == 6
+        assert Path(job.folder) == tmp_path / "runs" / "all-paper-fast" / variant.name
+        status = read_status(Path(job.folder))
+        assert status["state"] == "queued" and status["backend"] == "slurm"
+    # the sbatch header submitit writes for these options
+    parameters = backends.slurm_parameters(backends.make_backend_options("slurm", parallel=4, **options), 6)
+    sbatch = _make_sbatch_string(command="python -m submitit.core._submit x", folder=str(tmp_path),
+                                 **{k: v for k, v in parameters.items() if k != "array_parallelism"})
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=6", "--mem=24576MB", "--time=240",
+                 "--account=lab", "--qos=high"):
+        assert f"#SBATCH {line}" in sbatch, line
+    assert parameters["array_parallelism"] == 4
+
+
+def test_bad_backend_or_options_fail_before_anything_is_submitted(tmp_path, train_notebook, runs_root):
+    variants = [Variant("a", {"preset": "tiny"})]
+    with pytest.raises(ConfigError, match="'local', 'slurm'"):
+        run_variants(variants, runs_root, backend="slrum", notebook=train_notebook)
+    with pytest.raises(ConfigError, match="slurm backend"):
+        run_variants(variants, runs_root, backend_options={"slurm_partition": "gpu"}, notebook=train_notebook)
+    with pytest.raises(ConfigError, match="unknown runner options \\['partition'\\]"):
+        run_variants(variants, runs_root, backend="slurm", backend_options={"partition": "gpu"},
+                     notebook=train_notebook)
+    with pytest.raises(ConfigError, match="sbatch option names"):
+        run_variants(variants, runs_root, backend="slurm", backend_options={"slurm_options": {"--qos": "x"}},
+                     notebook=train_notebook)
+    with pytest.raises(ConfigError, match="parallel=0"):
+        run_variants(variants, runs_root, parallel=0, notebook=train_notebook)
+    with pytest.raises(RuntimeError, match="Slurm login node"):  # no sbatch on this machine
+        run_variants(variants, runs_root, backend="slurm", notebook=train_notebook, progress=False)
+    assert not runs_root.parent.exists()  # nothing was created, let alone submitted
+
+
+def test_grid_through_the_slurm_code_path_matches_the_local_one(tmp_path, monkeypatch, train_notebook, runs_root):
+    """Both backends' code paths on a 2-variant grid: the slurm path (evaluation submitted at once with a
+    dependency on the training jobs) run by submitit's local executor, where the dependency is a wait
+    on the training jobs' processes.  Same run folders, same results table."""
+    import submitit
+
+    from lib.runs import backends
+
+    class LocalAsSlurm:
+        def __init__(self, folder, options, threads):
+            self.inner = submitit.LocalExecutor(folder=str(folder))
+            self.inner.update_parameters(timeout_min=30)
+            self.parameters = {}
+
+        def update_parameters(self, **parameters):
+            self.parameters.update(parameters)
+            dependency = parameters.get("additional_parameters", {}).get("dependency")
+            if dependency:  # afterany:<ids>: wait until those processes have ended
+                pids = " ".join(dependency.split(":")[1:])
+                self.inner.update_parameters(setup=[f"for p in {pids}; do while kill -0 $p 2>/dev/null; "
+                                                    "do sleep 0.2; done; done"])
+
+        def batch(self):
+            return self.inner.batch()
+
+        def submit(self, function, *args):
+            return self.inner.submit(function, *args)
+
+    eval_notebook = write_notebook(tmp_path / "05_evaluate.ipynb", "runs = None\npreset = 'tiny'\nrun_name = None",
+                                   STAND_IN_EVAL)
+    write_notebook(train_notebook, "run_dir = None\npreset = 'tiny'\nsteps = 2\nfail = False\nstep_seconds = 0.3\n"
+                   "encoder = 'ae'\ncontent_mode = 'all'\nfinetune = False\ncomposition = 'seen'\nrecipe = 'thesis'\n"
+                   "system = 'vicegan'", STAND_IN_TRAIN)
+    picked = ["thesis-m4-seen", "baseline-mocogan"]
+    results = {}
+    for backend in ("local", "slurm"):
+        monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / backend))
+        if backend == "slurm":
+            monkeypatch.setitem(backends.BACKENDS, "slurm", LocalAsSlurm)
+        result = run_grid("demo", "tiny", variants=picked, backend=backend, parallel=2, train_notebook=train_notebook,
+                          eval_notebook=eval_notebook, progress=False, poll_s=0.2)
+        assert list(result.status["state"]) == ["done", "done"]
+        grid = tmp_path / backend / "demo-tiny"
+        results[backend] = (sorted(p.name for p in grid.iterdir() if not p.name.startswith(".")),
+                            result.results.sort_values("run").to_dict("records"), result.evaluation_dir.name)
+    assert results["local"] == results["slurm"]
+    assert results["local"][0] == sorted(picked) and results["local"][2] == "demo-tiny"
+
+
 @pytest.mark.slow
 def test_real_train_notebook_at_tiny(tmp_path, monkeypatch):
     """The MoCoGAN baseline (needs the cache, not the autoencoder) through the real 01 and 03."""
@@ -228,7 +392,7 @@ def test_real_train_notebook_at_tiny(tmp_path, monkeypatch):
         pytest.skip(f"notebooks {missing} do not exist yet (written in parallel by other engineers)")
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
-    from lib.runs.runner import execute_notebook
+    from lib.runs.notebooks import execute_notebook
     execute_notebook(notebooks_dir() / "01_preprocess.ipynb", tmp_path / "runs" / "01_preprocess", {"preset": "tiny"})
     result = run_grid("baseline", "tiny", steps=["train"], progress=False)
     assert list(result.status["state"]) == ["done"], result.status.to_dict("records")
@@ -239,7 +403,7 @@ def test_real_train_notebook_at_tiny(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
     """demo.main with stand-in 01/03/05 notebooks (02 missing): runs, skips 02, then resumes nothing."""
-    from lib.runs import demo, runner
+    from lib.runs import demo, notebooks
 
     books = tmp_path / "notebooks"
     books.mkdir()
@@ -252,7 +416,7 @@ def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
                    "consistency_scale = None\nnum_threads = None", STAND_IN_TRAIN)
     write_notebook(books / "05_evaluate.ipynb", "runs = None\npreset = 'tiny'\nrun_name = None",
                    STAND_IN_EVAL + "\n(make_run_dir('05_evaluate', run_name) / 'results.md').write_text('| run |')")
-    for module in (demo, runner):
+    for module in (demo, notebooks):
         monkeypatch.setattr(module, "notebooks_dir", lambda: books)
     monkeypatch.setattr(demo, "_cache_exists", lambda preset: None)
     # one variant, the thesis recipe (the stand-in 03 has no recipe parameter)

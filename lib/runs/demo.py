@@ -27,7 +27,8 @@ from lib.config import ConfigError, check_choice
 from lib.constants import PRESET_NAMES
 from lib.io import atomic_write_json, read_json
 from lib.paths import figures_dir, notebooks_dir, runs_dir
-from lib.runs.runner import run_evaluation_notebook, execute_notebook, grid_dir, run_grid
+from lib.runs.notebooks import execute_notebook
+from lib.runs.runner import grid_dir, run_evaluation_notebook, run_grid
 
 STEP_MARKER = "demo_step.json"  # written beside an executed notebook once it succeeded
 
