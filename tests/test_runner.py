@@ -316,7 +316,7 @@ def test_every_grid_variant_becomes_a_slurm_job_with_its_parameters(tmp_path, mo
     assert parameters["array_parallelism"] == 4
 
 
-def test_bad_backend_or_options_fail_before_anything_is_submitted(tmp_path, train_notebook, runs_root):
+def test_bad_backend_or_options_fail_before_anything_is_submitted(tmp_path, monkeypatch, train_notebook, runs_root):
     variants = [Variant("a", {"preset": "tiny"})]
     with pytest.raises(ConfigError, match="'local', 'slurm'"):
         run_variants(variants, runs_root, backend="slrum", notebook=train_notebook)
@@ -330,8 +330,10 @@ def test_bad_backend_or_options_fail_before_anything_is_submitted(tmp_path, trai
                      notebook=train_notebook)
     with pytest.raises(ConfigError, match="parallel=0"):
         run_variants(variants, runs_root, parallel=0, notebook=train_notebook)
-    with pytest.raises(RuntimeError, match="Slurm login node"):  # no sbatch on this machine
-        run_variants(variants, runs_root, backend="slurm", notebook=train_notebook, progress=False)
+    with monkeypatch.context() as patch:  # a machine without Slurm: no srun on PATH
+        patch.setenv("PATH", str(tmp_path))
+        with pytest.raises(RuntimeError, match="Slurm login node"):
+            run_variants(variants, runs_root, backend="slurm", notebook=train_notebook, progress=False)
     assert not runs_root.parent.exists()  # nothing was created, let alone submitted
 
 
@@ -382,6 +384,45 @@ def test_grid_through_the_slurm_code_path_matches_the_local_one(tmp_path, monkey
                             result.results.sort_values("run").to_dict("records"), result.evaluation_dir.name)
     assert results["local"] == results["slurm"]
     assert results["local"][0] == sorted(picked) and results["local"][2] == "demo-tiny"
+
+
+def _slurm_partition() -> str | None:
+    """The default partition of a reachable Slurm cluster with an idle node, else None."""
+    import shutil
+
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return None
+    listed = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True)
+    for line in listed.stdout.splitlines():
+        name, state = line.split()
+        if name.endswith("*") and state in ("idle", "mixed"):
+            return name.rstrip("*")
+    return None
+
+
+@pytest.mark.slow
+def test_slurm_backend_on_a_localhost_cluster(tmp_path, monkeypatch, train_notebook):
+    """The slurm backend for real: sbatch job array, 05 as a dependent job (tools/slurm_localhost.sh)."""
+    partition = _slurm_partition()
+    if partition is None:
+        pytest.skip("no Slurm cluster reachable (sinfo/sbatch missing or no idle node); start a one-node "
+                    "cluster on this machine with `sudo bash tools/slurm_localhost.sh`")
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
+    eval_notebook = write_notebook(tmp_path / "05_evaluate.ipynb", "runs = None\npreset = 'tiny'\nrun_name = None",
+                                   STAND_IN_EVAL)
+    write_notebook(train_notebook, "run_dir = None\npreset = 'tiny'\nsteps = 2\nfail = False\nstep_seconds = 0.2\n"
+                   "encoder = 'ae'\ncontent_mode = 'all'\nfinetune = False\ncomposition = 'seen'\nrecipe = 'thesis'\n"
+                   "system = 'vicegan'", STAND_IN_TRAIN)
+    options = {"slurm_partition": partition, "slurm_gpus": 0, "slurm_cpus": 1, "slurm_mem_gb": 1, "slurm_time_min": 10}
+    result = run_grid("demo", "tiny", variants=["thesis-m4-seen", "baseline-mocogan"], backend="slurm", parallel=2,
+                      backend_options=options, train_notebook=train_notebook, eval_notebook=eval_notebook,
+                      progress=False, poll_s=0.5)
+    assert list(result.status["state"]) == ["done", "done"]
+    assert sorted(result.results["run"]) == ["baseline-mocogan", "thesis-m4-seen"]
+    for row in result.status.itertuples():
+        status = read_status(Path(row.run_dir))
+        assert status["backend"] == "slurm" and "_" in status["job_id"]  # an element of one job array
+        assert Path(status["log"]).is_file()
 
 
 @pytest.mark.slow

@@ -160,14 +160,12 @@ def job_alive(status: Mapping[str, Any]) -> bool:
 
         import socket
         return status.get("host") == socket.gethostname() and pid_alive(int(str(job_id).split("_")[0]))
-    if backend == "slurm":
+    if backend == "slurm":  # squeue lists queued and running jobs (sacct needs accounting, often off)
         import shutil
+        import subprocess
 
-        if shutil.which("sacct") is None:
-            return True  # cannot ask Slurm from here: assume the job lives
-        from submitit.slurm.slurm import SlurmJob
-
-        folder = status.get("submitit_folder") or "."
-        return SlurmJob(folder, str(job_id)).state.upper() in {
-            "PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
+        if shutil.which("squeue") is None:
+            return True  # not on a login node: cannot ask, assume the job lives
+        listed = subprocess.run(["squeue", "-h", "-o", "%T", "-j", str(job_id)], capture_output=True, text=True)
+        return listed.returncode == 0 and bool(listed.stdout.strip())
     return False

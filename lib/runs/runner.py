@@ -71,12 +71,14 @@ def grid_status(grid: str, preset: str, variants: Sequence[str] | None = None, r
 
 
 # ----------------------------------------------------------------------------- training
-def _current_job_id() -> str | None:
+def _current_job() -> tuple[str | None, str | None]:
+    """(job id, stdout log) of the submitit job this process runs in, or (None, None)."""
     import submitit
 
     with contextlib.suppress(RuntimeError):
-        return str(submitit.JobEnvironment().job_id)
-    return None
+        environment = submitit.JobEnvironment()
+        return str(environment.job_id), str(environment.paths.stdout)
+    return None, None
 
 
 def _wait_for_owner(folder: Path, timeout_s: float) -> bool:
@@ -101,7 +103,7 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
         return {"variant": name, "outcome": "skipped"}
     if not retry_failed and read_status(folder).get("state") == "failed":
         return {"variant": name, "outcome": "failed"}
-    job_id = _current_job_id()
+    job_id, log = _current_job()
     if job_id is not None and read_status(folder).get("job_id") == job_id:
         _wait_for_owner(folder, 60.0)  # this job's previous attempt, requeued: its kernel is exiting
     if not locks.try_lock(folder, locks.OWNER_FILE):
@@ -113,7 +115,7 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
         previous = read_status(folder)
         started = time.time()
         write_status(folder, state="running", variant=name, pid=os.getpid(), host=socket.gethostname(),
-                     job_id=job_id or previous.get("job_id"), started_at=started, finished_at=None, error=None,
+                     job_id=job_id or previous.get("job_id"), log=log or previous.get("log"), started_at=started, finished_at=None, error=None,
                      traceback_tail=None, attempts=previous.get("attempts", 0) + 1, threads=threads)
         state, error_fields = "done", {}
         try:
