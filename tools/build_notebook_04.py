@@ -13,6 +13,7 @@ from nbtools import write_notebook  # noqa: E402
 
 from lib.constants import PRESET_NAMES  # noqa: E402
 from lib.runs.grid import GRID_NAMES  # noqa: E402
+from lib.runs.backends import BACKEND_NAMES  # noqa: E402
 from lib.train.recipes import RECIPE_NAMES  # noqa: E402
 
 
@@ -32,17 +33,28 @@ MoCoGAN (what `make demo` trains), `papers` = thesis + baseline + facenet, `all`
 
 Re-running is cheap: finished variants (`train_done.json`) are skipped, unfinished ones
 resume from their checkpoint, failed ones are retried and their error is kept in
-`status.json`. Two runners on one grid share the work through per-variant lock files.
+`status.json`. Each variant x seed is a submitit job (`backend`: `local` on this machine, `slurm` on a cluster,
+with its partition, GPUs, CPUs, memory and time limit; a preempted or timed-out job is requeued
+and resumes); 05 is one more job after them. Job logs: `<grid folder>/.submitit/`. Two runners
+on one grid train each variant once (the job owns the run folder).
 
-Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -p preset tiny`."""
+Run headless: `papermill notebooks/04_ablations.ipynb out.ipynb -p grid thesis -p preset tiny`;
+on a Slurm login node: `... -p grid all -p preset paper -p recipe fast -p seeds 0,1,2 -p backend slurm -p slurm_partition gpu`."""
 
 PARAMETERS = f"""grid = "demo"                    # {" | ".join(GRID_NAMES)}
 preset = "small"                 # {" | ".join(PRESET_NAMES)} (passed to 03 as its preset)
 recipe = "thesis"                # {" | ".join(RECIPE_NAMES)}: every variant trains with it (lib/train/recipes.py)
-parallel = 1                     # variants trained at once (each kernel gets cpu_count // parallel threads)
+backend = "local"                # {" | ".join(BACKEND_NAMES)}: where the jobs run (lib/runs/backends.py, submitit)
+parallel = 1                     # local: jobs at once (each kernel gets cpu_count // parallel threads); slurm: array parallelism (0 = no limit)
 steps: list | str = ["train", "evaluate"]   # which stages to run
 variants: list | str | None = None   # list of variant names, or None for the whole grid
-seeds: list | str | None = None  # e.g. 0,1,2: each variant once per seed (<variant>-seed<N>); None: once"""
+seeds: list | str | None = None  # e.g. 0,1,2: each variant once per seed (<variant>-seed<N>); None: once
+slurm_partition: str | None = None  # slurm only: partition (None: the cluster default)
+slurm_gpus = 1                   # slurm only: GPUs per job
+slurm_cpus = 8                   # slurm only: CPUs per job (the kernel's threads)
+slurm_mem_gb: int | float = 32   # slurm only: memory per job (GB)
+slurm_time_min = 720             # slurm only: time limit per attempt; a timed-out job is requeued and resumes
+slurm_options: dict | str | None = None  # slurm only: extra sbatch options, e.g. {{"account": "lab", "qos": "high"}} (JSON with -p)"""
 
 SETUP = """import pandas as pd
 from IPython.display import Image, Markdown, display
@@ -55,11 +67,13 @@ pd.DataFrame([{"variant": v.name, "description": v.description,
                "also known as": ", ".join(v.aliases)} for v in chosen])"""
 
 RUN_MD = """## Run the sweep
-The table below refreshes after each variant (state, training steps, wall time, error)."""
+The table below refreshes as jobs are queued, run and end (state, steps, wall time, job id, error, log)."""
 
 RUN = """live_table = display(grid_status(grid, preset, variants, recipe, seeds), display_id=True)
-result = run_grid(grid, preset, variants=variants, recipe=recipe, seeds=seeds, parallel=parallel, steps=steps,
-                  on_update=live_table.update)
+slurm = {"slurm_partition": slurm_partition, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
+         "slurm_mem_gb": slurm_mem_gb, "slurm_time_min": slurm_time_min, "slurm_options": slurm_options or {}}
+result = run_grid(grid, preset, variants=variants, recipe=recipe, seeds=seeds, backend=backend, parallel=parallel,
+                  backend_options=slurm if backend == "slurm" else None, steps=steps, on_update=live_table.update)
 result.status"""
 
 FAILED = """failed = result.status[result.status["state"] == "failed"]
