@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.evaluation.human_rating import ANSWERS, CANT_TELL, RatingSession, cas_h, rating_form
+from lib.evaluation.human_rating import ANSWER_KEYS, ANSWERS, CANT_TELL, RatingSession, cas_h, rating_form
 from lib.io import atomic_write_json, write_gif
 
 
@@ -55,7 +55,10 @@ def test_form_walks_through_items(tmp_path):
     session = RatingSession(set_dir, "carol")
     form = rating_form(session)
     buttons = form.children[2].children
-    assert [b.description for b in buttons] == list(ANSWERS)
+    assert [b.description for b in buttons] == [f"{a} [{k}]" for a, k in zip(ANSWERS, ANSWER_KEYS)]
+    assert "<video" in form.children[1].value or "<img" in form.children[1].value
+    for item in session.items:  # blind: the shown page names neither the model nor the target
+        assert item.run not in form.children[0].value + form.children[1].value
     for _ in range(4):
         buttons[0].click()  # "anger" for everything
     assert session.remaining() == [] and all(b.disabled for b in buttons)

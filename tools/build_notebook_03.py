@@ -35,8 +35,9 @@ SETUP = """from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
+from lib.constants import EMOTIONS
+from lib.display import read_video, show_video_grid, split_grid
 from lib.evaluation.learning_probes import build_learning_probe
-from lib.io import show_gif
 from lib.paths import run_dir as new_run_dir
 from lib.train.gan import description, make_gan_config, resolve_config
 from lib.train.gan_config import notebook_parameters
@@ -66,8 +67,9 @@ final = {k: v for k, v in summary["final_losses"].items() if k.startswith(("g_",
 display(pd.DataFrame({"share of G loss (%)": shares}))
 display(pd.DataFrame({"last logged value": final}))"""
 
-SAMPLES = """# Row 0: the input videos; then one row per target emotion (anger, disgust, fear, happiness, sadness, surprise)
-show_gif(out_dir / "samples" / "latest.gif")"""
+SAMPLES = """# Row 0: the input videos (one test subject per column); then one row per target emotion
+rows = split_grid(read_video(out_dir / "samples" / "latest.gif"), n_rows=1 + len(EMOTIONS))
+display(show_video_grid(rows, row_labels=["input", *EMOTIONS], scale=video_scale, smooth=video_smooth))"""
 
 
 CELLS = [

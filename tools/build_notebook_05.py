@@ -13,6 +13,7 @@ from nbtools import write_notebook  # noqa: E402
 from lib.constants import PRESET_NAMES  # noqa: E402
 from lib.evaluation.emotion import CLASSIFIERS  # noqa: E402
 from lib.evaluation.extractors import EXTRACTORS  # noqa: E402
+from lib.display import display_parameters  # noqa: E402
 
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_evaluate.ipynb"
@@ -41,7 +42,8 @@ classifiers: list | str | None = None   # None: the preset's list; any of {", ".
 n_pairs: int | None = None   # None: the preset's number of (input, target) pairs
 seed = 0
 preset = "small"     # {" | ".join(PRESET_NAMES)} (sizes of the probes and of the evaluation)
-run_name: str | None = None   # None: a new numbered folder under papermill_runs/05_evaluate/"""
+run_name: str | None = None   # None: a new numbered folder under papermill_runs/05_evaluate/
+{display_parameters()}"""
 
 SETUP = """from IPython.display import Image, Markdown, display
 
@@ -83,18 +85,13 @@ for path in figure_paths:
     print(path.name)
     display(Image(filename=str(path)))"""
 
-GIFS = """from lib.evaluation.evaluate import load_results
-from lib.io import show_gif, video_grid, write_gif
+GIFS = """from lib.display import show_video_grid
+from lib.evaluation.evaluate import comparison_rows, load_results
 
-# A few generated videos: input | real target | generated, one row per pair
+# input | real target | every model, one row per sample pair (labelled with its target emotion); one video, in sync
 _, arrays = load_results(out_dir)
-for run in [r for r in table["run"] if r != "real"][:4]:
-    samples = arrays[run]
-    rows = [[samples["input_samples"][i], samples["target_samples"][i], samples["generated_samples"][i]]
-            for i in range(len(samples["generated_samples"]))]
-    gif = write_gif(video_grid(rows), out_dir / "samples" / f"{run}.gif", fps=8, scale=2)
-    print(run)
-    display(show_gif(gif))"""
+rows, columns, row_labels = comparison_rows(arrays, [r for r in table["run"] if r != "real"])
+display(show_video_grid(rows, columns, row_labels, scale=video_scale, smooth=video_smooth))"""
 
 CELLS = [
     ("markdown", INTRO),

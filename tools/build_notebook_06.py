@@ -5,6 +5,8 @@ from pathlib import Path
 
 from nbtools import write_notebook
 
+from lib.display import display_parameters
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_human_rating.ipynb"
 
 TITLE = """# 06 - Human rating: CAS-H
@@ -24,7 +26,8 @@ n_per_emotion: int | None = None   # videos per emotion and model; None = preset
 rater = ""              # your name; empty = just show the current CAS-H table
 seed = 0
 run_name: str | None = None   # rating-set folder name under papermill_runs/06_human_rating/
-device = "cpu\""""
+device = "cpu"
+""" + display_parameters()
 
 SETUP = """import matplotlib.pyplot as plt
 
@@ -44,10 +47,12 @@ BUILD_MD = "## The rating set\nGenerated once (same inputs and seeds for every m
 
 BUILD = """build_rating_set(run_dirs, set_dir, n_per_emotion=n_per_emotion, seed=seed, device=device)"""
 
-FORM_MD = "## Rate\nWhich emotion does the face show? Answer with the buttons; the next video follows."
+FORM_MD = ("## Rate\nWhich emotion does the face show? Answer with the buttons, or with the keys 1-6 (the emotions "
+           "in the buttons' order) and 0 (can't tell) while the pointer is over the form; each answer is saved "
+           "at once and the next video follows. The model and the target stay hidden.")
 
 FORM = """if rater.strip():
-    display(rating_form(RatingSession(set_dir, rater)))
+    display(rating_form(RatingSession(set_dir, rater), scale=video_scale, smooth=video_smooth))
 else:
     print("Set rater = 'your name' in the parameters cell (or -p rater NAME) to rate.")"""
 

@@ -17,6 +17,7 @@ import glob
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -535,3 +536,21 @@ def load_results(results_dir) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndar
         with np.load(path, allow_pickle=False) as data:
             arrays[path.stem] = {k: data[k] for k in data.files}
     return pd.read_csv(csv), arrays
+
+
+def comparison_rows(arrays: dict[str, dict[str, np.ndarray]], runs: Sequence[str] | None = None,
+                    n_pairs: int = N_SAMPLE_PAIRS) -> tuple[list[list[np.ndarray]], list[str], list[str]]:
+    """The sample pairs as a grid for :func:`lib.display.show_video_grid`: one row per pair (labelled with
+    its target emotion), columns input | real target | each run's video (only runs scored on the same
+    pairs as the first one).  Returns (rows, column labels, row labels)."""
+    runs = [r for r in (runs if runs is not None else arrays) if r in arrays and "generated_samples" in arrays[r]]
+    if not runs:
+        raise ValueError("no evaluated run with sample videos in these results")
+    first = arrays[runs[0]]
+    same = [r for r in runs if np.array_equal(arrays[r]["input_samples"], first["input_samples"])]
+    count = min(n_pairs, len(first["input_samples"]))
+    rows = [[first["input_samples"][i], first["target_samples"][i]] + [arrays[r]["generated_samples"][i] for r in same]
+            for i in range(count)]
+    labels = first.get("target_labels")
+    row_labels = [EMOTIONS[int(labels[i])] for i in range(count)] if labels is not None else [str(i) for i in range(count)]
+    return rows, ["input", "real target", *same], row_labels

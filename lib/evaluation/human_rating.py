@@ -78,8 +78,8 @@ def build_rating_set(
                 index = sample_clip_indices(len(frames), n_frames=16, every_nth=2, rng=input_rng)
                 clip = frames_to_tensor(frames[index])
                 video = generator.generate(clip[None], torch.tensor([label]), seed=seed + k)
-                item_id = f"{run_index:02d}-{label}-{k:03d}-{rng.integers(1 << 30):08x}"
-                write_gif(video[0], out_dir / "videos" / f"{item_id}.gif", fps=8, scale=3)
+                item_id = f"{rng.integers(1 << 62):016x}"  # opaque: names neither the model nor the target
+                write_gif(video[0], out_dir / "videos" / f"{item_id}.gif", fps=8)  # the form scales it up
                 items.append(RatingItem(item_id, str(run), emotion, f"{item_id}.gif"))
     order = rng.permutation(len(items))
     atomic_write_json(manifest, {"request": request, "items": [items[i].__dict__ for i in order]})
@@ -149,34 +149,58 @@ def cas_h(set_dir: str | Path) -> pd.DataFrame:
     return table.reset_index()[columns]
 
 
-def rating_form(session: RatingSession):
-    """An ipywidgets form: shows the next unrated video and one button per answer."""
+# Keys that answer, in the order of ANSWERS: 1-6 for the six emotions, 0 for "can't tell".
+ANSWER_KEYS: tuple[str, ...] = tuple(str(k + 1) for k in range(len(EMOTIONS))) + ("0",)
+
+
+def rating_form(session: RatingSession, scale: int = 4, smooth: bool = False, fmt: str = "auto"):
+    """An ipywidgets form: the next unrated video (``scale`` x the frame size, MP4 with controls, GIF
+    fallback), a progress count, one button per answer and a key for each (:data:`ANSWER_KEYS`, while
+    the pointer is over the form).  Shows nothing of the item's model or target, before or after the
+    answer: raters stay blind for the rest of the set."""
     import ipywidgets as widgets
 
-    video = widgets.Image(format="gif", width=192, height=192)
+    from lib.display import read_video, upscale, video_html
+
+    video = widgets.HTML(layout=widgets.Layout(min_height=f"{64 * scale + 50}px"))
     progress = widgets.HTML()
-    buttons = [widgets.Button(description=answer, layout=widgets.Layout(width="110px")) for answer in ANSWERS]
+    buttons = [widgets.Button(description=f"{answer} [{key}]", layout=widgets.Layout(width="130px"),
+                              tooltip=f"key {key}") for answer, key in zip(ANSWERS, ANSWER_KEYS)]
     state: dict[str, RatingItem | None] = {"item": None}
 
     def show_next() -> None:
         remaining = session.remaining()
         done = len(session.items) - len(remaining)
-        progress.value = f"<b>{done} / {len(session.items)}</b> rated by <i>{session.rater}</i>"
+        progress.value = (f"<b class='rating-progress'>{done} / {len(session.items)}</b> rated by "
+                          f"<i>{session.rater}</i> &mdash; keys: "
+                          + ", ".join(f"{key} {answer}" for answer, key in zip(ANSWERS, ANSWER_KEYS)))
         if not remaining:
             state["item"] = None
-            progress.value += " &mdash; all done, thank you. Run the next cell for CAS-H."
+            video.value = ""
+            progress.value += "<br><b>All done, thank you.</b> Run the next cell for CAS-H."
             for button in buttons:
                 button.disabled = True
             return
         state["item"] = remaining[0]
-        video.value = (session.set_dir / "videos" / remaining[0].video).read_bytes()
+        frames = read_video(session.set_dir / "videos" / remaining[0].video)
+        factor = max(1, round(64 * scale / frames.shape[1]))  # older sets stored their GIFs enlarged
+        video.value = video_html(upscale(frames, factor, smooth), fmt=fmt)
 
-    def on_click(button) -> None:
+    def answer(index: int) -> None:
         if state["item"] is not None:
-            session.record(state["item"].item_id, button.description)
+            session.record(state["item"].item_id, ANSWERS[index])  # saved before anything else changes
             show_next()
 
-    for button in buttons:
-        button.on_click(on_click)
+    for index, button in enumerate(buttons):
+        button.on_click(lambda _, index=index: answer(index))
+    form = widgets.VBox([progress, video, widgets.HBox(buttons)])
+    try:
+        from ipyevents import Event
+    except ImportError:  # the buttons still work
+        pass
+    else:
+        keys = Event(source=form, watched_events=["keydown"], prevent_default_action=True)
+        keys.on_dom_event(lambda event: event.get("key") in ANSWER_KEYS and answer(ANSWER_KEYS.index(event["key"])))
+        form._answer_keys = keys  # keep the listener alive as long as the form
     show_next()
-    return widgets.VBox([progress, video, widgets.HBox(buttons)])
+    return form

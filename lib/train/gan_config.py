@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
+from lib.display import DISPLAY_PARAMETERS
 from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
@@ -201,12 +202,15 @@ def notebook_parameters() -> dict[str, Any]:
 
 
 def parameters_cell() -> str:
-    """The source of 03_train's ``parameters`` cell: the run location, then GANConfig's fields."""
+    """The source of 03_train's ``parameters`` cell: the run location, GANConfig's fields, then how the
+    sample videos are shown (:data:`lib.display.DISPLAY_PARAMETERS`)."""
     fields = [f for f in dataclasses.fields(GANConfig) if f.metadata.get("notebook", True)]
     # annotated: lib.notebook_parameters checks types
     lines = [f"{name}: str | None = {default!r}" for name, (default, _) in RUN_LOCATION_PARAMETERS.items()]
     lines += [f"{f.name}: {f.type} = {f.default!r}" for f in fields]
+    lines += [f"{name}: {type(default).__name__} = {default!r}" for name, (default, _) in DISPLAY_PARAMETERS.items()]
     helps = [text for _, text in RUN_LOCATION_PARAMETERS.values()] + [f.metadata["help"] for f in fields]
+    helps += [text for _, text in DISPLAY_PARAMETERS.values()]
     width = max(map(len, lines)) + 2
     return "\n".join(f"{line:<{width}}# {text}" for line, text in zip(lines, helps))
 
