@@ -12,11 +12,12 @@ PAPERMILL := $(VENV)/bin/papermill --log-output --no-progress-bar -k python3
 RUNS := papermill_runs
 PYTEST_ARGS ?=
 
-.PHONY: venv demo reproduce test test-fast figures benchmark clean-runs help
+.PHONY: venv browser demo reproduce test test-fast figures benchmark clean-runs help
 help:
 	@echo "make demo    - run the pipeline notebooks with papermill at PRESET=$(PRESET) into $(RUNS)/, figures into figures/"
 	@echo "make reproduce - every grid x seeds 0,1,2 with the fast recipe (resumable; about 15 hours at small on 2 cores)"
-	@echo "make test    - unit tests + nbval notebook regression (tiny preset)"
+	@echo "make test    - unit tests + nbval notebook regression (tiny preset) + the JupyterLab browser test"
+	@echo "make browser - install Debian's chromium + chromium-driver for the browser test (as root; make test runs it)"
 	@echo "make figures - redraw every figure from existing runs"
 	@echo "make benchmark - time training iterations (CPU, and CUDA when present)"
 
@@ -38,7 +39,18 @@ demo: venv
 reproduce: venv
 	$(PY) -m lib.runs.demo --plan reproduce --preset $(PRESET)
 
-test: venv
+# The browser test (tests/test_browser.py) drives Debian's Chromium through its chromedriver; nothing is
+# downloaded at test time.  Installing them needs root (or password-less sudo); without, that test is skipped.
+APT_INSTALL := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	as_root=""; if [ "$$(id -u)" != 0 ]; then as_root="sudo -n"; fi; \
+	echo "installing chromium and chromium-driver (Debian) for the browser test ..."; \
+	$$as_root $(APT_INSTALL) >/dev/null 2>&1 || { $$as_root apt-get update -q >/dev/null 2>&1 && \
+	  $$as_root $(APT_INSTALL) >/dev/null 2>&1; } || \
+	echo "make browser: could not install chromium/chromium-driver (needs root and apt); tests/test_browser.py will be skipped"
+
+test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
