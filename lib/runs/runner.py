@@ -115,8 +115,9 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
         previous = read_status(folder)
         started = time.time()
         write_status(folder, state="running", variant=name, pid=os.getpid(), host=socket.gethostname(),
-                     job_id=job_id or previous.get("job_id"), log=log or previous.get("log"), started_at=started, finished_at=None, error=None,
-                     traceback_tail=None, attempts=previous.get("attempts", 0) + 1, threads=threads)
+                     job_id=job_id or previous.get("job_id"), log=log or previous.get("log"), started_at=started,
+                     finished_at=None, error=None, traceback_tail=None, attempts=previous.get("attempts", 0) + 1,
+                     threads=threads)
         state, error_fields = "done", {}
         try:
             extra = {"run_dir": str(folder)}
@@ -283,15 +284,12 @@ class _Sweep:
             self._finish(name, outcome)
             self.update()
 
-    def settled(self) -> bool:
-        """Nothing left to do: no waiting variant except failed ones we may not retry."""
-        return not self.waiting
-
     def run(self, poll_s: float) -> pd.DataFrame:
+        """Submit, watch and record until every variant has an outcome (ours or another runner's)."""
         while True:
             self.submit_ready()
             self.poll()
-            if self.settled():
+            if not self.waiting:
                 break
             time.sleep(poll_s)
         self.bar.close()
