@@ -121,9 +121,10 @@ def video_html(video: Any, fps: float = 8.0, fmt: str = "auto", title: str | Non
     if fmt in ("auto", "mp4"):
         try:
             data = base64.b64encode(encode_mp4(video, fps)).decode()
+            # JupyterLab renders outputs before they are shown, which leaves `autoplay` paused: start it on load
             return (f"{caption}<video width='{width}' height='{height}' autoplay loop muted playsinline controls "
-                    f"style='image-rendering:pixelated'><source type='video/mp4' src='data:video/mp4;base64,{data}'>"
-                    "</video>")
+                    "onloadeddata='this.muted = true; this.play()' style='image-rendering:pixelated'>"
+                    f"<source type='video/mp4' src='data:video/mp4;base64,{data}'></video>")
         except Exception:  # no ffmpeg binary or no H.264 encoder: the GIF plays everywhere
             if fmt == "mp4":
                 raise

@@ -170,7 +170,8 @@ def test_rating_form_in_jupyterlab_answers_stops_resumes_and_scores(lab):
         _open(driver, lab, "06_human_rating.ipynb")
         _run_all(driver)
         _wait(lambda: _progress(driver).startswith(f"0 / {n_items}"), 300, "the rating form")
-        _wait(lambda: driver.find_elements("css selector", ".widget-html video, .widget-html img"), 60, "the video")
+        _wait(lambda: driver.execute_script("const v = document.querySelector('.widget-html video');"
+                                            "return v !== null && v.currentTime > 0.2;"), 60, "the video to play")
         form = driver.find_element("css selector", ".widget-vbox")
         body = driver.find_element("tag name", "body").text
         assert "browser-run" not in body  # blind: neither the model ...
@@ -237,7 +238,8 @@ def test_sample_grid_of_03_plays_in_jupyterlab(lab):
         assert driver.execute_script("return arguments[0].loop && arguments[0].controls;", video)
         width = driver.execute_script("return arguments[0].videoWidth;", video)
         assert width >= 3 * 64  # shown at video_scale=3, not at 64 px
-        time.sleep(1.0)  # a frame or two into the loop
+        _wait(lambda: driver.execute_script("return arguments[0].currentTime > 0.2;", video), 30,
+              "the video to play by itself (autoplay, muted, looping)")
         video.screenshot(str(artifacts / "03_sample_grid.png"))
     finally:
         driver.quit()
