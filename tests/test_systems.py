@@ -71,6 +71,8 @@ def test_latent_walk_run_folder_is_written_once_and_loads_for_05(cache_dir, ae_c
     videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
     torch.testing.assert_close(loaded.generate(videos, [0, 1]), calls[0].generate(videos, [0, 1]))
     assert loaded.config.system == "latent-walk" and loaded.snapshot == "fitted"
+    with pytest.raises(ValueError, match="must be \\(B, 3, T, H, W\\)"):  # frames-last clips are refused
+        loaded.generate(videos.permute(0, 2, 1, 3, 4), [0, 1])
 
 
 def test_evaluation_scores_a_latent_walk_beside_the_real_videos(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
@@ -119,6 +121,8 @@ def test_fevgan_trains_resumes_and_loads_for_05(cache_dir, ae_checkpoint, tmp_pa
     out = generator.generate(videos, [1, 2])
     assert out.shape == (2, 3, 16, 64, 64) and out.abs().max() <= 1
     torch.testing.assert_close(out, generator.generate(videos, [1, 2], seed=9))
+    with pytest.raises(ValueError, match="must be \\(B, 3, T, H, W\\)"):
+        generator.generate(videos[0], [1])
 
 
 def test_fevgan_needs_an_identity_encoder_unless_ablated(cache_dir, ae_checkpoint):  # noqa: F811

@@ -50,6 +50,14 @@ def uint8_to_model(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(_TO_UNIT_RANGE[array], -1, -3)))
 
 
+def check_input_videos(input_videos) -> torch.Tensor:
+    """A generator's input clips as a tensor, checked to be (B, 3, T, H, W) (every system's ``generate``)."""
+    videos = torch.as_tensor(input_videos)
+    if videos.dim() != 5 or videos.shape[1] != 3:
+        raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(videos.shape)}")
+    return videos
+
+
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> contiguous float (3, T, H, W) in [-1, 1] (the video discriminator layout)."""
     return uint8_to_model(frames).transpose(0, 1).contiguous()

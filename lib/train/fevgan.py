@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, to_dict
+from lib.data.clips import check_input_videos
 from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder
@@ -79,9 +80,7 @@ class FEVGAN:
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels -> (B, 3, video_length, H, W); deterministic."""
-        videos = torch.as_tensor(input_videos)
-        if videos.dim() != 5 or videos.shape[1] != 3:
-            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(videos.shape)}")
+        videos = check_input_videos(input_videos)
         frames = videos[:, :, 0].to(self.device, torch.float32)
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
         was_training = self.generator.training

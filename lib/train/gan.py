@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, to_dict
+from lib.data.clips import check_input_videos
 from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
@@ -528,10 +529,7 @@ class TrainedGenerator:
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels: torch.Tensor | np.ndarray | list, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, 16, H, W) in [-1, 1]."""
-        input_videos = torch.as_tensor(input_videos)
-        if input_videos.dim() != 5 or input_videos.shape[1] != 3:
-            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(input_videos.shape)}")
-        videos = self._input_clip(input_videos.to(self.device, torch.float32))
+        videos = self._input_clip(check_input_videos(input_videos).to(self.device, torch.float32))
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
         noise = torch.Generator(device=self.device)
         noise.manual_seed(int(seed))

@@ -37,7 +37,7 @@ import torch
 
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
-from lib.data.clips import sample_clip_indices, uint8_to_model
+from lib.data.clips import check_input_videos, sample_clip_indices, uint8_to_model
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict
 from lib.locks import own_run_folder
 from lib.paths import TRAIN_DONE_FILE
@@ -74,13 +74,15 @@ def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: 
         length, start = int(length), int(start)
         first, last = (int(round(f * (length - 1))) for f in APEX_WINDOW)
         window = np.arange(first, max(last, first + 1))
-        codes = _codes(autoencoder, np.asarray(cache.frames[start + np.r_[0, window]]))
-        neutral_codes.append(codes[0])
-        apex_codes.append(codes[1:] - codes[0])  # relative to the take's neutral frame: expression, not identity
+        clip_index = sample_clip_indices(length, video_length, every_nth, start="first")
+        wanted = np.unique(np.r_[0, window, clip_index])  # each frame encoded once
+        codes = _codes(autoencoder, np.asarray(cache.frames[start + wanted]))
+        row = {int(frame): k for k, frame in enumerate(wanted)}
+        neutral_codes.append(codes[row[0]])
+        # relative to the take's neutral frame: expression, not identity
+        apex_codes.append(codes[[row[int(f)] for f in window]] - codes[row[0]])
         apex_labels += [int(label)] * len(window)
-        clip = _codes(autoencoder, np.asarray(cache.frames[start + sample_clip_indices(length, video_length, every_nth,
-                                                                                          start="first")]))
-        clip_codes.append(clip)
+        clip_codes.append(codes[[row[int(f)] for f in clip_index]])
         clip_labels.append(int(label))
     apex, apex_labels = np.concatenate(apex_codes), np.asarray(apex_labels)
     features = np.concatenate([apex, np.zeros((len(neutral_codes), apex.shape[1]))])  # a neutral frame: no change
@@ -123,9 +125,7 @@ class LatentWalkGenerator:
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, video_length, H, W)."""
-        videos = torch.as_tensor(input_videos)
-        if videos.dim() != 5 or videos.shape[1] != 3:
-            raise ValueError(f"input_videos must be (B, 3, T, H, W), got {tuple(videos.shape)}")
+        videos = check_input_videos(input_videos)
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
         code = self.autoencoder.encode(videos[:, :, 0].to(self.device, torch.float32))  # (B, D)
         steps = self.walk["curves"][labels] * self.walk["amplitudes"][labels, None]  # (B, T)
