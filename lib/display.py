@@ -43,11 +43,14 @@ def upscale(video: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
     return np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC) for frame in video])
 
 
-def _draw_text(strip: np.ndarray, text: str, x_centre: int) -> None:
+def _draw_text(strip: np.ndarray, text: str, x_centre: int, max_width: int | None = None) -> None:
     import cv2
 
     font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.42, 1
     (width, height), _ = cv2.getTextSize(text, font, size, thick)
+    if max_width and width > max_width:  # a long name under a narrow cell: smaller, not overlapping
+        size *= max_width / width
+        (width, height), _ = cv2.getTextSize(text, font, size, thick)
     x = int(max(0, min(strip.shape[1] - width, x_centre - width // 2)))
     cv2.putText(strip, text, (x, (strip.shape[0] + height) // 2), font, size, (0, 0, 0), thick, cv2.LINE_AA)
 
@@ -74,7 +77,7 @@ def labelled_grid(rows: Sequence[Sequence[Any]], column_labels: Sequence[str] | 
     if column_labels:
         top = np.full((LABEL_HEIGHT, grid.shape[2], 3), BACKGROUND, np.uint8)
         for c, label in enumerate(column_labels):
-            _draw_text(top, label, label_w + offset + c * step_w + cell_w // 2)
+            _draw_text(top, label, label_w + offset + c * step_w + cell_w // 2, max_width=step_w - 4)
         grid = np.concatenate([np.broadcast_to(top, (frames, *top.shape)), grid], axis=1)
     return np.ascontiguousarray(grid)
 
