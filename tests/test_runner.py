@@ -197,6 +197,25 @@ def test_killed_variant_resumes_from_its_checkpoint(tmp_path, train_notebook, ru
     assert read_status(folder)["attempts"] == 2
 
 
+def test_interrupted_local_runner_stops_its_jobs_and_they_resume(tmp_path, train_notebook, runs_root):
+    folder = runs_root / "v"
+    runner = start_runner(tmp_path, runs_root, train_notebook, steps=60, step_seconds=0.1, names=["v"])
+    checkpoint = folder / "checkpoint.json"
+    assert wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["step"] >= 2)
+    job_pid = read_status(folder)["pid"]
+    os.kill(runner.pid, signal.SIGINT)  # Ctrl-C / the notebook's stop button
+    runner.communicate(timeout=60)
+    assert wait_for(lambda: locks.lock_owner(folder, locks.OWNER_FILE) is None)
+    assert wait_for(lambda: not locks.pid_alive(job_pid) or open(f"/proc/{job_pid}/stat").read().split()[2] == "Z")
+    stopped = json.loads(checkpoint.read_text())["step"]
+    time.sleep(1.0)
+    assert json.loads(checkpoint.read_text())["step"] == stopped < 60  # nothing trains on
+    assert read_status(folder)["state"] == "interrupted"
+    table = run_variants([Variant("v", {"preset": "tiny", "steps": 60, "step_seconds": 0.1})], runs_root,
+                         notebook=train_notebook, progress=False, poll_s=0.2)
+    assert table.loc[0, "state"] == "done" and starts(folder)[-1]["start"] >= stopped
+
+
 def test_two_runners_at_once_train_each_variant_once(tmp_path, train_notebook, runs_root):
     names = ["x", "y"]
     first = start_runner(tmp_path, runs_root, train_notebook, 6, 0.3, names, parallel=2)

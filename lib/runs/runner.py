@@ -285,14 +285,24 @@ class _Sweep:
             self.update()
 
     def run(self, poll_s: float) -> pd.DataFrame:
-        """Submit, watch and record until every variant has an outcome (ours or another runner's)."""
-        while True:
-            self.submit_ready()
-            self.poll()
-            if not self.waiting:
-                break
-            time.sleep(poll_s)
-        self.bar.close()
+        """Submit, watch and record until every variant has an outcome (ours or another runner's).
+
+        Interrupted (Ctrl-C, JupyterLab's stop button), a local runner cancels its jobs: they stop at once and
+        resume from their checkpoints next time.  Slurm jobs go on: they belong to the cluster, not the notebook."""
+        try:
+            while True:
+                self.submit_ready()
+                self.poll()
+                if not self.waiting:
+                    break
+                time.sleep(poll_s)
+        except KeyboardInterrupt:
+            if self.options.backend == "local":
+                for job in self.jobs.values():
+                    job.cancel(check=False)
+            raise
+        finally:
+            self.bar.close()
         return status_table(self.folders)
 
 
