@@ -279,6 +279,30 @@ def test_requeued_job_resumes_from_its_checkpoint(tmp_path, train_notebook, runs
     assert status["attempts"] == 2 and status["job_id"] == str(job.job_id)  # the same job, requeued
 
 
+def test_requeued_job_on_another_node_takes_over_its_previous_attempts_lock(train_notebook, runs_root,
+                                                                             monkeypatch):
+    """On Slurm a requeued job may start on another node; the lock its previous attempt left there cannot
+    be judged stale from here (lib.locks assumes a foreign host's lock alive), so the job takes it over."""
+    from lib.io import atomic_write_json
+    from lib.runs import runner
+
+    folder = runs_root / "v"
+    folder.mkdir(parents=True)
+    previous = {"pid": 4242, "host": "node-that-died"}
+    (folder / locks.OWNER_FILE).write_text(json.dumps({**previous, "since": 0}))
+    atomic_write_json(folder / "status.json", {"state": "interrupted", "job_id": "77_0", **previous})
+    monkeypatch.setattr(runner, "_current_job", lambda: ("77_0", None))
+    monkeypatch.setattr(runner, "REQUEUE_LOCK_WAIT_S", 0.5)
+    outcome = runner.train_variant("v", {"preset": "tiny", "steps": 2}, folder, train_notebook)
+    assert outcome["outcome"] == "done" and read_status(folder)["attempts"] == 1
+    # another job's lock from another node is left alone
+    other = runs_root / "w"
+    other.mkdir()
+    (other / locks.OWNER_FILE).write_text(json.dumps({**previous, "since": 0}))
+    atomic_write_json(other / "status.json", {"state": "running", "job_id": "78_0", **previous})
+    assert runner.train_variant("w", {"preset": "tiny", "steps": 2}, other, train_notebook)["outcome"] == "locked"
+
+
 class _RecordingExecutor:
     """Stands in for an executor: records the jobs instead of running them."""
 

@@ -100,7 +100,6 @@ def max_jobs_at_once(options: BackendOptions) -> int | None:
 
 def _local_executor(folder: Path, options: BackendOptions, threads: int | None) -> Any:
     import submitit
-
     import torch
 
     executor = submitit.LocalExecutor(folder=str(folder), max_num_timeout=options.max_requeues)

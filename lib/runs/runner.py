@@ -44,6 +44,7 @@ from lib.runs.status import (DONE_FILE, is_done, owner, read_status, status_tabl
 
 RUN_STEPS = ("train", "evaluate")
 PARAMS_FILE = "params.json"
+REQUEUE_LOCK_WAIT_S = 60.0  # how long a requeued job waits for its previous attempt to let go of the folder
 __all__ = ["run_grid", "run_variants", "grid_status", "grid_dir", "run_evaluation_notebook", "execute_notebook",
            "read_status", "trained_steps", "variant_state", "SweepResult", "TrainJob", "RUN_STEPS"]
 
@@ -104,8 +105,14 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
     if not retry_failed and read_status(folder).get("state") == "failed":
         return {"variant": name, "outcome": "failed"}
     job_id, log = _current_job()
-    if job_id is not None and read_status(folder).get("job_id") == job_id:
-        _wait_for_owner(folder, 60.0)  # this job's previous attempt, requeued: its kernel is exiting
+    if job_id is not None and read_status(folder).get("job_id") == job_id:  # requeued: the lock may be our own
+        # previous attempt's, whose kernel may still be exiting; held from another node, it can never be
+        # judged stale (lib.locks), so this attempt, its successor, takes it over
+        if not _wait_for_owner(folder, REQUEUE_LOCK_WAIT_S):
+            held, last = owner(folder) or {}, read_status(folder)
+            if held.get("host") != socket.gethostname() and (held.get("pid"), held.get("host")) == (
+                    last.get("pid"), last.get("host")):
+                (folder / locks.OWNER_FILE).unlink(missing_ok=True)
     if not locks.try_lock(folder, locks.OWNER_FILE):
         return {"variant": name, "outcome": "locked", "owner": owner(folder)}
     os.environ[locks.INHERITED_OWNER_ENV] = str(os.getpid())  # 03's kernel writes here as this job
