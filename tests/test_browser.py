@@ -90,6 +90,9 @@ def lab(tmp_path_factory):
     settings = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    notebook_settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)  # every cell stays in the page (no virtual scrolling re-renders)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env["JUPYTERLAB_SETTINGS_DIR"] = str(root / "lab-settings")  # no news pop-up over the screenshots
     port, token = _free_port(), "vice-browser-test"
     server = subprocess.Popen(
@@ -240,6 +243,8 @@ def test_sample_grid_of_03_plays_in_jupyterlab(lab):
         assert width >= 3 * 64  # shown at video_scale=3, not at 64 px
         _wait(lambda: driver.execute_script("return arguments[0].currentTime > 0.2;", video), 30,
               "the video to play by itself (autoplay, muted, looping)")
-        video.screenshot(str(artifacts / "03_sample_grid.png"))
+        shown = _wait(lambda: [v for v in driver.find_elements("css selector", ".jp-OutputArea-output video")
+                               if v.size["width"] > 0], 30, "the video laid out on the page")[0]
+        shown.screenshot(str(artifacts / "03_sample_grid.png"))
     finally:
         driver.quit()
