@@ -9,7 +9,8 @@ import skimage.data
 import torch
 
 from lib.constants import EMOTIONS
-from lib.evaluation.landmarks import UPSCALE, LandmarkPredictor, aligned, clip_features
+from lib.evaluation.extractors import DLIB_UPSCALE
+from lib.evaluation.landmarks import LandmarkPredictor, aligned, clip_features
 
 
 def test_alignment_removes_position_rotation_and_scale():
@@ -29,7 +30,7 @@ def test_dlib_puts_68_points_on_a_real_face():
     face = cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[30:230, 130:310]), (64, 64))
     points, found = LandmarkPredictor().clip(np.stack([face] * 3))
     assert found and points.shape == (3, 68, 2)
-    assert (points >= 0).all() and (points < UPSCALE).all()
+    assert (points >= 0).all() and (points < DLIB_UPSCALE).all()
     assert points[0, 36:42, 1].mean() < points[0, 48:68, 1].mean()  # eyes above the mouth
 
 

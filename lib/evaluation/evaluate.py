@@ -39,10 +39,14 @@ DONE_MARKER = TRAIN_DONE_FILE
 N_SAMPLE_PAIRS = 4  # clips kept per run for the frame-grid figures
 
 
+# Every emotion classifier, in the order the tables show them (`tiny` keeps to the untrained ones).
+FULL_CLASSIFIERS = ("fer", "trained", "truth", "landmarks", "deepface")
+
+
 @dataclass
 class EvaluationConfig:
     extractors: list[str] = field(default_factory=lambda: ["ae", "dlib", "truth"])
-    classifiers: list[str] = field(default_factory=lambda: ["fer", "trained", "truth", "landmarks", "deepface"])
+    classifiers: list[str] = field(default_factory=lambda: list(FULL_CLASSIFIERS))
     n_pairs: int = 60
     seed: int = 0
     preset: str = "small"
@@ -60,9 +64,9 @@ EVALUATION_PRESETS = {
     # dlib reads 4 frames per clip: 96 descriptor calls per run (~25 s at 240 ms each) plus ~260 for the
     # real reference; `small` includes it since the learning issue's identity bar is dlib's.
     "small": {"n_pairs": 24, "real_pairs": 400, "real_videos": 36, "extractors": ["ae", "truth", "dlib"],
-              "classifiers": ["fer", "trained", "truth", "landmarks", "deepface"]},
+              "classifiers": list(FULL_CLASSIFIERS)},
     "paper": {"n_pairs": 300, "real_pairs": 2000, "real_videos": None,
-              "extractors": ["ae", "facenet", "dlib", "truth"], "classifiers": ["fer", "trained", "truth", "landmarks", "deepface"]},
+              "extractors": ["ae", "facenet", "dlib", "truth"], "classifiers": list(FULL_CLASSIFIERS)},
 }
 
 

@@ -83,10 +83,30 @@ class TorchEncoderExtractor(Extractor):
         return self.encode(to_float_nchw(frames)).reshape(len(frames), -1).cpu().numpy()
 
 
+DLIB_UPSCALE = 150  # px: 64x64 frames are upscaled to dlib's face-chip size before detection
+
+
+def dlib_image(frame: np.ndarray) -> np.ndarray:
+    """A uint8 (H, W, 3) frame upscaled to DLIB_UPSCALE (bicubic), as every dlib instrument reads it."""
+    import cv2
+
+    return cv2.resize(frame, (DLIB_UPSCALE, DLIB_UPSCALE), interpolation=cv2.INTER_CUBIC)
+
+
+def dlib_face_box(detector, image: np.ndarray) -> tuple[Any, bool]:
+    """(the largest face box the HOG detector finds, True), or (the whole image, False)."""
+    import dlib
+
+    boxes = detector(image, 0)
+    if len(boxes):
+        return max(boxes, key=lambda r: r.area()), True
+    return dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1), False
+
+
 class DlibExtractor(Extractor):
     """dlib's ResNet face descriptor (128-d); see the module docstring for the 64x64 handling."""
 
-    UPSCALE = 150
+    UPSCALE = DLIB_UPSCALE
 
     def __init__(self):
         # the descriptor costs ~240 ms a frame here (dlib-bin without BLAS): 4 evenly spaced frames per clip
@@ -94,24 +114,16 @@ class DlibExtractor(Extractor):
         import dlib
         import face_recognition_models as models
 
-        self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
         self.shape_predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self.recogniser = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def _extract_batch(self, frames) -> np.ndarray:
-        import cv2
-
         out = []
         for frame in to_uint8_nhwc(frames):
-            image = cv2.resize(frame, (self.UPSCALE, self.UPSCALE), interpolation=cv2.INTER_CUBIC)
-            boxes = self.detector(image, 0)
-            if len(boxes):
-                box = max(boxes, key=lambda r: r.area())
-                self.report["face_found"] += 1
-            else:
-                box = self._dlib.rectangle(0, 0, self.UPSCALE - 1, self.UPSCALE - 1)
-                self.report["whole_frame_used"] += 1
+            image = dlib_image(frame)
+            box, found = dlib_face_box(self.detector, image)
+            self.report["face_found" if found else "whole_frame_used"] += 1
             shape = self.shape_predictor(image, box)
             out.append(np.asarray(self.recogniser.compute_face_descriptor(image, shape)))
         return np.stack(out)
@@ -122,14 +134,10 @@ def dlib_face_rate(clips) -> np.ndarray:
     (P, T, H, W, 3) -> (P,).  Frames are upscaled to :attr:`DlibExtractor.UPSCALE` as for the
     descriptor; the detector costs about 6 ms per frame on this CPU (the descriptor, 240 ms, is
     what makes the ``dlib`` extractor slow: dlib-bin is built without BLAS)."""
-    import cv2
     import dlib
 
     detector = dlib.get_frontal_face_detector()
-    clips = np.asarray(clips)
-    side = DlibExtractor.UPSCALE
-    found = [[len(detector(cv2.resize(frame, (side, side), interpolation=cv2.INTER_CUBIC), 0)) > 0 for frame in clip]
-             for clip in clips]
+    found = [[len(detector(dlib_image(frame), 0)) > 0 for frame in clip] for clip in np.asarray(clips)]
     return np.asarray(found, dtype=np.float64).mean(axis=1)
 
 

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from lib.constants import EMOTIONS
+from lib.constants import EMOTIONS, IMAGE_SIZE
 from lib.io import atomic_write_json, read_json, read_jsonl, write_gif
 
 CANT_TELL = "can't tell"
@@ -162,7 +162,7 @@ def rating_form(session: RatingSession, scale: int = 4, smooth: bool = False, fm
 
     from lib.display import read_video, upscale, video_html
 
-    video = widgets.HTML(layout=widgets.Layout(min_height=f"{64 * scale + 50}px"))
+    video = widgets.HTML(layout=widgets.Layout(min_height=f"{IMAGE_SIZE * scale + 50}px"))
     progress = widgets.HTML()
     buttons = [widgets.Button(description=f"{answer} [{key}]", layout=widgets.Layout(width="130px"),
                               tooltip=f"key {key}") for answer, key in zip(ANSWERS, ANSWER_KEYS)]
@@ -183,7 +183,7 @@ def rating_form(session: RatingSession, scale: int = 4, smooth: bool = False, fm
             return
         state["item"] = remaining[0]
         frames = read_video(session.set_dir / "videos" / remaining[0].video)
-        factor = max(1, round(64 * scale / frames.shape[1]))  # older sets stored their GIFs enlarged
+        factor = max(1, round(IMAGE_SIZE * scale / frames.shape[1]))  # older sets stored their GIFs enlarged
         video.value = video_html(upscale(frames, factor, smooth), fmt=fmt)
 
     def answer(index: int) -> None:

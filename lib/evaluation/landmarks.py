@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-UPSCALE = 150  # px, as lib.evaluation.extractors.DlibExtractor
+from lib.evaluation.extractors import dlib_face_box, dlib_image
+
 N_POINTS = 68
 
 
@@ -22,20 +23,15 @@ class LandmarkPredictor:
         import dlib
         import face_recognition_models as models
 
-        self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(models.pose_predictor_model_location())
 
     def clip(self, frames: np.ndarray) -> tuple[np.ndarray, bool]:
         """uint8 (T, H, W, 3) -> ((T, 68, 2) points in upscaled pixels, whether a face box was found)."""
-        import cv2
-
-        images = [cv2.resize(frame, (UPSCALE, UPSCALE), interpolation=cv2.INTER_CUBIC) for frame in frames]
-        boxes = self.detector(images[0], 0)
-        box = (max(boxes, key=lambda r: r.area()) if len(boxes)
-               else self._dlib.rectangle(0, 0, UPSCALE - 1, UPSCALE - 1))
+        images = [dlib_image(frame) for frame in frames]
+        box, found = dlib_face_box(self.detector, images[0])
         points = [[(p.x, p.y) for p in self.predictor(image, box).parts()] for image in images]
-        return np.asarray(points, np.float32), bool(len(boxes))
+        return np.asarray(points, np.float32), found
 
 
 def aligned(points: np.ndarray) -> np.ndarray:

@@ -286,8 +286,6 @@ class _Sweep:
                                  finished_at=time.time())
             if outcome == "locked":
                 continue  # another runner's job trains it: keep waiting for that one
-            if outcome == "failed":
-                write_status(folder, log=_job_log(job))
             self._finish(name, outcome)
             self.update()
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_resumable, to_dict
+from lib.config import ConfigError, check_choice, check_resumable, to_dict
 from lib.data.clips import check_input_videos
 from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
@@ -38,6 +38,7 @@ from lib.models.encoders import build_content_encoder
 from lib.models.fevgan import FEVDiscriminator, FEVGenerator
 from lib.models.mocogan import init_dcgan_weights
 from lib.paths import TRAIN_DONE_FILE
+from lib.train.gan import SNAPSHOTS
 from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
 from lib.train.gan_data import ClipSampler
 from lib.train.gan_losses import bce_fake, bce_real, consistency_distance
@@ -223,8 +224,6 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
 
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:
     """The generator of a FEV-GAN run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
-    from lib.config import check_choice
-    from lib.train.gan import SNAPSHOTS
 
     check_choice("snapshot", snapshot, SNAPSHOTS)  # the same choices as VICE-GAN's load_generator
     run_dir = Path(run_dir)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
-from lib.display import DISPLAY_PARAMETERS
 from lib.constants import PRESET_NAMES
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
+from lib.display import DISPLAY_PARAMETERS
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
 from lib.train.augment import parse_policy

@@ -77,12 +77,11 @@ def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: 
         clip_index = sample_clip_indices(length, video_length, every_nth, start="first")
         wanted = np.unique(np.r_[0, window, clip_index])  # each frame encoded once
         codes = _codes(autoencoder, np.asarray(cache.frames[start + wanted]))
-        row = {int(frame): k for k, frame in enumerate(wanted)}
-        neutral_codes.append(codes[row[0]])
+        neutral_codes.append(codes[0])  # frame 0 comes first in `wanted`
         # relative to the take's neutral frame: expression, not identity
-        apex_codes.append(codes[[row[int(f)] for f in window]] - codes[row[0]])
+        apex_codes.append(codes[np.searchsorted(wanted, window)] - codes[0])
         apex_labels += [int(label)] * len(window)
-        clip_codes.append(codes[[row[int(f)] for f in clip_index]])
+        clip_codes.append(codes[np.searchsorted(wanted, clip_index)])
         clip_labels.append(int(label))
     apex, apex_labels = np.concatenate(apex_codes), np.asarray(apex_labels)
     features = np.concatenate([apex, np.zeros((len(neutral_codes), apex.shape[1]))])  # a neutral frame: no change
