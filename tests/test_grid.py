@@ -9,6 +9,7 @@ from lib.paths import notebooks_dir
 from lib.runs import grid as grid_module
 from lib.runs.notebooks import notebook_parameters
 from lib.runs.grid import GRID_NAMES, TRAIN_PARAMETER_DEFAULTS, resolve_grid, select_variants
+from lib.train.gan_config import REENACT_LOSSES
 
 
 def notebook_03_parameters() -> dict | None:
@@ -102,12 +103,15 @@ def test_grid_contents_follow_the_papers():
                                                                "baseline-latent-walk"]
     baselines = {v.name: v.params for v in resolve_grid("baselines", "small")}
     assert list(baselines) == ["baseline-mocogan", "baseline-latent-walk", "baseline-fevgan",
-                               "baseline-fevgan-no-identity", "baseline-fevgan-no-spatial"]
-    assert [p.get("fevgan_encoders") for p in baselines.values()] == [None, None, "both", "spatial", "identity"]
+                               "baseline-fevgan-no-identity", "baseline-fevgan-no-spatial", "baseline-reenact",
+                               "baseline-reenact-no-pixel", "baseline-reenact-no-consistency",
+                               "baseline-reenact-no-feature"]
+    assert [p.get("fevgan_encoders") for p in baselines.values()][:5] == [None, None, "both", "spatial", "identity"]
+    assert [p.get("reenact_losses") for p in baselines.values()][5:] == list(REENACT_LOSSES)
     everything = resolve_grid("all", "paper")
     merged = {v.name: v.aliases for v in everything if v.aliases}
     assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
-    assert len(everything) == 8 + 1 + 3 + 4 + 4
+    assert len(everything) == 8 + 1 + 3 + 4 + 4 + 4
 
 
 def test_bad_names_fail_listing_the_choices():

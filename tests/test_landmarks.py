@@ -9,8 +9,8 @@ import skimage.data
 import torch
 
 from lib.constants import EMOTIONS
-from lib.evaluation.extractors import DLIB_UPSCALE
-from lib.evaluation.landmarks import LandmarkPredictor, aligned, clip_features
+from lib.data.landmarks import DLIB_UPSCALE, LandmarkPredictor, aligned
+from lib.evaluation.landmarks import clip_features
 
 
 def test_alignment_removes_position_rotation_and_scale():

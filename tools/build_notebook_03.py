@@ -21,7 +21,8 @@ the content-consistency loss and its scale, a weight for every loss term (0 drop
 training `recipe` (`thesis` = the papers' loop; `fast` = small-compute techniques, each its own
 parameter; see `lib/train/recipes.py`).  `system` picks what is trained (`lib/train/systems.py`):
 `vicegan` (the default), seed 003's `fevgan` (`encoder` is its frozen identity encoder;
-`fevgan_encoders` gives the paper's ablations) or seed 004's `latent-walk`, which fits in seconds
+`fevgan_encoders` gives the paper's ablations), seed 002's landmark-driven `reenact`
+(`reenact_losses` gives the paper's loss-group ablations) or seed 004's `latent-walk`, which fits in seconds
 and has no losses.  Every `probe_every` steps the learning probes score the
 generator on held-out pairs with 05's measures; `best.pt` keeps the best snapshot.
 Needs `01_preprocess` (and `02_autoencoders` for `encoder="ae"`) at the same preset.

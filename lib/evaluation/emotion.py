@@ -218,7 +218,7 @@ class LandmarkClassifier(EmotionClassifier):
         from sklearn.preprocessing import StandardScaler
 
         from lib.data.clips import sample_clip_indices
-        from lib.evaluation.landmarks import LandmarkPredictor
+        from lib.data.landmarks import LandmarkPredictor
         from lib.evaluation.probes import _subject_rows
 
         try:

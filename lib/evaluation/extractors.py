@@ -25,6 +25,7 @@ import torch
 
 from lib.config import check_choice
 from lib.data.clips import uint8_to_model
+from lib.data.landmarks import DLIB_UPSCALE, dlib_face_box, dlib_image
 
 
 def to_uint8_nhwc(frames) -> np.ndarray:
@@ -81,26 +82,6 @@ class TorchEncoderExtractor(Extractor):
     @torch.no_grad()
     def _extract_batch(self, frames) -> np.ndarray:
         return self.encode(to_float_nchw(frames)).reshape(len(frames), -1).cpu().numpy()
-
-
-DLIB_UPSCALE = 150  # px: 64x64 frames are upscaled to dlib's face-chip size before detection
-
-
-def dlib_image(frame: np.ndarray) -> np.ndarray:
-    """A uint8 (H, W, 3) frame upscaled to DLIB_UPSCALE (bicubic), as every dlib instrument reads it."""
-    import cv2
-
-    return cv2.resize(frame, (DLIB_UPSCALE, DLIB_UPSCALE), interpolation=cv2.INTER_CUBIC)
-
-
-def dlib_face_box(detector, image: np.ndarray) -> tuple[Any, bool]:
-    """(the largest face box the HOG detector finds, True), or (the whole image, False)."""
-    import dlib
-
-    boxes = detector(image, 0)
-    if len(boxes):
-        return max(boxes, key=lambda r: r.area()), True
-    return dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1), False
 
 
 class DlibExtractor(Extractor):

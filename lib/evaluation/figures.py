@@ -165,16 +165,19 @@ def frame_grid(samples: dict[str, dict[str, np.ndarray]], figures_dir=None, pair
     return _save(fig, _out(figures_dir, f"frames_pair{pair}.png"))
 
 
+ERROR_HEATMAP_MAX = 96 / 255  # seed 002's colour scale: errors of 96 of 255 and above are yellow
+
+
 def error_heatmaps(error_maps: dict[str, np.ndarray], figures_dir=None) -> Path:
-    """Per-pixel mean absolute error of generated vs real target frames, per model (seed 002)."""
+    """Per-pixel mean absolute error of generated vs real target frames, per model, on seed 002's scale:
+    viridis from 0 (blue) to 96 of 255 and above (yellow)."""
     runs = list(error_maps)
     fig, axes = plt.subplots(1, len(runs), figsize=(2.3 * len(runs) + 0.8, 2.6), squeeze=False)
-    vmax = max(float(np.max(m)) for m in error_maps.values()) or 1.0
     for ax, run in zip(axes[0], runs):
-        image = ax.imshow(error_maps[run], cmap="inferno", vmin=0, vmax=vmax)
+        image = ax.imshow(error_maps[run], cmap="viridis", vmin=0, vmax=ERROR_HEATMAP_MAX)
         ax.set_title(run, fontsize=7)
         ax.axis("off")
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean |error| (0-1)")
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean |error| (0-1; 96/255 and above: yellow)")
     fig.savefig(path := _out(figures_dir, "error_heatmaps.png"), dpi=110)
     plt.close(fig)
     return path

@@ -10,7 +10,8 @@ Grids (SPEC "The experiment grid"):
   face-reenactment seed (002) does: content consistency, category, image D, video D.
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
 - ``baselines`` - MoCoGAN and the seeds' other systems: seed 004's latent-direction walk
-  (``system="latent-walk"``) and seed 003's FEV-GAN (``system="fevgan"``) with its two ablations.
+  (``system="latent-walk"``), seed 003's FEV-GAN (``system="fevgan"``) with its two ablations and
+  seed 002's landmark-driven reenactment (``system="reenact"``) with its three loss-group ablations.
 - ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
   twin, the MoCoGAN baseline and the latent walk: 4 runs.
 - ``papers``   - thesis + baseline + facenet (the demo of the first sessions), identical variants
@@ -29,7 +30,7 @@ from typing import Any, Mapping
 from lib.config import ConfigError, check_choice, name_list
 from lib.constants import PRESET_NAMES
 from lib.paths import seeded_run_name, split_seed
-from lib.train.gan_config import COMPOSITIONS, GANConfig, notebook_parameters
+from lib.train.gan_config import COMPOSITIONS, REENACT_LOSSES, GANConfig, notebook_parameters
 
 # 03_train's papermill parameters, defaults and choices: declared once, in GANConfig's fields.
 TRAIN_PARAMETER_DEFAULTS: dict[str, Any] = notebook_parameters()
@@ -133,9 +134,19 @@ def fevgan_variants() -> list[Variant]:
                     f"seed 003's FEV-GAN, {described[kind]}") for kind in names]
 
 
+def reenact_variants() -> list[Variant]:
+    """Seed 002's landmark-driven reenactment with every loss group, and the paper's three ablations."""
+    described = {"all": "every loss group", "no-pixel": "without the pixel loss",
+                 "no-consistency": "without the self- and triple-consistency losses",
+                 "no-feature": "without the perceptual and identity losses"}
+    return [Variant("baseline-reenact" + ("" if losses == "all" else f"-{losses}"),
+                    {"system": "reenact", "encoder": "ae", "reenact_losses": losses, "composition": "seen"},
+                    f"seed 002's landmark-driven reenactment, {described[losses]}") for losses in REENACT_LOSSES]
+
+
 def other_system_variants() -> list[Variant]:
     """The seeds' other systems (lib/train/systems.py), on the headline's seen composition."""
-    return latent_walk_variants() + fevgan_variants()
+    return latent_walk_variants() + fevgan_variants() + reenact_variants()
 
 
 def _merge_duplicates(variants: list[Variant]) -> list[Variant]:

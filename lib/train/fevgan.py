@@ -22,34 +22,26 @@ every RNG state); ``best.pt`` keeps the best probe's generator.
 """
 from __future__ import annotations
 
-import time
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_choice, check_resumable, to_dict
+from lib.config import ConfigError
 from lib.data.clips import check_input_videos
-from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder
 from lib.models.fevgan import FEVDiscriminator, FEVGenerator
 from lib.models.mocogan import init_dcgan_weights
-from lib.paths import TRAIN_DONE_FILE
-from lib.train.gan import SNAPSHOTS
 from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
 from lib.train.gan_data import ClipSampler
 from lib.train.gan_losses import bce_fake, bce_real, consistency_distance
-from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
-from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
+from lib.train.loop import Trainee, load_snapshot, run_training
+from lib.utils import resolve_device, seed_everything
 
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.pt"
 L1_WEIGHT = 100.0
-RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
-                     "num_threads")
 
 
 class FEVGAN:
@@ -125,16 +117,11 @@ def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: GANCo
             "l1": reconstruction.item(), "paired": mask.mean().item()}
 
 
-def _state(model: FEVGAN) -> dict:
-    return {"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict()}
-
-
 def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                probe: Callable[[FEVGAN], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or report the finished) FEV-GAN run of a config with ``system="fevgan"``."""
     from lib.data.cache import load_cache
     from lib.data.splits import composition_videos
-    import dataclasses
 
     cfg = ensure_resolved(cfg)
     if cfg.system != "fevgan":
@@ -154,88 +141,17 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
                       "discriminator": torch.optim.Adam(model.discriminator.parameters(), cfg.learning_rate,
                                                         (cfg.beta1, cfg.beta2))}
         sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start="first")
-        checkpoint = run_dir / CHECKPOINT_NAME
-        step, elapsed, best = 0, 0.0, None
-        if checkpoint.is_file():
-            state = load_checkpoint(checkpoint, fix=f"delete {checkpoint} to train this run from the start")
-            check_resumable(state["config"], to_dict(cfg), checkpoint, RESUME_MAY_CHANGE)
-            model.generator.load_state_dict(state["generator"])
-            model.discriminator.load_state_dict(state["discriminator"])
-            for name, optimizer in optimizers.items():
-                optimizer.load_state_dict(state["optimizers"][name])
-            sampler.load_state_dict(state["sampler"])
-            restore_global_rng_states(state["rng"])
-            step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
-            print(f"resuming {run_dir} from step {step}")
-        stats = open_run_log(cfg, run_dir, step)
-        inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
-        session_start, session_steps, step_seconds = time.time(), 0, 0.0
-        time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
-
-        def wall_seconds() -> float:
-            return elapsed + time.time() - session_start
-
-        def run_probe() -> None:
-            nonlocal best
-            metrics = probe(model)
-            stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
-                         "elapsed_seconds": wall_seconds()})
-            if best is None or metrics[cfg.best_criterion] > best["score"]:
-                best = {"step": step, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
-                        "metrics": metrics}
-                save_checkpoint(run_dir / BEST_NAME, {"generator": model.generator.state_dict(), "step": step,
-                                                      "probe": metrics}, cfg)
-
-        if probe is not None and cfg.probe_every and step == 0:
-            run_probe()
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"FEV-GAN {cfg.fevgan_encoders}", disable=not progress)
-        model.generator.train()
-        model.discriminator.train()
-        while step < cfg.steps and wall_seconds() < time_limit:
-            started = time.perf_counter()
-            log = train_step(model, optimizers, sampler, cfg, device)
-            step_seconds += time.perf_counter() - started
-            step, session_steps = step + 1, session_steps + 1
-            bar.update(1)
-            final = step == cfg.steps or wall_seconds() >= time_limit
-            if step % cfg.log_every == 0 or final:
-                stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
-            if step % cfg.sample_every == 0 or final:
-                write_sample_grid(model, inputs, run_dir / "samples", step)
-            if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
-                run_probe()
-            if step % cfg.checkpoint_every == 0 or final:
-                save_checkpoint(checkpoint, {**_state(model), "step": step, "elapsed": wall_seconds(),
-                                             "sampler": sampler.state_dict(), "rng": global_rng_states(), "best": best,
-                                             "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, cfg)
-        bar.close()
-        records = read_jsonl(run_dir / "stats.jsonl")
-        learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
-        summary = {"system": cfg.system, "steps": step, "wall_seconds": round(wall_seconds(), 2),
-                   "seconds_per_iteration": step_seconds / session_steps if session_steps else None,
-                   "final_losses": {k: v for k, v in (records[-1] if records else {}).items() if k != "time"},
-                   "loss_shares": {}, "checkpoint": str(checkpoint), "samples": str(run_dir / "samples" / "latest.gif"),
-                   "loss_curves": str(write_loss_curves(records, run_dir / "loss_curves.png") or "") or None,
-                   "learning_curves": str(learning_curves) if learning_curves else None, "best": best,
-                   "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
-        atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
-        return summary
+        trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
+                          sampler, lambda: train_step(model, optimizers, sampler, cfg, device),
+                          f"FEV-GAN {cfg.fevgan_encoders}")
+        return run_training(cfg, run_dir, trainee, cache, train_ids, test_ids, progress, probe)
 
 
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:
     """The generator of a FEV-GAN run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
-
-    check_choice("snapshot", snapshot, SNAPSHOTS)  # the same choices as VICE-GAN's load_generator
-    run_dir = Path(run_dir)
-    path, used = run_dir / CHECKPOINT_NAME, "latest"
-    if snapshot == "best" and (run_dir / BEST_NAME).is_file():
-        path, used = run_dir / BEST_NAME, "best"
-    if not path.is_file():
-        raise FileNotFoundError(f"no FEV-GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
-                                f"(-p system fevgan -p run_dir {run_dir})")
-    state = load_checkpoint(path, fix=f"delete {path} and train the run again")
+    state, used = load_snapshot(run_dir, snapshot, "FEV-GAN")
     model = FEVGAN(gan_config_from_dict(state["config"]), device)
     model.generator.load_state_dict(state["generator"])
     model.generator.eval()
-    model.snapshot = f"{used} (step {state.get('step')})"
+    model.snapshot = used
     return model

@@ -19,6 +19,7 @@ from lib.data.splits import COMPOSITIONS
 from lib.display import DISPLAY_PARAMETERS
 from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
+from lib.models.reenact import OUTPUTS as REENACT_OUTPUTS
 from lib.train.augment import parse_policy
 from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
                                RECONSTRUCTION_TARGETS, TEMPLATE_MOTIONS, recipe_value)
@@ -27,6 +28,8 @@ from lib.utils import DEVICES
 
 CONTENT_MODES = ("all", "single")
 FEVGAN_ENCODERS = ("both", "spatial", "identity")  # FEV-GAN's encoders (lib/train/fevgan.py)
+# reenact's loss groups: all, or seed 002's ablations, one group dropped (lib/train/reenact.py)
+REENACT_LOSSES = ("all", "no-pixel", "no-consistency", "no-feature")
 CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 # Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
@@ -89,11 +92,17 @@ class GANConfig:
     preset: str = _param("small", "tiny | small | paper: sizes and schedules (GAN_PRESETS)", PRESET_NAMES)
     system: str = _param("vicegan", "what is trained (lib/train/systems.py): vicegan (VICE-GAN; MoCoGAN with "
                                     "encoder none) | fevgan (seed 003; encoder = its frozen identity encoder) | "
+                                    "reenact (seed 002's landmark-driven pix2pix; encoder = its identity loss's) | "
                                     "latent-walk (seed 004's walk in the autoencoder's code space; reads preset, "
                                     "cache_dir, autoencoder, composition, seed)", SYSTEM_NAMES)
     fevgan_encoders: str = _param("both", "system fevgan: both encoders | spatial (without the identity encoder) | "
                                           "identity (without the spatial encoder): the paper's ablations",
                                   FEVGAN_ENCODERS)
+    reenact_losses: str = _param("all", "system reenact: all loss groups | no-pixel | no-consistency (self + triple) | "
+                                        "no-feature (perceptual + identity): seed 002's ablations", REENACT_LOSSES)
+    reenact_output: str = _param("image", "system reenact: image (pix2pix's U-Net draws the frame: the paper) | warp "
+                                          "(it moves the source frame by a drawn flow and blends drawn colour by "
+                                          "a drawn mask: our option)", REENACT_OUTPUTS)
     cache_dir: str | None = _param(None, "None: the cache 01_preprocess recorded for the preset")
     encoder: str = _param("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
                           CONTENT_ENCODERS)
@@ -272,6 +281,9 @@ def validate(cfg: GANConfig) -> GANConfig:
     if cfg.system == "fevgan" and cfg.fevgan_encoders != "spatial" and cfg.encoder == "none":
         raise ConfigError("system='fevgan' takes its identity encoder from encoder: choose 'ae' or 'facenet' "
                           "(or fevgan_encoders='spatial', the ablation without it)")
+    if cfg.system == "reenact" and cfg.reenact_losses != "no-feature" and cfg.encoder == "none":
+        raise ConfigError("system='reenact' takes its identity loss's encoder from encoder: choose 'ae' or 'facenet' "
+                          "(or reenact_losses='no-feature', the ablation without the feature losses)")
     if cfg.finetune and cfg.encoder == "none":
         raise ConfigError("finetune=True needs a content encoder; encoder='none' has none (choose 'ae' or 'facenet')")
     weights = cfg.facenet_weights
@@ -307,7 +319,8 @@ def resolve_config(cfg: GANConfig) -> GANConfig:
     if not Path(values["cache_dir"]).exists():
         raise FileNotFoundError(f"preprocessed cache not found: {values['cache_dir']}; run "
                                 f"notebooks/01_preprocess.ipynb with preset={cfg.preset!r} first")
-    if cfg.encoder == "ae" or values["warm_start"]:  # warm_start reads the autoencoder's decoder
+    # warm_start reads the autoencoder's decoder; reenact's perceptual loss its encoder
+    if cfg.encoder == "ae" or values["warm_start"] or (cfg.system == "reenact" and cfg.reenact_losses != "no-feature"):
         values["autoencoder_checkpoint"] = str(find_autoencoder_checkpoint(cfg.preset, cfg.autoencoder, cfg.composition))
     if cfg.encoder == "facenet":
         values["facenet_weights"], values["facenet_weights_path"] = resolve_facenet_weights(cfg.facenet_weights)
@@ -386,6 +399,9 @@ def description(cfg: GANConfig) -> str:
     """A readable run-folder suffix from the options, e.g. ``ae-all-frozen-seen-mse``."""
     if cfg.system == "fevgan":
         return f"fevgan-{cfg.encoder}-{cfg.fevgan_encoders}-{cfg.composition}"
+    if cfg.system == "reenact":
+        output = "" if cfg.reenact_output == "image" else f"-{cfg.reenact_output}"
+        return f"reenact-{cfg.encoder}-{cfg.reenact_losses}{output}-{cfg.composition}"
     if cfg.system != "vicegan":  # the latent walk reads only the data options
         return f"{cfg.system}-{cfg.composition}"
     parts = [cfg.encoder]

@@ -8,6 +8,8 @@ without importing the systems.
 
 - ``vicegan``: VICE-GAN and MoCoGAN (``encoder="none"``), every option of :mod:`lib.train.gan_config`.
 - ``fevgan``: seed 003's one-step spatio-temporal GAN (:mod:`lib.train.fevgan`).
+- ``reenact``: seed 002's landmark-driven pix2pix reenactment (:mod:`lib.train.reenact`), driven by each
+  emotion's mean landmark motion.
 - ``latent-walk``: seed 004's latent-direction walk on 02's autoencoder (:mod:`lib.train.latent_walk`);
   no network is trained.
 """
@@ -33,6 +35,10 @@ SYSTEMS: dict[str, System] = {
     "fevgan": System("lib.train.fevgan", "fit_fevgan", "load_fevgan",
                      "seed 003's FEV-GAN: frozen identity encoder + trainable spatial encoder -> 3D-convolutional "
                      "decoder drawing all 16 frames at once; adversarial, L1 and identity losses"),
+    "reenact": System("lib.train.reenact", "fit_reenact", "load_reenact",
+                      "seed 002: pix2pix U-Net + PatchGAN conditioned on the first input frame and target landmark "
+                      "heatmaps; the input's dlib landmarks moved by the target emotion's mean landmark motion; pixel, "
+                      "self/triple-consistency, perceptual and identity losses"),
     "latent-walk": System("lib.train.latent_walk", "fit_latent_walk", "load_latent_walk",
                           "seed 004: per-emotion logistic-regression directions in the autoencoder's code space, "
                           "the input's code walked along them on a neutral -> onset -> apex curve, decoded"),

@@ -1,0 +1,125 @@
+"""The training loop that the seeds' other GAN systems share (``fevgan``, ``reenact``): resume, progress bar,
+stats, sample grids, learning probes with ``best.pt``, atomic checkpoints, the wall-time limit and the
+``train_done.json`` summary.  A system supplies a :class:`Trainee` (its networks, optimizers, sampler and
+one training iteration); VICE-GAN keeps its own loop in :mod:`lib.train.gan` (EMA, compile, loss shares).
+
+Checkpoint layout (``checkpoint.pt``): each network's state dict under its name, ``optimizers``,
+``sampler``, ``rng`` (every global RNG), ``step``, ``elapsed``, ``best`` and the system's ``extra`` state;
+``best.pt``: the generator, ``step``, ``probe`` and the same ``extra``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from lib.config import check_choice, check_resumable, to_dict
+from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
+from lib.paths import TRAIN_DONE_FILE
+from lib.train.gan import BEST_NAME, CHECKPOINT_NAME, RESUME_MAY_CHANGE, SNAPSHOTS  # one definition, VICE-GAN's
+from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
+from lib.utils import global_rng_states, restore_global_rng_states
+
+@dataclass
+class Trainee:
+    """What the shared loop trains: ``model`` has ``.generator`` and ``generate(inputs, labels, seed)``."""
+
+    model: Any
+    networks: dict[str, torch.nn.Module]  # saved and restored by name (the generator under "generator")
+    optimizers: dict[str, torch.optim.Optimizer]
+    sampler: Any  # state_dict() / load_state_dict(): its RNG, so a resumed run draws the same batches
+    train_step: Callable[[], dict[str, float]]  # one iteration -> the values to log
+    label: str  # the progress bar's
+    extra_state: dict[str, Any] = field(default_factory=dict)  # saved with every checkpoint and best.pt
+
+
+def run_training(cfg: Any, run_dir: Path, trainee: Trainee, cache: Any, train_ids, test_ids, progress: bool = True,
+                 probe: Callable[[Any], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Train ``trainee`` to ``cfg.steps`` (or ``cfg.time_limit_minutes``), resuming from ``checkpoint.pt``."""
+    checkpoint = run_dir / CHECKPOINT_NAME
+    networks, optimizers, model = trainee.networks, trainee.optimizers, trainee.model
+    step, elapsed, best = 0, 0.0, None
+    if checkpoint.is_file():
+        state = load_checkpoint(checkpoint, fix=f"delete {checkpoint} to train this run from the start")
+        check_resumable(state["config"], to_dict(cfg), checkpoint, RESUME_MAY_CHANGE)
+        for name, network in networks.items():
+            network.load_state_dict(state[name])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        trainee.sampler.load_state_dict(state["sampler"])
+        restore_global_rng_states(state["rng"])
+        step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
+        print(f"resuming {run_dir} from step {step}")
+    stats = open_run_log(cfg, run_dir, step)
+    inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+    session_start, session_steps, step_seconds = time.time(), 0, 0.0
+    time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
+
+    def wall_seconds() -> float:
+        return elapsed + time.time() - session_start
+
+    def run_probe() -> None:
+        nonlocal best
+        metrics = probe(model)
+        stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()}, "elapsed_seconds": wall_seconds()})
+        if best is None or metrics[cfg.best_criterion] > best["score"]:
+            best = {"step": step, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
+                    "metrics": metrics}
+            save_checkpoint(run_dir / BEST_NAME, {"generator": model.generator.state_dict(), "step": step,
+                                                  "probe": metrics, "extra": trainee.extra_state}, cfg)
+
+    if probe is not None and cfg.probe_every and step == 0:
+        run_probe()
+    bar = tqdm(total=cfg.steps, initial=step, desc=trainee.label, disable=not progress)
+    for network in networks.values():
+        network.train()
+    while step < cfg.steps and wall_seconds() < time_limit:
+        started = time.perf_counter()
+        log = trainee.train_step()
+        step_seconds += time.perf_counter() - started
+        step, session_steps = step + 1, session_steps + 1
+        bar.update(1)
+        final = step == cfg.steps or wall_seconds() >= time_limit
+        if step % cfg.log_every == 0 or final:
+            stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
+        if step % cfg.sample_every == 0 or final:
+            write_sample_grid(model, inputs, run_dir / "samples", step)
+        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
+            run_probe()
+        if step % cfg.checkpoint_every == 0 or final:
+            save_checkpoint(checkpoint, {**{name: net.state_dict() for name, net in networks.items()},
+                                         "step": step, "elapsed": wall_seconds(),
+                                         "sampler": trainee.sampler.state_dict(), "rng": global_rng_states(),
+                                         "best": best, "extra": trainee.extra_state,
+                                         "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, cfg)
+    bar.close()
+    records = read_jsonl(run_dir / "stats.jsonl")
+    learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
+    summary = {"system": cfg.system, "steps": step, "wall_seconds": round(wall_seconds(), 2),
+               "seconds_per_iteration": step_seconds / session_steps if session_steps else None,
+               "final_losses": {k: v for k, v in (records[-1] if records else {}).items() if k != "time"},
+               "loss_shares": {}, "checkpoint": str(checkpoint), "samples": str(run_dir / "samples" / "latest.gif"),
+               "loss_curves": str(write_loss_curves(records, run_dir / "loss_curves.png") or "") or None,
+               "learning_curves": str(learning_curves) if learning_curves else None, "best": best,
+               "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
+    atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
+    return summary
+
+
+def load_snapshot(run_dir: str | Path, snapshot: str, system_label: str) -> tuple[dict[str, Any], str]:
+    """The state of ``best.pt`` (when there is one and ``snapshot="best"``) or of the latest checkpoint, and
+    which one it was, e.g. ``"best (step 300)"``."""
+    check_choice("snapshot", snapshot, SNAPSHOTS)
+    run_dir = Path(run_dir)
+    path, used = run_dir / CHECKPOINT_NAME, "latest"
+    if snapshot == "best" and (run_dir / BEST_NAME).is_file():
+        path, used = run_dir / BEST_NAME, "best"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {system_label} checkpoint at {path}; train it with notebooks/03_train.ipynb "
+                                f"(-p run_dir {run_dir})")
+    state = load_checkpoint(path, fix=f"delete {path} and train the run again")
+    return state, f"{used} (step {state.get('step')})"
