@@ -216,6 +216,21 @@ def test_interrupted_local_runner_stops_its_jobs_and_they_resume(tmp_path, train
     assert table.loc[0, "state"] == "done" and starts(folder)[-1]["start"] >= stopped
 
 
+def test_a_variants_own_thread_count_wins_over_its_share(tmp_path, runs_root):
+    """More threads than cores stall OpenMP, so ``num_threads=1`` in a variant is what its kernel gets."""
+    from lib.runs.runner import train_variant
+
+    notebook = write_notebook(tmp_path / "03_train.ipynb", "run_dir = None\npreset = 'tiny'\nsteps = 1\nfail = False\n"
+                              "step_seconds = 0.0\nnum_threads = None",
+                              STAND_IN_TRAIN + "\n(run / 'num_threads.txt').write_text(str(num_threads))")
+    for name, params, expected in (("own", {"num_threads": 1}, "1"), ("share", {}, "4")):
+        outcome = train_variant(name, {"preset": "tiny", **params}, runs_root / name, notebook, threads=4)
+        assert outcome["outcome"] == "done"
+        assert starts(runs_root / name)[0]["threads"] == expected
+        assert (runs_root / name / "num_threads.txt").read_text() == expected
+        assert read_status(runs_root / name)["threads"] == int(expected)
+
+
 def test_two_runners_at_once_train_each_variant_once(tmp_path, train_notebook, runs_root):
     names = ["x", "y"]
     first = start_runner(tmp_path, runs_root, train_notebook, 6, 0.3, names, parallel=2)

@@ -9,6 +9,7 @@ face crops) and the 68 points are predicted on every frame (about 5 ms a frame h
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,10 @@ def cache_landmarks(cache: Any, cache_dir: str | Path, progress: bool = True) ->
         points[start:start + length] = predictor.clip_in_frame_pixels(np.asarray(cache.frames[start:start + length]))[0]
     buffer = io.BytesIO()
     np.save(buffer, points)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as error:  # a read-only cache (shared data): keep the points for this run only
+        warnings.warn(f"could not keep the landmarks at {path} ({error}); they are computed again next time")
     return points
 
 

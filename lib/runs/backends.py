@@ -68,7 +68,7 @@ def make_backend_options(backend: str = "local", **options: Any) -> BackendOptio
         except json.JSONDecodeError as error:
             raise ConfigError(f"slurm_options={options['slurm_options']!r} is not a JSON object: {error}") from None
     result = BackendOptions(backend=backend, **options)
-    _check_int("parallel", result.parallel, 0 if backend == "slurm" else 1)
+    _check_int("parallel", result.parallel, BACKENDS[backend].min_parallel)
     _check_int("slurm_gpus", result.slurm_gpus, 0)
     _check_int("slurm_cpus", result.slurm_cpus, 1)
     _check_int("slurm_time_min", result.slurm_time_min, 1)
@@ -88,14 +88,12 @@ def make_backend_options(backend: str = "local", **options: Any) -> BackendOptio
 
 def threads_per_job(options: BackendOptions) -> int:
     """Threads each job's kernel may use: its share of this machine, or the CPUs Slurm gives it."""
-    if options.backend == "slurm":
-        return options.slurm_cpus
-    return max(1, (os.cpu_count() or 1) // options.parallel)
+    return BACKENDS[options.backend].threads(options)
 
 
 def max_jobs_at_once(options: BackendOptions) -> int | None:
     """How many jobs the runner keeps submitted at once (None: all; Slurm queues them itself)."""
-    return options.parallel if options.backend == "local" else None
+    return BACKENDS[options.backend].jobs_at_once(options)
 
 
 def _local_executor(folder: Path, options: BackendOptions, threads: int | None) -> Any:
@@ -137,34 +135,54 @@ def _slurm_executor(folder: Path, options: BackendOptions, threads: int | None) 
     return executor
 
 
-# backend name -> executor factory(folder, options, threads or None for all the job's CPUs)
-BACKENDS: dict[str, Callable[[Path, BackendOptions, int | None], Any]] = {
-    "local": _local_executor,
-    "slurm": _slurm_executor,
+def _local_job_alive(status: Mapping[str, Any]) -> bool:
+    import socket
+
+    from lib.locks import pid_alive
+
+    return status.get("host") == socket.gethostname() and pid_alive(int(str(status["job_id"]).split("_")[0]))
+
+
+def _slurm_job_alive(status: Mapping[str, Any]) -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("squeue") is None:
+        return True  # not on a login node: cannot ask, assume the job lives
+    # squeue lists queued and running jobs (sacct needs accounting, often off)
+    listed = subprocess.run(["squeue", "-h", "-o", "%T", "-j", str(status["job_id"])], capture_output=True, text=True)
+    return listed.returncode == 0 and bool(listed.stdout.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """What the runner needs to know about one way of running jobs."""
+
+    executor: Callable[[Path, BackendOptions, int | None], Any]  # factory(folder, options, threads or None)
+    job_alive: Callable[[Mapping[str, Any]], bool]  # is the job a status.json names still queued or running?
+    threads: Callable[[BackendOptions], int]  # threads each job's kernel may use
+    jobs_at_once: Callable[[BackendOptions], int | None]  # jobs kept submitted at once (None: all)
+    min_parallel: int  # smallest valid ``parallel`` (0 = unlimited where the scheduler queues)
+    runner_owns_jobs: bool  # stopping the runner cancels its jobs (they resume later); else they go on
+    evaluation_with_grid: bool  # 05 is submitted with the training jobs, waiting on them (a dependency)
+
+
+BACKENDS: dict[str, Backend] = {
+    # this machine: at most `parallel` jobs, each with its share of the CPUs; they die with the runner
+    "local": Backend(_local_executor, _local_job_alive, lambda o: max(1, (os.cpu_count() or 1) // o.parallel),
+                     lambda o: o.parallel, 1, runner_owns_jobs=True, evaluation_with_grid=False),
+    # a Slurm cluster: one job array, the CPUs Slurm gives each job; the jobs belong to the cluster
+    "slurm": Backend(_slurm_executor, _slurm_job_alive, lambda o: o.slurm_cpus, lambda o: None, 0,
+                     runner_owns_jobs=False, evaluation_with_grid=True),
 }
 BACKEND_NAMES = tuple(BACKENDS)
 
 
 def make_executor(folder: Path, options: BackendOptions, threads: int | None = None) -> Any:
-    return BACKENDS[options.backend](Path(folder) / SUBMITIT_DIR, options, threads)
+    return BACKENDS[options.backend].executor(Path(folder) / SUBMITIT_DIR, options, threads)
 
 
 def job_alive(status: Mapping[str, Any]) -> bool:
     """Whether the job a status.json names (any runner's) is still queued or running."""
-    job_id, backend = status.get("job_id"), status.get("backend")
-    if not job_id:
-        return False
-    if backend == "local":
-        from lib.locks import pid_alive
-
-        import socket
-        return status.get("host") == socket.gethostname() and pid_alive(int(str(job_id).split("_")[0]))
-    if backend == "slurm":  # squeue lists queued and running jobs (sacct needs accounting, often off)
-        import shutil
-        import subprocess
-
-        if shutil.which("squeue") is None:
-            return True  # not on a login node: cannot ask, assume the job lives
-        listed = subprocess.run(["squeue", "-h", "-o", "%T", "-j", str(job_id)], capture_output=True, text=True)
-        return listed.returncode == 0 and bool(listed.stdout.strip())
-    return False
+    backend = BACKENDS.get(status.get("backend"))
+    return bool(status.get("job_id")) and backend is not None and backend.job_alive(status)
