@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: venv browser demo reproduce test test-fast figures benchmark clean-runs help
 help:
 	@echo "make demo    - run the pipeline notebooks with papermill at PRESET=$(PRESET) into $(RUNS)/, figures into figures/"
-	@echo "make reproduce - every grid x seeds 0,1,2 with the fast recipe (resumable; about 17 hours at small on 2 cores)"
+	@echo "make reproduce - every grid x seeds 0,1,2 with the fast recipe (resumable; about 18 hours at small on 2 cores)"
 	@echo "make test    - unit tests + nbval notebook regression (tiny preset) + the JupyterLab browser test"
 	@echo "make browser - install Debian's chromium + chromium-driver for the browser test (as root; make test runs it)"
 	@echo "make figures - redraw every figure from existing runs"

@@ -105,13 +105,13 @@ def test_grid_contents_follow_the_papers():
     assert list(baselines) == ["baseline-mocogan", "baseline-latent-walk", "baseline-fevgan",
                                "baseline-fevgan-no-identity", "baseline-fevgan-no-spatial", "baseline-reenact",
                                "baseline-reenact-no-pixel", "baseline-reenact-no-consistency",
-                               "baseline-reenact-no-feature"]
+                               "baseline-reenact-no-feature", "baseline-latent-walk-residual", "baseline-reenact-warp"]
     assert [p.get("fevgan_encoders") for p in baselines.values()][:5] == [None, None, "both", "spatial", "identity"]
-    assert [p.get("reenact_losses") for p in baselines.values()][5:] == list(REENACT_LOSSES)
+    assert [p.get("reenact_losses") for p in baselines.values()][5:9] == list(REENACT_LOSSES)
     everything = resolve_grid("all", "paper")
     merged = {v.name: v.aliases for v in everything if v.aliases}
     assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
-    assert len(everything) == 8 + 1 + 3 + 4 + 4 + 4
+    assert len(everything) == 8 + 1 + 3 + 4 + 4 + 4 + 2
 
 
 def test_bad_names_fail_listing_the_choices():

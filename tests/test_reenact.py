@@ -108,6 +108,32 @@ def test_reenact_trains_resumes_and_generates_emotion_videos(cache_dir, ae_check
     torch.testing.assert_close(out, generator.generate(videos, [1, 2], seed=9))
 
 
+def test_neutral_source_frame_is_the_clips_frame_nearest_the_mean_first_frame(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    import dataclasses
+
+    from lib.data.cache import load_cache
+    from lib.data.clips import uint8_to_model
+    from lib.data.landmarks import LandmarkPredictor, aligned
+
+    cfg = resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="reenact", steps=1, source_frame="neutral"))
+    train(cfg, tmp_path / "run", progress=False)
+    model = load_generator(tmp_path / "run")
+    assert model.neutral_shape.shape == (68, 2) and model.config.source_frame == "neutral"
+    cache = load_cache(cfg.cache_dir)
+    row = cache.index.iloc[0]
+    frames = np.asarray(cache.frames[int(row.start):int(row.start) + 16])
+    videos = uint8_to_model(frames)[None].transpose(1, 2)  # (1, 3, 16, 64, 64)
+    points = LandmarkPredictor().clip_in_frame_pixels(frames)[0]
+    model.neutral_shape = aligned(points[[9]])[0]  # make frame 9 the neutral reference
+    source, source_points = model.source(videos)
+    torch.testing.assert_close(source, videos[:, :, 9])
+    np.testing.assert_allclose(source_points[0], points[9])
+    assert model.generate(videos, [3]).shape == (1, 3, 16, 64, 64)
+    first = dataclasses.replace(model.config, source_frame="first")
+    model.config = first
+    torch.testing.assert_close(model.source(videos)[0], videos[:, :, 0])
+
+
 def test_one_step_updates_the_generator_and_the_discriminator(cache_dir, ae_checkpoint):  # noqa: F811
     from lib.data.cache import load_cache
     from lib.data.landmarks import cache_landmarks

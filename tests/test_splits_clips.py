@@ -126,3 +126,13 @@ def test_tensor_conversion_matches_formula():
     assert video.shape == (3, 5, 6, 7) and video.dtype == torch.float32 and video.is_contiguous()
     assert torch.allclose(video, expected, atol=1e-6)
     assert frames_to_tensor(np.array([[[[0, 255, 128]]]], np.uint8)).flatten().tolist()[:2] == [-1.0, 1.0]
+
+
+def test_closest_frames_picks_each_clips_frame_nearest_the_reference():
+    from lib.data.clips import closest_frames
+
+    features = torch.zeros(2, 5, 3)
+    features[0] += torch.arange(5.0)[:, None]  # clip 0: frames at 0, 1, ..., 4
+    features[1] += torch.tensor([9.0, 8.0, 2.5, 7.0, 6.0])[:, None]
+    assert closest_frames(features, torch.full((3,), 2.4)).tolist() == [2, 2]
+    assert closest_frames(features, torch.zeros(3)).tolist() == [0, 2]

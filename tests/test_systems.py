@@ -2,6 +2,8 @@
 (lib.train.latent_walk): fitted from the training subjects, deterministic, loaded and scored by 05."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,22 @@ def test_the_walk_runs_along_each_emotions_direction_from_the_inputs_code(cache_
         torch.testing.assert_close(out[:, :, 0], autoencoder.decode(code).clamp(-1, 1))
     with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
         generator.generate(videos[0], labels)
+    # residual output: the input frame itself at frame 0, plus the decoded change of the walk after it
+    residual = LatentWalkGenerator(dataclasses.replace(cfg, walk_output="residual"), autoencoder, walk)
+    shown = residual.generate(videos, labels)
+    torch.testing.assert_close(shown[:, :, 0], videos[:, :, 0].clamp(-1, 1))
+    with torch.no_grad():
+        change = autoencoder.decode(moved) - autoencoder.decode(code)
+    torch.testing.assert_close(shown[:, :, t], (videos[:, :, 0] + change).clamp(-1, 1))
+    # source_frame="neutral": the frame whose code is nearest the training takes' mean first-frame code
+    neutral = LatentWalkGenerator(dataclasses.replace(cfg, source_frame="neutral"), autoencoder, walk)
+    planted = videos.clone()
+    planted[1, :, 7] = autoencoder.decode(walk["neutral_code"][None])[0]  # a frame that encodes close to it
+    with torch.no_grad():
+        codes = autoencoder.encode(planted.transpose(1, 2).reshape(-1, 3, 64, 64)).reshape(3, 20, -1)
+    picks = (codes - walk["neutral_code"]).norm(dim=2).argmin(dim=1)
+    assert picks[1] == 7
+    torch.testing.assert_close(neutral.source_frames(planted), planted[torch.arange(3), :, picks])
 
 
 def test_latent_walk_run_folder_is_written_once_and_loads_for_05(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811

@@ -102,3 +102,10 @@ def motion_to_sampling_grid(motions: np.ndarray, size: int) -> np.ndarray:
     corner = 1.0 / size - 1.0  # the normalised coordinate of pixel 0's centre
     theta_shift = 2.0 / size * inverse_shift + corner * (1.0 - inverse.sum(-1))
     return np.concatenate([inverse, theta_shift[..., None]], axis=-1).astype(np.float32)
+
+
+def closest_frames(features: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) per-frame features of B clips + a (D,) reference -> (B,) index of each clip's frame closest to
+    it.  With the training takes' mean first (neutral) frame as reference, this is each clip's most neutral
+    frame: the subject's own offset from the mean is the same in every frame of its clip."""
+    return (features - reference).flatten(2).norm(dim=2).argmin(dim=1)

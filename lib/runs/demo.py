@@ -54,8 +54,8 @@ PLANS: dict[str, Plan] = {
                  "thesis model 4 seen and unseen + MoCoGAN + the latent walk, fast recipe"),
     # Every variant of every grid, three seeds, 2,000 steps each at `small` (about 15 minutes a VICE-GAN
     # run alone on two cores, 23 two at a time; FaceNet ones slower; FEV-GAN about 13 minutes on one
-    # thread; reenact about 9 minutes on two (0.27 s an iteration); the latent walk seconds): 72 runs, about
-    # 17 hours on this CPU (an estimate from per-iteration times; not run end to end).
+    # thread; reenact about 9 minutes on two (0.27 s an iteration); the latent walk seconds): 78 runs, about
+    # 18 hours on this CPU (an estimate from per-iteration times; not run end to end).
     "reproduce": Plan("reproduce", "all", "fast", (0, 1, 2), {"small": {"steps": 2000}},
                       "every grid's variants x seeds 0, 1, 2, fast recipe"),
 }

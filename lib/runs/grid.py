@@ -11,7 +11,8 @@ Grids (SPEC "The experiment grid"):
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
 - ``baselines`` - MoCoGAN and the seeds' other systems: seed 004's latent-direction walk
   (``system="latent-walk"``), seed 003's FEV-GAN (``system="fevgan"``) with its two ablations and
-  seed 002's landmark-driven reenactment (``system="reenact"``) with its three loss-group ablations.
+  seed 002's landmark-driven reenactment (``system="reenact"``) with its three loss-group ablations, and
+  the walk and reenact with our output options (``walk_output="residual"``, ``reenact_output="warp"``).
 - ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
   twin, the MoCoGAN baseline and the latent walk: 4 runs.
 - ``papers``   - thesis + baseline + facenet (the demo of the first sessions), identical variants
@@ -124,6 +125,16 @@ def latent_walk_variants() -> list[Variant]:
                     "seed 004's latent-direction walk on the autoencoder's codes (no training; seconds)")]
 
 
+def our_option_variants() -> list[Variant]:
+    """The seeds' systems with our output options (not the papers'), beside the faithful ones."""
+    return [Variant("baseline-latent-walk-residual", {"system": "latent-walk", "encoder": "ae", "composition": "seen",
+                                                      "walk_output": "residual"},
+                    "the latent walk shown as the input frame plus the decoded change (our option)"),
+            Variant("baseline-reenact-warp", {"system": "reenact", "encoder": "ae", "reenact_output": "warp",
+                                              "composition": "seen"},
+                    "reenact whose U-Net moves the input frame by a drawn flow (our option)")]
+
+
 def fevgan_variants() -> list[Variant]:
     """Seed 003's FEV-GAN with the autoencoder as identity encoder, and the paper's two ablations."""
     described = {"both": "both encoders", "spatial": "without the identity encoder",
@@ -146,7 +157,7 @@ def reenact_variants() -> list[Variant]:
 
 def other_system_variants() -> list[Variant]:
     """The seeds' other systems (lib/train/systems.py), on the headline's seen composition."""
-    return latent_walk_variants() + fevgan_variants() + reenact_variants()
+    return latent_walk_variants() + fevgan_variants() + reenact_variants() + our_option_variants()
 
 
 def _merge_duplicates(variants: list[Variant]) -> list[Variant]:

@@ -30,6 +30,8 @@ CONTENT_MODES = ("all", "single")
 FEVGAN_ENCODERS = ("both", "spatial", "identity")  # FEV-GAN's encoders (lib/train/fevgan.py)
 # reenact's loss groups: all, or seed 002's ablations, one group dropped (lib/train/reenact.py)
 REENACT_LOSSES = ("all", "no-pixel", "no-consistency", "no-feature")
+SOURCE_FRAMES = ("first", "neutral")  # the input frame that reenact and the walk draw from
+WALK_OUTPUTS = ("decoded", "residual")  # what the latent walk shows (lib/train/latent_walk.py)
 CONSISTENCY_LOSSES = ("mse", "cosine")
 FACENET_WEIGHT_MODES = ("train", "random")  # besides a file path
 # Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
@@ -100,6 +102,13 @@ class GANConfig:
                                   FEVGAN_ENCODERS)
     reenact_losses: str = _param("all", "system reenact: all loss groups | no-pixel | no-consistency (self + triple) | "
                                         "no-feature (perceptual + identity): seed 002's ablations", REENACT_LOSSES)
+    source_frame: str = _param("first", "systems reenact, latent-walk: the input frame every frame is drawn from: "
+                                        "first (the input clip's first frame: the papers') | neutral (the clip's "
+                                        "frame closest to the training takes' mean first frame: our option)",
+                               SOURCE_FRAMES)
+    walk_output: str = _param("decoded", "system latent-walk: decoded (the autoencoder's decoding of the walked "
+                                         "code: seed 004) | residual (the input frame plus the decoded change "
+                                         "from its own code: keeps the input's detail; our option)", WALK_OUTPUTS)
     reenact_output: str = _param("image", "system reenact: image (pix2pix's U-Net draws the frame: the paper) | warp "
                                           "(it moves the source frame by a drawn flow and blends drawn colour by "
                                           "a drawn mask: our option)", REENACT_OUTPUTS)
@@ -402,7 +411,9 @@ def description(cfg: GANConfig) -> str:
     if cfg.system == "reenact":
         output = "" if cfg.reenact_output == "image" else f"-{cfg.reenact_output}"
         return f"reenact-{cfg.encoder}-{cfg.reenact_losses}{output}-{cfg.composition}"
-    if cfg.system != "vicegan":  # the latent walk reads only the data options
+    if cfg.system == "latent-walk":  # the walk reads only the data options and its output
+        return f"{cfg.system}-{cfg.composition}" + ("" if cfg.walk_output == "decoded" else f"-{cfg.walk_output}")
+    if cfg.system != "vicegan":
         return f"{cfg.system}-{cfg.composition}"
     parts = [cfg.encoder]
     if cfg.encoder != "none":

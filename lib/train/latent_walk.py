@@ -20,7 +20,12 @@ Fit (training subjects of the composition only):
 
 Generate: the input clip's first frame is encoded, its code moved by ``curve[e, t] * amplitude[e] *
 direction[e]`` at frame t and decoded.  The first frame is therefore the autoencoder's reconstruction of
-the input, and the identity is what the code keeps of it.
+the input, and the identity is what the code keeps of it.  ``walk_output="residual"`` (our option) shows
+instead the input frame plus the decoded change, ``decode(walked code) - decode(input code)``: the input's
+detail, which the autoencoder blurs, is kept, and only the walk's change is drawn (seed 004 walks a
+StyleGAN2, whose images are sharp; an autoencoder's are not).  ``source_frame="neutral"`` (our option)
+starts from the input clip's frame whose code is closest to the training takes' mean first-frame code
+instead of its first frame: 05's input clips start anywhere in a take, often at the input emotion's apex.
 
 Not from the paper: no layer masking (seed 004 changed 8 of StyleGAN2's 18 style vectors; an autoencoder
 code has no layers), no emotion-sequence LSTM (05 asks for one target emotion), amplitude and curve
@@ -37,7 +42,7 @@ import torch
 
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
-from lib.data.clips import check_input_videos, sample_clip_indices, uint8_to_model
+from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict
 from lib.locks import own_run_folder
 from lib.paths import TRAIN_DONE_FILE
@@ -106,7 +111,8 @@ def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: 
         keys = [k for k in KEYFRAMES if k < video_length]
         curves[emotion] = np.interp(np.arange(video_length), keys, curve[keys])
         directions[emotion] = direction
-    return {"directions": torch.from_numpy(directions).float(), "amplitudes": torch.from_numpy(amplitudes).float(),
+    return {"neutral_code": torch.from_numpy(np.mean(neutral_codes, axis=0)).float(),
+            "directions": torch.from_numpy(directions).float(), "amplitudes": torch.from_numpy(amplitudes).float(),
             "curves": torch.from_numpy(curves).float(), "train_accuracy": torch.from_numpy(accuracy).float()}
 
 
@@ -121,17 +127,32 @@ class LatentWalkGenerator:
         self.walk = {k: v.to(self.device) for k, v in walk.items()}
         self.snapshot = "fitted"
 
+    def source_frames(self, videos: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) -> (B, 3, H, W): each clip's first frame, or with ``source_frame="neutral"`` the frame
+        whose code is closest to the training takes' mean first-frame code."""
+        if self.config.source_frame == "first":
+            return videos[:, :, 0]
+        if "neutral_code" not in self.walk:
+            raise ValueError("this walk was fitted before source_frame existed; delete its latent_walk.pt and "
+                             "train_done.json and run 03 again to refit it (seconds)")
+        frames = videos.transpose(1, 2)  # (B, T, 3, H, W)
+        codes = self.autoencoder.encode(frames.reshape(-1, *frames.shape[2:])).reshape(*frames.shape[:2], -1)
+        return frames[torch.arange(len(frames)), closest_frames(codes, self.walk["neutral_code"])]
+
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, video_length, H, W)."""
         videos = check_input_videos(input_videos)
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
-        code = self.autoencoder.encode(videos[:, :, 0].to(self.device, torch.float32))  # (B, D)
+        first = self.source_frames(videos.to(self.device, torch.float32))
+        code = self.autoencoder.encode(first)  # (B, D)
         steps = self.walk["curves"][labels] * self.walk["amplitudes"][labels, None]  # (B, T)
         codes = code[:, None] + steps[..., None] * self.walk["directions"][labels][:, None]  # (B, T, D)
         batch, length, dim = codes.shape
-        frames = self.autoencoder.decode(codes.reshape(batch * length, dim)).clamp(-1, 1)
-        return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+        frames = self.autoencoder.decode(codes.reshape(batch * length, dim)).reshape(batch, length, *first.shape[1:])
+        if self.config.walk_output == "residual":
+            frames = first[:, None] + frames - self.autoencoder.decode(code)[:, None]
+        return frames.clamp(-1, 1).transpose(1, 2)
 
 
 def _autoencoder(cfg: GANConfig, device: torch.device | str) -> torch.nn.Module:

@@ -15,6 +15,8 @@ half of the time, points renumbered).  ``G(I_s; e_t)`` must draw ``I_t``.  Gener
 
 ``reenact_output="warp"`` (our option) makes the U-Net move the source frame by a drawn flow field and blend
 in drawn colour by a drawn mask instead of drawing every pixel (:mod:`lib.models.reenact`).
+``source_frame="neutral"`` (our option) draws from the input clip's frame whose aligned landmarks are closest to
+the training takes' mean first frame instead of its first frame (05's input clips start anywhere in a take).
 ``reenact_losses`` drops one group (the paper's ablations: ``no-pixel``, ``no-consistency``,
 ``no-feature``).  Adam, generator ``learning_rate`` (2e-4), discriminator a quarter of it (the paper's
 5e-5), betas ``beta1``/``beta2``.
@@ -44,9 +46,9 @@ from torch import nn
 
 from lib.config import ConfigError
 from lib.constants import EMOTIONS
-from lib.data.clips import check_input_videos, sample_clip_indices, uint8_to_model
-from lib.data.landmarks import (LandmarkPredictor, cache_landmarks, displaced_landmarks, emotion_displacements,
-                                flip_points)
+from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
+from lib.data.landmarks import (LandmarkPredictor, aligned, cache_landmarks, displaced_landmarks,
+                                emotion_displacements, flip_points)
 from lib.io import to_uint8_frames
 from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder, load_autoencoder_network
@@ -139,7 +141,8 @@ def _gram(maps: torch.Tensor) -> torch.Tensor:
 class Reenactor:
     """The networks of one run and ``generate(input_videos, labels, seed)`` for samples, probes and 05."""
 
-    def __init__(self, cfg: GANConfig, device: torch.device | str = "cpu", displacements: np.ndarray | None = None):
+    def __init__(self, cfg: GANConfig, device: torch.device | str = "cpu", displacements: np.ndarray | None = None,
+                 neutral_shape: np.ndarray | None = None):
         self.config, self.device, self.snapshot = cfg, torch.device(device), "latest"
         self.terms = loss_terms(cfg.reenact_losses)
         self.generator = UNetGenerator(cfg.width, output=cfg.reenact_output).to(self.device)
@@ -155,25 +158,38 @@ class Reenactor:
         if "perceptual" in self.terms:
             self.perceptual = PerceptualFeatures(load_autoencoder_network(cfg.autoencoder_checkpoint, self.device))
         self.displacements = displacements  # (n_emotions, T, 68, 2), set by fit or the checkpoint
+        self.neutral_shape = neutral_shape  # (68, 2) aligned: the training takes' mean first frame
         self._predictor = None
 
     def heatmaps(self, points: np.ndarray, size: int) -> torch.Tensor:
         return landmark_heatmaps(torch.as_tensor(points, dtype=torch.float32, device=self.device), size)
 
-    def target_landmarks(self, first_frames: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """uint8 (B, H, W, 3) input frames + labels -> (B, T, 68, 2): dlib's points moved by each emotion's motion."""
+    def source(self, videos: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """(B, 3, T, H, W) input clips -> (the frames drawn from (B, 3, H, W), their dlib points (B, 68, 2)): each
+        clip's first frame, or with ``source_frame="neutral"`` its frame whose aligned landmark shape is closest to
+        the training takes' mean first-frame shape."""
         if self._predictor is None:
             self._predictor = LandmarkPredictor()
-        first = np.stack([self._predictor.clip_in_frame_pixels(frame[None])[0][0] for frame in first_frames])
-        return displaced_landmarks(first, self.displacements[labels], first_frames.shape[1])
+        neutral = self.config.source_frame == "neutral"
+        clips = videos if neutral else videos[:, :, :1]
+        points = np.stack([self._predictor.clip_in_frame_pixels(to_uint8_frames(clip.cpu()))[0] for clip in clips])
+        picks = np.zeros(len(videos), np.int64)
+        if neutral and self.neutral_shape is None:
+            raise ValueError("this reenact run was trained before source_frame existed: it has no neutral shape; "
+                             "train it again (03) to use source_frame='neutral'")
+        if neutral:
+            shapes = torch.from_numpy(aligned(points.reshape(-1, *points.shape[2:])).reshape(points.shape))
+            picks = closest_frames(shapes, torch.as_tensor(self.neutral_shape)).numpy()
+        rows = np.arange(len(videos))
+        return videos[rows, :, picks].to(self.device, torch.float32), points[rows, picks]
 
     @torch.no_grad()
     def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
         """(B, 3, T, H, W) real frames in [-1, 1] + target labels -> (B, 3, T', H, W); deterministic (no noise)."""
         videos = check_input_videos(input_videos)
         labels = np.asarray(torch.as_tensor(np.asarray(labels)).long())
-        first = videos[:, :, 0].to(self.device, torch.float32)
-        points = self.target_landmarks(np.stack([to_uint8_frames(f[:, None])[0] for f in first.cpu()]), labels)
+        first, start_points = self.source(videos)
+        points = displaced_landmarks(start_points, self.displacements[labels], first.shape[-1])
         batch, length = points.shape[:2]
         sources = first[:, None].expand(-1, length, -1, -1, -1).reshape(batch * length, *first.shape[1:])
         was_training = self.generator.training
@@ -215,10 +231,11 @@ def train_step(model: Reenactor, optimizers: dict, sampler: TripletSampler, batc
             "pixel_mse": F.mse_loss(fake.detach(), target).item()}
 
 
-def clip_displacements(cache: Any, video_ids, landmarks: np.ndarray, train_subjects, video_length: int,
-                       every_nth: int) -> np.ndarray:
-    """Each emotion's mean landmark motion over the training subjects' takes among ``video_ids``, on the clip
-    rule's frames from each take's first frame (neutral -> onset -> apex)."""
+def emotion_motion(cache: Any, video_ids, landmarks: np.ndarray, train_subjects, video_length: int,
+                   every_nth: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the training subjects' takes among ``video_ids``, on the clip rule's frames from each take's first
+    frame (neutral -> onset -> apex): each emotion's mean landmark motion (n_emotions, T, 68, 2), and the mean
+    aligned shape of their first frames (68, 2), the reference of ``source_frame="neutral"``."""
     rows = cache.index.set_index("video_id").loc[list(video_ids)]
     rows = rows[rows["subject"].astype(str).isin({str(s) for s in train_subjects})]
     if rows.empty:
@@ -226,7 +243,8 @@ def clip_displacements(cache: Any, video_ids, landmarks: np.ndarray, train_subje
     clips = np.stack([landmarks[int(r.start) + sample_clip_indices(int(r.length), video_length, every_nth,
                                                                    np.random.default_rng(0), start="first")]
                       for r in rows.itertuples()])
-    return emotion_displacements(clips, rows["label"].to_numpy(), len(EMOTIONS))
+    return (emotion_displacements(clips, rows["label"].to_numpy(), len(EMOTIONS)),
+            aligned(clips[:, 0]).mean(0).astype(np.float32))
 
 
 def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
@@ -247,10 +265,10 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
         train_ids, test_ids = composition_videos(cache, cfg.composition)
         cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
         landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress)
-        displacements = clip_displacements(cache, train_ids, landmarks, cache.split.train_subjects, cfg.video_length,
-                                           cfg.every_nth)
+        displacements, neutral_shape = emotion_motion(cache, train_ids, landmarks, cache.split.train_subjects,
+                                                      cfg.video_length, cfg.every_nth)
         seed_everything(cfg.seed)
-        model = Reenactor(cfg, resolve_device(cfg.device), displacements)
+        model = Reenactor(cfg, resolve_device(cfg.device), displacements, neutral_shape)
         betas = (cfg.beta1, cfg.beta2)
         optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), cfg.learning_rate, betas),
                       "discriminator": torch.optim.Adam(model.discriminator.parameters(),
@@ -258,7 +276,8 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
         sampler = TripletSampler(cache, train_ids, landmarks, seed=cfg.seed)
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
                           sampler, lambda: train_step(model, optimizers, sampler, cfg.image_batch),
-                          f"reenact {cfg.reenact_losses}", {"displacements": torch.from_numpy(displacements)})
+                          f"reenact {cfg.reenact_losses}", {"displacements": torch.from_numpy(displacements),
+                                                             "neutral_shape": torch.from_numpy(neutral_shape)})
         return run_training(cfg, run_dir, trainee, cache, train_ids, test_ids, progress, probe)
 
 
@@ -266,8 +285,10 @@ def load_reenact(run_dir: str | Path, device: str | torch.device = "cpu", snapsh
     """The generator of a reenactment run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
     state, used = load_snapshot(run_dir, snapshot, "reenact")
     cfg = gan_config_from_dict(state["config"])
-    model = Reenactor(dataclasses.replace(cfg, reenact_losses="no-feature"), device,
-                      state["extra"]["displacements"].numpy())  # no loss networks: generation only
+    extra = state["extra"]
+    model = Reenactor(dataclasses.replace(cfg, reenact_losses="no-feature"), device,  # no loss networks: generation
+                      extra["displacements"].numpy(),
+                      extra["neutral_shape"].numpy() if "neutral_shape" in extra else None)  # older runs lack it
     model.config = cfg
     model.generator.load_state_dict(state["generator"])
     model.generator.eval()
