@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from lib.config import ConfigError
 from lib.data.landmarks import MIRROR, displaced_landmarks, emotion_displacements, flip_points, rotate
 from lib.models.mocogan import init_dcgan_weights
 from lib.models.reenact import HEATMAP_RADIUS, PatchDiscriminator, UNetGenerator, landmark_heatmaps
@@ -14,6 +13,7 @@ from lib.train.gan_config import REENACT_LOSSES, resolve_config
 from lib.train.reenact import LOSS_GROUPS, loss_terms
 from lib.train.systems import load_generator, run_system, train
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
+from test_systems import check_loads_for_05, resumed_losses
 
 
 def _face(rng, n=1):
@@ -82,8 +82,6 @@ def test_each_ablation_drops_one_group():
 @pytest.mark.parametrize("losses,output", [(losses, "image") for losses in REENACT_LOSSES] + [("all", "warp")])
 def test_reenact_trains_resumes_and_generates_emotion_videos(cache_dir, ae_checkpoint, tmp_path, losses,  # noqa: F811
                                                              output):
-    from lib.io import read_jsonl
-
     kwargs = dict(system="reenact", reenact_losses=losses, reenact_output=output, checkpoint_every=2, log_every=1,
                   probe_every=2)
     probe = lambda generator: {"headline": float(generator.generate(torch.zeros(1, 3, 16, 64, 64), [0]).mean())}  # noqa: E731
@@ -92,20 +90,10 @@ def test_reenact_trains_resumes_and_generates_emotion_videos(cache_dir, ae_check
     train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=2, **kwargs)), tmp_path / "two", probe=probe,
           progress=False)
     summary = train(first, tmp_path / "two", probe=probe, progress=False)
-    losses_logged = [[{k: v for k, v in r.items() if k.startswith(("d_", "g_"))} for r in read_jsonl(p / "stats.jsonl")
-                      if "g_total" in r] for p in (tmp_path / "one", tmp_path / "two")]
-    assert losses_logged[0] == losses_logged[1] and len(losses_logged[0]) == 3  # stop + resume = one run
-    logged = set(losses_logged[0][0])
+    logged = set(resumed_losses(tmp_path / "one", tmp_path / "two", summary, 3)[0])
     for group, terms in LOSS_GROUPS.items():
         assert all((f"g_{t}" in logged) == (losses != f"no-{group}") for t in terms)
-    assert all(np.isfinite(v) for r in losses_logged[0] for v in r.values())
-    assert summary["steps"] == 3 and (tmp_path / "two" / "samples" / "latest.gif").is_file()
-    generator = load_generator(tmp_path / "two")
-    assert generator.snapshot.startswith("best") and run_system(tmp_path / "two") == "reenact"
-    videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
-    out = generator.generate(videos, [1, 2])
-    assert out.shape == (2, 3, 16, 64, 64) and out.abs().max() <= 1
-    torch.testing.assert_close(out, generator.generate(videos, [1, 2], seed=9))
+    check_loads_for_05(tmp_path / "two", "reenact")
 
 
 def test_neutral_source_frame_is_the_clips_frame_nearest_the_mean_first_frame(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
@@ -153,11 +141,3 @@ def test_one_step_updates_the_generator_and_the_discriminator(cache_dir, ae_chec
     for name, net in (("g", model.generator), ("d", model.discriminator)):
         assert any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters())), name
     assert all(torch.equal(a, b) for a, b in zip(frozen, model.perceptual.parameters()))
-
-
-def test_reenact_needs_an_identity_encoder_unless_the_feature_group_is_dropped(cache_dir, ae_checkpoint):  # noqa: F811
-    with pytest.raises(ConfigError, match="identity loss"):
-        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="reenact"))
-    resolve_config(_config(cache_dir, ae_checkpoint, "none", system="reenact", reenact_losses="no-feature"))
-    with pytest.raises(ConfigError, match="no-pixel"):
-        resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="reenact", reenact_losses="no-adv"))

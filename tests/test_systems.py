@@ -117,8 +117,6 @@ def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path)
 
 @pytest.mark.parametrize("encoders", ["both", "spatial", "identity"])
 def test_fevgan_trains_resumes_and_loads_for_05(cache_dir, ae_checkpoint, tmp_path, encoders):  # noqa: F811
-    from lib.io import read_jsonl
-
     kwargs = dict(system="fevgan", fevgan_encoders=encoders, checkpoint_every=2, log_every=1, probe_every=2)
     probe = lambda generator: {"headline": float(generator.generate(torch.zeros(1, 3, 16, 64, 64), [0]).mean())}  # noqa: E731
     train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs)), tmp_path / "one", probe=probe,
@@ -127,14 +125,28 @@ def test_fevgan_trains_resumes_and_loads_for_05(cache_dir, ae_checkpoint, tmp_pa
           progress=False)
     summary = train(resolve_config(_config(cache_dir, ae_checkpoint, "ae", steps=4, **kwargs)), tmp_path / "two",
                     probe=probe, progress=False)
+    losses = resumed_losses(tmp_path / "one", tmp_path / "two", summary, 4)
+    assert ("g_identity" in losses[0]) == (encoders != "spatial")
+    check_loads_for_05(tmp_path / "two", "fevgan")
+
+
+def resumed_losses(uninterrupted, resumed, summary: dict, steps: int) -> list[dict]:
+    """The loss records of a run trained in one go and of one stopped and resumed: asserted equal, finite,
+    ``steps`` long, with samples written."""
+    from lib.io import read_jsonl
+
     losses = [[{k: v for k, v in r.items() if k.startswith(("d_", "g_"))} for r in read_jsonl(p / "stats.jsonl")
-               if "g_total" in r] for p in (tmp_path / "one", tmp_path / "two")]
-    assert losses[0] == losses[1] and len(losses[0]) == 4  # stop + resume = one uninterrupted run
-    assert ("g_identity" in losses[0][0]) == (encoders != "spatial")
+               if "g_total" in r] for p in (uninterrupted, resumed)]
+    assert losses[0] == losses[1] and len(losses[0]) == steps  # stop + resume = one uninterrupted run
     assert all(np.isfinite(v) for r in losses[0] for v in r.values())
-    assert summary["steps"] == 4 and (tmp_path / "two" / "samples" / "latest.gif").is_file()
-    generator = load_generator(tmp_path / "two")
-    assert generator.snapshot.startswith("best") and run_system(tmp_path / "two") == "fevgan"
+    assert summary["steps"] == steps and (resumed / "samples" / "latest.gif").is_file()
+    return losses[0]
+
+
+def check_loads_for_05(run_dir, system: str) -> None:
+    """The run loads by its system's name, from best.pt, and generates checked, deterministic 16-frame videos."""
+    generator = load_generator(run_dir)
+    assert generator.snapshot.startswith("best") and run_system(run_dir) == system
     videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
     out = generator.generate(videos, [1, 2])
     assert out.shape == (2, 3, 16, 64, 64) and out.abs().max() <= 1
@@ -143,9 +155,13 @@ def test_fevgan_trains_resumes_and_loads_for_05(cache_dir, ae_checkpoint, tmp_pa
         generator.generate(videos[0], [1])
 
 
-def test_fevgan_needs_an_identity_encoder_unless_ablated(cache_dir, ae_checkpoint):  # noqa: F811
-    with pytest.raises(ConfigError, match="identity encoder"):
-        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="fevgan"))
-    resolve_config(_config(cache_dir, ae_checkpoint, "none", system="fevgan", fevgan_encoders="spatial"))
-    with pytest.raises(ConfigError, match="both"):
-        resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="fevgan", fevgan_encoders="neither"))
+@pytest.mark.parametrize("system,option,ablation,why,valid", [
+    ("fevgan", "fevgan_encoders", "spatial", "identity encoder", "'both', 'spatial'"),
+    ("reenact", "reenact_losses", "no-feature", "identity loss", "'all', 'no-pixel'")])
+def test_an_identity_encoder_is_needed_unless_ablated(cache_dir, ae_checkpoint, system, option, ablation, why,  # noqa: F811
+                                                      valid):
+    with pytest.raises(ConfigError, match=why):
+        resolve_config(_config(cache_dir, ae_checkpoint, "none", system=system))
+    resolve_config(_config(cache_dir, ae_checkpoint, "none", system=system, **{option: ablation}))
+    with pytest.raises(ConfigError, match=valid):
+        resolve_config(_config(cache_dir, ae_checkpoint, "ae", system=system, **{option: "neither"}))

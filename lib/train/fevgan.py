@@ -22,23 +22,20 @@ every RNG state); ``best.pt`` keeps the best probe's generator.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from lib.config import ConfigError
 from lib.data.clips import check_input_videos
-from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder
 from lib.models.fevgan import FEVDiscriminator, FEVGenerator
 from lib.models.mocogan import init_dcgan_weights
-from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
+from lib.train.gan_config import GANConfig, gan_config_from_dict
 from lib.train.gan_data import ClipSampler
 from lib.train.gan_losses import bce_fake, bce_real, consistency_distance
-from lib.train.loop import Trainee, load_snapshot, run_training
+from lib.train.loop import Trainee, load_snapshot, run_training, training_run
 from lib.utils import resolve_device, seed_everything
 
 L1_WEIGHT = 100.0
@@ -120,31 +117,19 @@ def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: GANCo
 def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                probe: Callable[[FEVGAN], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or report the finished) FEV-GAN run of a config with ``system="fevgan"``."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import composition_videos
-
-    cfg = ensure_resolved(cfg)
-    if cfg.system != "fevgan":
-        raise ConfigError(f"fit_fevgan needs system='fevgan', got {cfg.system!r}")
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):
-        cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        train_ids, test_ids = composition_videos(cache, cfg.composition)
-        cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
-        device = resolve_device(cfg.device)
+    with training_run(cfg, run_dir, "fevgan", cache) as run:
+        cfg, device = run.cfg, resolve_device(run.cfg.device)
         seed_everything(cfg.seed)
         model = FEVGAN(cfg, device)
         optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), cfg.learning_rate, (cfg.beta1, cfg.beta2)),
                       "discriminator": torch.optim.Adam(model.discriminator.parameters(), cfg.learning_rate,
                                                         (cfg.beta1, cfg.beta2))}
-        sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start="first")
+        sampler = ClipSampler(run.cache, run.train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed,
+                              clip_start="first")
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
                           sampler, lambda: train_step(model, optimizers, sampler, cfg, device),
                           f"FEV-GAN {cfg.fevgan_encoders}")
-        return run_training(cfg, run_dir, trainee, cache, train_ids, test_ids, progress, probe)
+        return run_training(cfg, run.run_dir, trainee, run.cache, run.train_ids, run.test_ids, progress, probe)
 
 
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:

@@ -9,20 +9,57 @@ Checkpoint layout (``checkpoint.pt``): each network's state dict under its name,
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from lib.config import check_choice, check_resumable, to_dict
+from lib.config import ConfigError, check_choice, check_resumable, to_dict
 from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
+from lib.locks import own_run_folder
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.gan import BEST_NAME, CHECKPOINT_NAME, RESUME_MAY_CHANGE, SNAPSHOTS  # one definition, VICE-GAN's
+from lib.train.gan_config import ensure_resolved
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
 from lib.utils import global_rng_states, restore_global_rng_states
+
+@dataclass
+class RunSetup:
+    """What :func:`training_run` prepared: the resolved config (image size from the cache), the run folder,
+    the cache and the composition's training and test video ids."""
+
+    cfg: Any
+    run_dir: Path
+    cache: Any
+    train_ids: Any
+    test_ids: Any
+
+
+@contextmanager
+def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None = None) -> Iterator[RunSetup]:
+    """Resolve ``cfg`` (which must be of ``system``), set its threads, and hold ``run_dir``'s owner lock while
+    the block trains (one writer per run folder); loads the cache unless given."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import composition_videos
+
+    cfg = ensure_resolved(cfg)
+    if cfg.system != system:
+        raise ConfigError(f"this trainer is system={system!r}'s, got a config with system={cfg.system!r}")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):
+        cache = cache if cache is not None else load_cache(cfg.cache_dir)
+        train_ids, test_ids = composition_videos(cache, cfg.composition)
+        cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
+        yield RunSetup(cfg, run_dir, cache, train_ids, test_ids)
+
 
 @dataclass
 class Trainee:

@@ -44,19 +44,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.config import ConfigError
 from lib.constants import EMOTIONS
 from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
 from lib.data.landmarks import (LandmarkPredictor, aligned, cache_landmarks, displaced_landmarks,
                                 emotion_displacements, flip_points)
 from lib.io import to_uint8_frames
-from lib.locks import own_run_folder
 from lib.models.encoders import build_content_encoder, load_autoencoder_network
 from lib.models.mocogan import init_dcgan_weights
 from lib.models.reenact import PatchDiscriminator, UNetGenerator, landmark_heatmaps
-from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
+from lib.train.gan_config import GANConfig, gan_config_from_dict
 from lib.train.gan_losses import bce_fake, bce_real
-from lib.train.loop import Trainee, load_snapshot, run_training
+from lib.train.loop import Trainee, load_snapshot, run_training, training_run
 from lib.utils import resolve_device, seed_everything
 
 LOSS_WEIGHTS = {"pixel": 10.0, "self": 100.0, "triple": 100.0, "perceptual": 10.0, "identity": 1.0}  # the paper's
@@ -250,35 +248,23 @@ def emotion_motion(cache: Any, video_ids, landmarks: np.ndarray, train_subjects,
 def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                 probe: Callable[[Reenactor], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or report the finished) reenactment run of a config with ``system="reenact"``."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import composition_videos
-
-    cfg = ensure_resolved(cfg)
-    if cfg.system != "reenact":
-        raise ConfigError(f"fit_reenact needs system='reenact', got {cfg.system!r}")
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):
-        cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        train_ids, test_ids = composition_videos(cache, cfg.composition)
-        cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
-        landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress)
-        displacements, neutral_shape = emotion_motion(cache, train_ids, landmarks, cache.split.train_subjects,
-                                                      cfg.video_length, cfg.every_nth)
+    with training_run(cfg, run_dir, "reenact", cache) as run:
+        cfg = run.cfg
+        landmarks = cache_landmarks(run.cache, cfg.cache_dir, progress=progress)
+        displacements, neutral_shape = emotion_motion(run.cache, run.train_ids, landmarks,
+                                                      run.cache.split.train_subjects, cfg.video_length, cfg.every_nth)
         seed_everything(cfg.seed)
         model = Reenactor(cfg, resolve_device(cfg.device), displacements, neutral_shape)
         betas = (cfg.beta1, cfg.beta2)
         optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), cfg.learning_rate, betas),
                       "discriminator": torch.optim.Adam(model.discriminator.parameters(),
                                                         cfg.learning_rate * D_LR_RATIO, betas)}
-        sampler = TripletSampler(cache, train_ids, landmarks, seed=cfg.seed)
+        sampler = TripletSampler(run.cache, run.train_ids, landmarks, seed=cfg.seed)
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
                           sampler, lambda: train_step(model, optimizers, sampler, cfg.image_batch),
                           f"reenact {cfg.reenact_losses}", {"displacements": torch.from_numpy(displacements),
                                                              "neutral_shape": torch.from_numpy(neutral_shape)})
-        return run_training(cfg, run_dir, trainee, cache, train_ids, test_ids, progress, probe)
+        return run_training(cfg, run.run_dir, trainee, run.cache, run.train_ids, run.test_ids, progress, probe)
 
 
 def load_reenact(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> Reenactor:
