@@ -6,12 +6,14 @@ the other's fresh lock.  A lock from another host (a shared disk) is assumed ali
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
 import fcntl
 import json
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -103,6 +105,16 @@ def describe_owner(info: dict[str, Any]) -> str:
     return f"pid {info.get('pid')} on host {info.get('host')} since {since} ({info.get('command', '')})"
 
 
+OWNER_POLL_S = 0.5  # how often a process writing for its parent job checks that the job lives
+
+
+def _stop_when_gone(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(OWNER_POLL_S):
+        if not pid_alive(pid):
+            _thread.interrupt_main()  # KeyboardInterrupt in the training loop: it stops writing
+            return
+
+
 @contextlib.contextmanager
 def own_run_folder(folder: str | Path) -> Iterator[Path]:
     """Hold ``folder``'s owner lock while writing into it; a second writer fails at once naming the owner.
@@ -112,7 +124,14 @@ def own_run_folder(folder: str | Path) -> Iterator[Path]:
     info = lock_owner(folder, OWNER_FILE) or {}
     inherited = os.environ.get(INHERITED_OWNER_ENV)
     if inherited and str(info.get("pid")) == inherited and info.get("host") == socket.gethostname():
-        yield folder  # held for us by the job that started this process; it releases the lock
+        # held for us by the job that started this process; it releases the lock.  Should the job die first
+        # (killed, its grace period over), this process stops too: no writer without the lock.
+        stop = threading.Event()
+        threading.Thread(target=_stop_when_gone, args=(int(inherited), stop), daemon=True).start()
+        try:
+            yield folder
+        finally:
+            stop.set()
         return
     if not try_lock(folder, OWNER_FILE):
         info = lock_owner(folder, OWNER_FILE) or {}

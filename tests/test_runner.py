@@ -5,6 +5,7 @@ plus one slow test with the real 03."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -145,6 +146,20 @@ def test_owner_lock_of_dead_process_is_broken_and_a_job_lock_is_inherited(tmp_pa
     assert (tmp_path / locks.OWNER_FILE).exists()  # the job's lock stays: the job releases it
     locks.release_lock(tmp_path, locks.OWNER_FILE)
     assert not (tmp_path / locks.OWNER_FILE).exists()
+
+
+def test_a_kernel_writing_for_its_job_stops_when_the_job_dies(tmp_path, monkeypatch):
+    """No writer without the lock: a job killed before its kernel leaves the kernel interrupted, not training."""
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    (tmp_path / locks.OWNER_FILE).write_text(json.dumps({"pid": job.pid, "host": socket.gethostname()}))
+    monkeypatch.setenv(locks.INHERITED_OWNER_ENV, str(job.pid))
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        with locks.own_run_folder(tmp_path):
+            while time.time() - started < 20:  # "training"
+                time.sleep(0.05)
+                job.poll()  # reap it, so its pid is gone
+    assert time.time() - started < 5
 
 
 RUNNER_SCRIPT = """
@@ -349,7 +364,7 @@ def test_every_grid_variant_becomes_a_slurm_job_with_its_parameters(tmp_path, mo
         executors.append(_RecordingExecutor(folder, options, threads))
         return executors[-1]
 
-    monkeypatch.setitem(backends.BACKENDS, "slurm", recording)
+    monkeypatch.setitem(backends.BACKENDS, "slurm", dataclasses.replace(backends.BACKENDS["slurm"], executor=recording))
     monkeypatch.setattr(runner, "check_kernel", lambda: None)
     options = {"slurm_partition": "gpu", "slurm_gpus": 1, "slurm_cpus": 6, "slurm_mem_gb": 24,
                "slurm_time_min": 240, "slurm_options": {"account": "lab", "qos": "high"}}
@@ -433,7 +448,8 @@ def test_grid_through_the_slurm_code_path_matches_the_local_one(tmp_path, monkey
     for backend in ("local", "slurm"):
         monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / backend))
         if backend == "slurm":
-            monkeypatch.setitem(backends.BACKENDS, "slurm", LocalAsSlurm)
+            monkeypatch.setitem(backends.BACKENDS, "slurm",
+                                dataclasses.replace(backends.BACKENDS["slurm"], executor=LocalAsSlurm))
         result = run_grid("demo", "tiny", variants=picked, backend=backend, parallel=2, train_notebook=train_notebook,
                           eval_notebook=eval_notebook, progress=False, poll_s=0.2)
         assert list(result.status["state"]) == ["done", "done"]
