@@ -6,8 +6,8 @@ the other's fresh lock.  A lock from another host (a shared disk) is assumed ali
 """
 from __future__ import annotations
 
-import _thread
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -108,10 +108,15 @@ def describe_owner(info: dict[str, Any]) -> str:
 OWNER_POLL_S = 0.5  # how often a process writing for its parent job checks that the job lives
 
 
-def _stop_when_gone(pid: int, stop: threading.Event) -> None:
+def _stop_when_gone(pid: int, stop: threading.Event, guard: threading.Lock, writer: int) -> None:
     while not stop.wait(OWNER_POLL_S):
         if not pid_alive(pid):
-            _thread.interrupt_main()  # KeyboardInterrupt in the training loop: it stops writing
+            with guard:  # never after the writer has left its block
+                if not stop.is_set():
+                    # KeyboardInterrupt in the writing thread, whatever SIGINT's disposition (a runner started in
+                    # the background ignores SIGINT, and its kernels inherit that): the training loop stops writing
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(writer),
+                                                               ctypes.py_object(KeyboardInterrupt))
             return
 
 
@@ -126,12 +131,14 @@ def own_run_folder(folder: str | Path) -> Iterator[Path]:
     if inherited and str(info.get("pid")) == inherited and info.get("host") == socket.gethostname():
         # held for us by the job that started this process; it releases the lock.  Should the job die first
         # (killed, its grace period over), this process stops too: no writer without the lock.
-        stop = threading.Event()
-        threading.Thread(target=_stop_when_gone, args=(int(inherited), stop), daemon=True).start()
+        stop, guard = threading.Event(), threading.Lock()
+        threading.Thread(target=_stop_when_gone, args=(int(inherited), stop, guard, threading.get_ident()),
+                         daemon=True).start()
         try:
             yield folder
         finally:
-            stop.set()
+            with guard:
+                stop.set()
         return
     if not try_lock(folder, OWNER_FILE):
         info = lock_owner(folder, OWNER_FILE) or {}

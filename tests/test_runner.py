@@ -163,7 +163,8 @@ def test_a_kernel_writing_for_its_job_stops_when_the_job_dies(tmp_path, monkeypa
 
 
 RUNNER_SCRIPT = """
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal, even when pytest runs in the background
 from lib.runs.grid import Variant
 from lib.runs.runner import run_variants
 root, notebook, steps, step_seconds, parallel = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])

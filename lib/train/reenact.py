@@ -166,15 +166,15 @@ class Reenactor:
         """(B, 3, T, H, W) input clips -> (the frames drawn from (B, 3, H, W), their dlib points (B, 68, 2)): each
         clip's first frame, or with ``source_frame="neutral"`` its frame whose aligned landmark shape is closest to
         the training takes' mean first-frame shape."""
-        if self._predictor is None:
-            self._predictor = LandmarkPredictor()
         neutral = self.config.source_frame == "neutral"
-        clips = videos if neutral else videos[:, :, :1]
-        points = np.stack([self._predictor.clip_in_frame_pixels(to_uint8_frames(clip.cpu()))[0] for clip in clips])
-        picks = np.zeros(len(videos), np.int64)
         if neutral and self.neutral_shape is None:
             raise ValueError("this reenact run was trained before source_frame existed: it has no neutral shape; "
                              "train it again (03) to use source_frame='neutral'")
+        if self._predictor is None:
+            self._predictor = LandmarkPredictor()
+        clips = videos if neutral else videos[:, :, :1]
+        points = np.stack([self._predictor.clip_in_frame_pixels(to_uint8_frames(clip.cpu()))[0] for clip in clips])
+        picks = np.zeros(len(videos), np.int64)
         if neutral:
             shapes = torch.from_numpy(aligned(points.reshape(-1, *points.shape[2:])).reshape(points.shape))
             picks = closest_frames(shapes, torch.as_tensor(self.neutral_shape)).numpy()
@@ -193,7 +193,8 @@ class Reenactor:
         was_training = self.generator.training
         self.generator.eval()
         try:
-            frames = self.generator(sources, self.heatmaps(points.reshape(batch * length, *points.shape[2:]), first.shape[-1]))
+            heatmaps = self.heatmaps(points.reshape(batch * length, *points.shape[2:]), first.shape[-1])
+            frames = self.generator(sources, heatmaps)
         finally:
             self.generator.train(was_training)
         return frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
