@@ -517,6 +517,25 @@ def test_real_train_notebook_at_tiny(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_every_seed_system_trains_through_the_runner_and_05_scores_it(tmp_path, monkeypatch):
+    """The seeds' systems of the baselines grid through the real 01, 02, 03 and 05 at tiny: each run folder names
+    its system and 05's table has one row for each."""
+    monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("VICE_FIGURES_DIR", str(tmp_path / "figures"))
+    from lib.runs.notebooks import execute_notebook
+    for stage in ("01_preprocess", "02_autoencoders"):
+        execute_notebook(notebooks_dir() / f"{stage}.ipynb", tmp_path / "runs" / stage, {"preset": "tiny"})
+    systems = {"baseline-latent-walk": "latent-walk", "baseline-fevgan": "fevgan", "baseline-reenact": "reenact"}
+    result = run_grid("baselines", "tiny", variants=list(systems), overrides={"steps": 2}, parallel=2, progress=False)
+    assert list(result.status["state"]) == ["done"] * 3, result.status.to_dict("records")
+    for row in result.status.itertuples():
+        assert json.loads((Path(row.run_dir) / "config.json").read_text())["system"] == systems[row.variant]
+    scored = result.results[result.results["run"] != "real"]  # 05 adds the real videos' reference row
+    assert sorted(scored["run"]) == sorted(systems) and scored["ssim"].between(-1, 1).all()
+
+
+@pytest.mark.slow
 def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
     """demo.main with stand-in 01/03/05 notebooks (02 missing): runs, skips 02, then resumes nothing."""
     from lib.runs import demo, notebooks
