@@ -75,8 +75,9 @@ def face_frames(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def rotate(points: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """(T, K, 2) points rotated by (T,) angles (radians) about the origin."""
-    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    """(..., K, 2) points rotated about the origin by angles (radians) that broadcast to (...), e.g. (T,) for
+    (T, K, 2), or (V, 1) for (V, T, K, 2): one angle per take."""
+    cos, sin = np.cos(angle)[..., None], np.sin(angle)[..., None]
     x, y = points[..., 0], points[..., 1]
     return np.stack([x * cos - y * sin, x * sin + y * cos], -1)
 
@@ -137,9 +138,8 @@ def emotion_displacements(points: np.ndarray, labels: np.ndarray, n_categories: 
     """Each emotion's mean landmark motion along a take: (V, T, 68, 2) points of V takes' clips (from their
     first frame) with their labels -> (n_categories, T, 68, 2) displacements from the first frame, in the
     first frame's face coordinates (eye line level, inter-ocular distance 1), so they carry to another face."""
-    centre, angle, scale = face_frames(points[:, 0])
-    moves = points - points[:, :1]
-    local = np.stack([rotate(m, np.full(len(m), -a)) / s for m, a, s in zip(moves, angle, scale)])
+    _, angle, scale = face_frames(points[:, 0])
+    local = rotate(points - points[:, :1], -angle[:, None]) / scale[:, None, None, None]
     out = np.zeros((n_categories, *points.shape[1:]), np.float32)
     for label in range(n_categories):
         if (labels == label).any():
@@ -151,5 +151,5 @@ def displaced_landmarks(first: np.ndarray, displacements: np.ndarray, size: int)
     """(B, 68, 2) points of each input's first frame + (B, T, 68, 2) displacements in face coordinates
     -> (B, T, 68, 2) target points in pixels, kept inside the ``size`` x ``size`` frame."""
     _, angle, scale = face_frames(first)
-    moves = np.stack([rotate(d, np.full(len(d), a)) * s for d, a, s in zip(displacements, angle, scale)])
+    moves = rotate(displacements, angle[:, None]) * scale[:, None, None, None]
     return np.clip(first[:, None] + moves, 0, size - 1).astype(np.float32)

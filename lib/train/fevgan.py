@@ -129,7 +129,7 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
                           sampler, lambda: train_step(model, optimizers, sampler, cfg, device),
                           f"FEV-GAN {cfg.fevgan_encoders}")
-        return run_training(cfg, run.run_dir, trainee, run.cache, run.train_ids, run.test_ids, progress, probe)
+        return run_training(run, trainee, progress, probe)
 
 
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:

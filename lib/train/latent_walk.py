@@ -151,7 +151,7 @@ class LatentWalkGenerator:
         batch, length, dim = codes.shape
         frames = self.autoencoder.decode(codes.reshape(batch * length, dim)).reshape(batch, length, *first.shape[1:])
         if self.config.walk_output == "residual":
-            frames = first[:, None] + frames - self.autoencoder.decode(code)[:, None]
+            frames = first[:, None] + frames - frames[:, :1]  # frame 0 decodes the input's own code (curve 0)
         return frames.clamp(-1, 1).transpose(1, 2)
 
 

@@ -74,9 +74,11 @@ class Trainee:
     extra_state: dict[str, Any] = field(default_factory=dict)  # saved with every checkpoint and best.pt
 
 
-def run_training(cfg: Any, run_dir: Path, trainee: Trainee, cache: Any, train_ids, test_ids, progress: bool = True,
+def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
                  probe: Callable[[Any], dict[str, float]] | None = None) -> dict[str, Any]:
-    """Train ``trainee`` to ``cfg.steps`` (or ``cfg.time_limit_minutes``), resuming from ``checkpoint.pt``."""
+    """Train ``trainee`` in ``run`` to ``cfg.steps`` (or ``cfg.time_limit_minutes``), resuming from
+    ``checkpoint.pt``."""
+    cfg, run_dir = run.cfg, run.run_dir
     checkpoint = run_dir / CHECKPOINT_NAME
     networks, optimizers, model = trainee.networks, trainee.optimizers, trainee.model
     step, elapsed, best = 0, 0.0, None
@@ -92,7 +94,7 @@ def run_training(cfg: Any, run_dir: Path, trainee: Trainee, cache: Any, train_id
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     stats = open_run_log(cfg, run_dir, step)
-    inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+    inputs = sample_inputs(run.cache, run.test_ids, cfg, more_ids=run.train_ids)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
 

@@ -265,7 +265,7 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
                           sampler, lambda: train_step(model, optimizers, sampler, cfg.image_batch),
                           f"reenact {cfg.reenact_losses}", {"displacements": torch.from_numpy(displacements),
                                                              "neutral_shape": torch.from_numpy(neutral_shape)})
-        return run_training(cfg, run.run_dir, trainee, run.cache, run.train_ids, run.test_ids, progress, probe)
+        return run_training(run, trainee, progress, probe)
 
 
 def load_reenact(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> Reenactor:
