@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 OWNER_FILE = ".owner.lock"  # held by the process that trains into a run folder (02, 03)
 # A runner's job takes a run folder's owner lock, then starts 03's kernel with this variable set to its
@@ -148,3 +148,22 @@ def own_run_folder(folder: str | Path) -> Iterator[Path]:
         yield folder
     finally:
         release_lock(folder, OWNER_FILE)
+
+
+@contextlib.contextmanager
+def waiting_lock(folder: str | Path, name: str, poll_s: float = 2.0, say: Callable[[str], Any] | None = print
+                 ) -> Iterator[Path]:
+    """Hold ``folder/name``, waiting while a live process holds it (a dead one's lock is taken over): for
+    shared work that the first process does and the others then reuse, e.g. training a measuring
+    instrument that two training jobs ask for at once."""
+    folder = Path(folder)
+    told = False
+    while not try_lock(folder, name):
+        if say is not None and not told:
+            say(f"waiting for {describe_owner(lock_owner(folder, name) or {})} ({folder / name})")
+            told = True
+        time.sleep(poll_s)
+    try:
+        yield folder
+    finally:
+        release_lock(folder, name)

@@ -5,6 +5,7 @@ memory-mapped), ``meta.json`` (parameters, fingerprint, report) and ``split.json
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -135,6 +136,28 @@ class VideoCache:
             check_choice("emotion", emotion, EMOTIONS)
             mask &= (self.index["emotion"] == emotion).to_numpy()
         return self.index["video_id"].to_numpy(np.int64)[mask]
+
+    def with_training_subjects(self, other: "VideoCache", prefix: str) -> "VideoCache":
+        """This cache plus every video of ``other`` (an independent dataset), whose subjects are renamed
+        ``prefix + subject`` and added to the split's training subjects: more faces to train the measuring
+        instruments on, while this cache's test subjects stay unseen.  Frames are copied into memory."""
+        if self.split is None:
+            raise ValueError("this cache has no subject split; run 01 first")
+        if other.image_size != self.image_size or (self.au is None) != (other.au is None) \
+                or (self.au is not None and list(other.au_names) != list(self.au_names)):
+            raise ValueError(f"cannot pool {other} into {self}: image size or ground-truth AUs differ")
+        added = other.index.copy()
+        added["subject"] = prefix + added["subject"].astype(str)
+        added["start"] = added["start"] + len(self.frames)
+        added["video_id"] = added["video_id"] + len(self.index)
+        identities = {**self.identities, **{prefix + k: v for k, v in other.identities.items()}}
+        split = dataclasses.replace(self.split, train_subjects=[*self.split.train_subjects,
+                                                                *sorted(set(added["subject"]))])
+        return VideoCache(np.concatenate([np.asarray(self.frames), np.asarray(other.frames)]),
+                          pd.concat([self.index, added], ignore_index=True),
+                          {**self.meta, "pooled_with": str(other.path or "")},
+                          None if self.au is None else np.concatenate([self.au, other.au]), self.au_names,
+                          identities, self.identity_names, split)
 
     def __repr__(self) -> str:
         where = f" at {self.path}" if self.path else ""

@@ -430,6 +430,29 @@ def ensure_synthetic(preset: str = "tiny", seed: int = 0, workers: int | None = 
     return generate(default_synthetic_dir(preset, seed), preset, seed, progress=progress, workers=workers)
 
 
+# --------------------------------------------------------------------------- instrument subjects
+# The instruments' extra faces are drawn with the seed of the benchmark plus this offset: another stream of
+# identities than any subject of the benchmark (checked by vector in lib.evaluation.probes).
+INSTRUMENT_SEED_OFFSET = 10_000
+
+
+def instrument_preset(subjects: int) -> SyntheticPreset:
+    """A benchmark of ``subjects`` faces, one usable take per emotion each, no neutral or short takes:
+    extra faces on which the measuring instruments learn (:mod:`lib.evaluation.probes`), never a generator."""
+    if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) or subjects < 1:
+        raise ConfigError(f"invalid number of instrument subjects {subjects!r}; must be an integer >= 1")
+    return SyntheticPreset(f"instruments{int(subjects)}", subjects=int(subjects), takes_per_emotion=1,
+                           neutral_takes=0, frames_min=MIN_USABLE_FRAMES, frames_max=96, short_takes=0)
+
+
+def ensure_instrument_set(subjects: int, seed: int, progress: bool = True) -> Path:
+    """The instruments' extra benchmark (:func:`instrument_preset`) for a benchmark of ``seed``, generated on
+    first use into ``data_dir()/synthetic/instruments<N>-seed<seed + offset>``."""
+    spec = instrument_preset(subjects)
+    own_seed = _check_seed(seed) + INSTRUMENT_SEED_OFFSET
+    return generate(data_dir() / "synthetic" / f"{spec.name}-seed{own_seed}", spec, own_seed, progress=progress)
+
+
 # --------------------------------------------------------------------------- README picture
 
 # Two contrasting subjects of seed 0 (0-based indices), shown in the README picture.
