@@ -284,9 +284,14 @@ def test_diffaugment_policies_are_deterministic_and_validated():
     again = diff_augment(videos, policy, torch.Generator().manual_seed(3))
     assert first.shape == videos.shape and torch.equal(first, again) and not torch.equal(first, videos)
     still = videos[:, :, :1].expand(-1, -1, 4, -1, -1)  # videos without motion
-    for name in ("color", "translation", "cutout"):  # one transform per video: no motion is created
+    for name in ("color", "translation", "cutout", "flip"):  # one transform per video: no motion is created
         moved = diff_augment(still, parse_policy(name), torch.Generator().manual_seed(0))
         assert torch.equal(moved[:, :, 1:], moved[:, :, :1].expand_as(moved[:, :, 1:])), name
+    images = torch.rand(64, 3, 4, 4)
+    flipped = diff_augment(images, parse_policy("flip"), torch.Generator().manual_seed(1))
+    mirrored = [torch.equal(f, i.flip(-1)) for f, i in zip(flipped, images)]
+    kept = [torch.equal(f, i) for f, i in zip(flipped, images)]
+    assert all(m != k for m, k in zip(mirrored, kept)) and 16 < sum(mirrored) < 48  # each mirrored or not, about half
     assert parse_policy("") == () and parse_policy(None) == ()
     with pytest.raises(ConfigError, match="translation"):
         parse_policy("colour")

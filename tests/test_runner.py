@@ -554,6 +554,7 @@ def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
     for module in (demo, notebooks):
         monkeypatch.setattr(module, "notebooks_dir", lambda: books)
     monkeypatch.setattr(demo, "_cache_exists", lambda preset: None)
+    monkeypatch.setattr(demo, "prepare_instruments", lambda preset: None)  # the stand-in 01 writes no cache
     # one variant, the thesis recipe (the stand-in 03 has no recipe parameter)
     monkeypatch.setitem(demo.PLANS, "demo", demo.Plan("demo", "baseline", "thesis", None, {}, "test"))
     drawn = []

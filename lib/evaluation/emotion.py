@@ -5,11 +5,13 @@
   classes map onto our six (angry->anger, happy->happiness, sad->sadness...); neutral
   is dropped and the rest renormalised per frame, then frames are averaged.
 - ``trained``: a clip classifier trained on the training subjects' real videos
-  (:mod:`lib.evaluation.probes`); its accuracy on real test videos is the ceiling.
+  (:mod:`lib.evaluation.probes`); its accuracy on real test videos is the ceiling.  On the
+  synthetic benchmark it also learns from the instrument set's extra faces (``extra_subjects``).
 - ``truth`` (synthetic benchmark): a CNN regressing ground-truth AU intensities per
   frame; the video's emotion comes from a logistic regression on its AU statistics (the
   mean AU vector of its most active quarter of frames, i.e. the apex, and each AU's max
-  and mean), fitted on the training subjects' real clips.  The fixed rule "closest FACS
+  and mean), fitted on the training subjects' real clips; regressor and head also learn from the
+  instrument set's extra faces.  The fixed rule "closest FACS
   prototype to the apex" (:func:`emotion_from_aus`) is reported beside it by the probe.
 - ``landmarks``: a logistic regression on dlib's 68-point face geometry (aligned shapes, their mean,
   max and min over the clip; :mod:`lib.evaluation.landmarks`), fitted on the training subjects' real

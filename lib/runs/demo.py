@@ -210,6 +210,7 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
             "02_autoencoders", preset, {"preset": preset, "run_name": seen, "composition": "seen",
                                         "variants": selected},
             _autoencoder_exists(preset, "seen"), verbose, seen))
+    timed("instruments", lambda: prepare_instruments(preset))
     failed = 0
     finished: list[str] = []
     if not _missing(notebooks_dir() / "03_train.ipynb"):
@@ -230,6 +231,24 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
         _say("no finished training run: evaluation and figures skipped")
     print_summary(preset, timings, chosen)
     return 1 if failed else 0
+
+
+def prepare_instruments(preset: str) -> None:
+    """Train (or load) the measuring instruments that the learning probes and 05 share, with every core,
+    before the trainings ask for them two at a time (one would train them while the other waits)."""
+    from lib.data.cache import load_cache
+    from lib.data.locate import find_cache
+    from lib.evaluation.emotion import build_classifiers
+    from lib.evaluation.extractors import build_extractor
+    from lib.evaluation.learning_probes import PROBE_CLASSIFIERS
+
+    cache = load_cache(find_cache(preset))
+    _say(f"instruments: {', '.join(PROBE_CLASSIFIERS)} classifiers and the truth extractor for {preset!r} ...")
+    _, skipped = build_classifiers(PROBE_CLASSIFIERS, cache, preset)
+    for name, reason in skipped.items():
+        _say(f"instruments: {name} skipped ({reason})")
+    if getattr(cache, "identities", None):
+        build_extractor("truth", cache, preset=preset)
 
 
 def _evaluate(preset: str, finished: list[str], verbose: bool, plan: str = "demo") -> bool:

@@ -52,7 +52,15 @@ def _cutout(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Te
     return x * keep.reshape(shape).to(x.dtype)
 
 
-AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout}
+def _flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Mirror left-right half of the samples (every frame of a video alike): a face's mirror image shows
+    the same expression."""
+    shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+    mirrored = _uniform(shape, g, x.device) < 0.5
+    return torch.where(mirrored, x.flip(-1), x)
+
+
+AUGMENTATIONS = {"color": _color, "translation": _translation, "cutout": _cutout, "flip": _flip}
 
 
 def parse_policy(policy: str | None) -> tuple[str, ...]:
