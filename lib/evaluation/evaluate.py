@@ -48,7 +48,8 @@ class EvaluationConfig:
     extractors: list[str] = field(default_factory=lambda: ["ae", "dlib", "truth"])
     classifiers: list[str] = field(default_factory=lambda: list(FULL_CLASSIFIERS))
     n_pairs: int = 60
-    seed: int = 0
+    seed: int = 0  # the pairs, their clips and the generators' noise
+    instrument_seed: int = 0  # the trained instruments (trained, truth, landmarks): 05 and the learning probes share them
     preset: str = "small"
     batch_size: int = 16
     real_pairs: int = 400  # real same/different-subject pairs for the ROC
@@ -166,11 +167,11 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
             context.extractors[name] = custom_extractors[name]
             continue
         try:
-            context.extractors[name] = build_extractor(name, cache, run_config, config.preset, config.seed,
+            context.extractors[name] = build_extractor(name, cache, run_config, config.preset, config.instrument_seed,
                                                        config.device)
         except (FileNotFoundError, ValueError, ImportError) as reason:
             context.skipped[f"extractor:{name}"] = str(reason)
-    context.classifiers, skipped = build_classifiers(config.classifiers, cache, config.preset, config.seed,
+    context.classifiers, skipped = build_classifiers(config.classifiers, cache, config.preset, config.instrument_seed,
                                                      config.device)
     context.skipped.update({f"classifier:{k}": v for k, v in skipped.items()})
 

@@ -5,7 +5,8 @@ As StyleGAN2-ADA measures its metrics at every snapshot, ``train_gan(..., probe=
 current (EMA) generator and scores them exactly as 05 does (:func:`score_run`): SSIM, CAS by
 ``trained`` and ``truth``, verification acceptance at the ROC-tuned threshold by ``truth``
 and ``ae``, and the ratio of generated to real ACD.  The instruments and the real reference
-are built once per probe (trained probes are cached on disk by 02/05 already).
+are built once per probe with 05's instrument seed, so 05 and every training share one trained
+instrument of each kind (cached on disk; ``make demo`` trains them before the grid).
 
 The probe pairs follow 05's protocol (test subjects, held-out emotions) but are drawn with
 another seed (:data:`PROBE_PAIR_SEED`), so they are other clips than 05's; selecting the best
@@ -30,7 +31,7 @@ from lib.constants import ACD_RATIO_RANGE
 from lib.evaluation.evaluate import (CacheContext, EvaluationConfig, generate_pairs, make_evaluation_config,
                                      prepare_cache, score_run)
 
-PROBE_PAIR_SEED = 7919  # not 05's seed: other clips of the test subjects
+PROBE_PAIR_SEED = 7919  # not 05's seed: other clips of the test subjects (the instruments are 05's own)
 # dlib reads 4 frames per clip (0.24 s a frame here: ~25 s per probe of 24 pairs); left out with a note
 # where dlib is not installed
 PROBE_EXTRACTORS = ("ae", "truth", "dlib")
