@@ -11,7 +11,7 @@ from lib.models.mocogan import init_dcgan_weights
 from lib.models.reenact import HEATMAP_RADIUS, PatchDiscriminator, UNetGenerator, landmark_heatmaps
 from lib.train.gan_config import REENACT_LOSSES, resolve_config
 from lib.train.reenact import LOSS_GROUPS, loss_terms
-from lib.train.systems import load_generator, run_system, train
+from lib.train.systems import load_generator, train
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
 from test_systems import check_loads_for_05, resumed_losses
 
