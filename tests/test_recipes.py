@@ -47,7 +47,9 @@ def test_thesis_recipe_keeps_the_papers_losses(cache_dir, ae_checkpoint, tmp_pat
     for got, want in zip(_losses(tmp_path / "run"), THESIS_REFERENCE[encoder], strict=True):
         assert set(got) == set(want)
         for key, value in want.items():
-            assert got[key] == pytest.approx(value, abs=2e-5), key
+            # float sums differ a little between CPU models: 3e-5 relative on an AMD EPYC (2026-11-24) for a
+            # reference measured on another CPU; a changed loss moves these by far more
+            assert got[key] == pytest.approx(value, rel=2e-4, abs=2e-5), key
 
 
 def test_recipes_declare_every_option_and_thesis_means_off():
