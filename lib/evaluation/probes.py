@@ -229,8 +229,9 @@ def load_or_train_probe(kind: str, cache, preset: str = "small", seed: int = 0, 
     if not path.is_file():
         with waiting_lock(path.parent, f".{path.name}.lock"):  # one process trains it, the others then load it
             if not path.is_file():
-                probe = PROBE_TRAINERS[kind](config, training_cache(cache, config), device)
-                probe.report["training_subjects"] = len(cache.split.train_subjects) + config.extra_subjects
+                training = training_cache(cache, config)
+                probe = PROBE_TRAINERS[kind](config, training, device)
+                probe.report["training_subjects"] = len(training.split.train_subjects)
                 probe.report["extra_subjects"] = config.extra_subjects
                 save_checkpoint(path, {"model": probe.model.state_dict(), "report": probe.report,
                                        "extra": probe.extra}, config)
@@ -410,7 +411,7 @@ class ClipClassifier(FrameCNN):
 
 
 def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
-    from lib.data.clips import sample_clip_indices
+    from lib.data.clips import frames_to_tensor, sample_clip_indices
 
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -433,8 +434,7 @@ def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
     test_clips, test_labels = _real_clips(cache, cache.split.test_subjects, config.head_draws, rng)
     if len(test_clips):  # random clips, as 05's real targets are (head_draws per video)
         with torch.no_grad():
-            predicted = np.concatenate([model(uint8_to_model(clip).transpose(0, 1)[None]).argmax(1).numpy()
-                                        for clip in test_clips])
+            predicted = np.concatenate([model(frames_to_tensor(clip)[None]).argmax(1).numpy() for clip in test_clips])
         report.update(accuracy_real_test=float((predicted == test_labels).mean()),
                       accuracy_real_test_by_emotion=_per_emotion(predicted, test_labels),
                       n_test_clips=int(len(test_labels)))
