@@ -94,10 +94,13 @@ NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"
          "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_drawn_weight": {"composite": "mask"},
          "emotion_templates": {"composite": "residual"},
          "template_motion": {"composite": "residual", "emotion_templates": True},
-         "drawn_smoothing": {"composite": "residual"}, "drawn_ramp": {"composite": "residual"}}
+         "drawn_smoothing": {"composite": "residual"}, "drawn_ramp": {"composite": "residual"},
+         "template_alignment": {"composite": "residual", "emotion_templates": True}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
-FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite": {"emotion_templates": False}}
+FAST_NEEDS = {"category_ramp": {"emotion_directions": True},
+              "composite": {"emotion_templates": False, "template_alignment": "none"},
+              "emotion_templates": {"template_alignment": "none"}}
 
 
 def _on_value(name):
@@ -214,18 +217,21 @@ def test_composite_keeps_the_input_frame_where_the_mask_is_one(cache_dir, ae_che
     assert reference_frames(every_frame, videos) is videos
 
 
-@pytest.mark.parametrize("motion", ["pixels", "warp"])
-def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cache_dir, ae_checkpoint, motion):  # noqa: F811
+@pytest.mark.parametrize("motion,alignment", [("pixels", "none"), ("warp", "none"), ("warp", "landmarks")])
+def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cache_dir, ae_checkpoint,  # noqa: F811
+                                                                            motion, alignment):
     from lib.data.cache import load_cache
-    from lib.train.gan import _prepare, build_models, content_codes, reference_frames
+    from lib.data.face_warp import FaceShapeReader
+    from lib.train.gan import _prepare, build_models, content_codes, reference_frames, template_grids
     from lib.train.gan_config import validate
     from lib.train.gan_data import emotion_templates
 
     cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
                                                          emotion_templates=True, template_motion=motion,
+                                                         template_alignment=alignment,
                                                          content_mode="single")), None, False)
-    templates, motions = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth,
-                                           stabilise=motion == "warp")
+    templates, motions, shape = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth,
+                                                  stabilise=motion == "warp", align=alignment == "landmarks")
     assert templates.shape == (6, 3, cfg.video_length, cfg.image_size, cfg.image_size)
     assert templates[:, :, 0].abs().max() == 0  # a change from the first frame
     labels = set(load_cache(cache_dir).index.set_index("video_id").loc[list(train_ids), "label"])
@@ -237,8 +243,23 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
     noise = torch.Generator().manual_seed(0)
     with torch.no_grad():
         out = generator(content_codes(models, cfg, videos, noise), torch.tensor([1, 4]), noise,
-                        reference_frames(cfg, videos))
-    expected = videos[:, :, :1] + templates[[1, 4]]  # the drawn change starts at zero: input frame + template
+                        reference_frames(cfg, videos), template_grid=template_grids(models, videos))
+    chosen = templates[[1, 4]]
+    if alignment == "landmarks":  # drawn on the training takes' mean face, moved onto each input face
+        rows = cache.index.set_index("video_id").loc[list(train_ids)]
+        reader = FaceShapeReader()
+        first_points = [reader.points(np.asarray(cache.frames[int(start)])) for start in rows["start"]]
+        torch.testing.assert_close(shape, torch.from_numpy(np.mean(first_points, 0)).float())
+        torch.testing.assert_close(generator.template_shape, shape)
+        grids = template_grids(models, videos)
+        assert grids.shape == (2, cfg.image_size, cfg.image_size, 2)
+        chosen = torch.nn.functional.grid_sample(chosen.flatten(1, 2), grids, align_corners=False).reshape(chosen.shape)
+        with torch.no_grad(), pytest.raises(ValueError, match="template_grid"):
+            generator(content_codes(models, cfg, videos, noise), torch.tensor([1, 4]), noise,
+                      reference_frames(cfg, videos))
+    else:
+        assert shape is None and generator.template_shape is None
+    expected = videos[:, :, :1] + chosen  # the drawn change starts at zero: input frame + template
     if motion == "pixels":
         assert motions is None and generator.template_motion is None
     else:  # ... moved by each emotion's mean head movement at each frame (identity at frame 0)
@@ -253,6 +274,8 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="residual"):
         validate(_config(cache_dir, ae_checkpoint, "ae", composite="mask", emotion_templates=True))
+    with pytest.raises(ConfigError, match="emotion_templates"):
+        validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual", template_alignment="landmarks"))
 
 
 def test_stabilise_clip_undoes_a_rigid_head_movement_and_the_grid_redoes_it():
@@ -432,3 +455,13 @@ def test_a_resolved_config_is_taken_as_it_is_and_an_unresolved_one_is_resolved(c
     resolved = resolve_config(raw)
     assert is_resolved(resolved) and ensure_resolved(resolved) is resolved  # validated once, where it was resolved
     assert ensure_resolved(dataclasses.replace(raw, ema_beta=None)).ema_beta == RECIPES["fast"]["ema_beta"]
+
+
+def test_a_run_stored_before_an_option_existed_loads_with_that_option_off():
+    from lib.config import to_dict
+    from lib.train.gan_config import ADDED_OPTIONS_OFF, gan_config_from_dict, make_gan_config
+
+    stored = {**to_dict(make_gan_config(preset="tiny", recipe="fast")), "template_alignment": "landmarks"}
+    older = {k: v for k, v in stored.items() if k not in ADDED_OPTIONS_OFF}
+    assert gan_config_from_dict(older).template_alignment == "none"
+    assert gan_config_from_dict(stored).template_alignment == "landmarks"

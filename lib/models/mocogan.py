@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lib.constants import EMOTIONS, VIDEO_LENGTH
+from lib.data.landmarks import N_LANDMARKS
 
 N_CATEGORIES = len(EMOTIONS)
 MOTION_DIM = 10  # MoCoGAN: GRUCell(10, 10)
@@ -120,6 +121,9 @@ class VideoGenerator(nn.Module):
     a fixed per-emotion change at each of the ``video_length`` frames is added too (the ``templates``
     buffer, which the trainer fills from the training videos), and with ``template_motion`` each frame is then
     moved by that emotion's mean head movement at that frame (the ``template_motion`` buffer of affine thetas).
+    With ``template_alignment`` the templates are drawn on a mean face shape (the ``template_shape`` buffer of
+    68 landmarks) and each video's template is first moved onto its input face by ``template_grid`` (B, S, S, 2),
+    a ``grid_sample`` grid from that face's landmarks (:class:`lib.data.face_warp.ShapeAligner`).
     ``drawn_smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``drawn_ramp``
     scales it by t / (T - 1) (residual only).  ``off``: MoCoGAN's decoder alone.
     """
@@ -128,7 +132,7 @@ class VideoGenerator(nn.Module):
                  motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
                  category_ramp: bool = False, composite: str = "off", emotion_templates: bool = False,
                  template_motion: bool = False, drawn_smoothing: int = 1, drawn_ramp: bool = False,
-                 video_length: int = VIDEO_LENGTH):
+                 video_length: int = VIDEO_LENGTH, template_alignment: bool = False):
         super().__init__()
         if composite not in COMPOSITES:
             raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
@@ -155,6 +159,12 @@ class VideoGenerator(nn.Module):
             self.register_buffer("template_motion", torch.eye(2, 3).repeat(n_categories, video_length, 1, 1))
         else:
             self.template_motion = None
+        if template_alignment:  # (68, 2) the landmarks the templates are drawn on, filled by the trainer
+            if not emotion_templates:
+                raise ValueError("template_alignment moves emotion templates onto each face: emotion_templates=True")
+            self.register_buffer("template_shape", torch.zeros(N_LANDMARKS, 2))
+        else:
+            self.template_shape = None
 
     @torch.no_grad()
     def start_from_reference(self) -> None:
@@ -179,8 +189,10 @@ class VideoGenerator(nn.Module):
         return torch.cat([content, motion, category.expand(batch, length, -1)], dim=2)
 
     def forward(self, content: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
-                reference: torch.Tensor | None = None, return_drawn: bool = False):
-        """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``.
+                reference: torch.Tensor | None = None, return_drawn: bool = False,
+                template_grid: torch.Tensor | None = None):
+        """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``, ``template_grid``
+        (B, S, S, 2) with ``template_alignment``.
         ``return_drawn``: also a (B, 1, T, S, S) map of how much of each pixel is drawn rather than kept from
         the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None without ``composite``)."""
         latent = self.latent(content, labels, generator)
@@ -201,7 +213,15 @@ class VideoGenerator(nn.Module):
             drawn = frames.abs().mean(dim=1, keepdim=True)
             frames = reference + frames
             if self.templates is not None:  # each emotion's mean change at this frame of the clip
-                frames = frames + self.templates[labels.long()].transpose(1, 2).reshape(frames.shape)
+                templates = self.templates[labels.long()]  # (B, 3, T, S, S)
+                if self.template_shape is not None:  # moved from the mean face onto each input face
+                    if template_grid is None:
+                        raise ValueError("an aligned-template generator needs each input's template_grid (B, S, S, 2)")
+                    size = templates.shape[-1]
+                    templates = nn.functional.grid_sample(
+                        templates.reshape(batch, -1, size, size), template_grid.to(templates), align_corners=False,
+                        padding_mode="zeros").reshape(templates.shape)
+                frames = frames + templates.transpose(1, 2).reshape(frames.shape)
             if self.template_motion is not None:  # each emotion's mean head movement moves the whole frame
                 theta = self.template_motion[labels.long()].reshape(batch * length, 2, 3)
                 grid = nn.functional.affine_grid(theta, list(frames.shape), align_corners=False)

@@ -20,7 +20,9 @@ from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_resumable, to_dict
 from lib.data.clips import check_input_videos
-from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
+from lib.data.face_warp import ShapeAligner
+from lib.io import (atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint,
+                    to_uint8_frames)
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
@@ -54,6 +56,7 @@ class GANModels:
     video_discriminator: CategoricalVideoDiscriminator
     encoder: ContentEncoder | None
     generator_ema: VideoGenerator | None = None  # recipe option ema_beta > 0
+    template_aligner: ShapeAligner | None = None  # template_alignment: input faces' grids, made when first needed
 
     @property
     def sampling_generator(self) -> VideoGenerator:
@@ -81,7 +84,7 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
     templates = None
     if uses_templates(cfg) and cache is not None:
         templates = emotion_templates(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth,
-                                      stabilise=uses_template_motion(cfg))
+                                      stabilise=uses_template_motion(cfg), align=uses_template_alignment(cfg))
     networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
     return GANModels(**networks, encoder=encoder)
 
@@ -98,7 +101,7 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
                    templates: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
     """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
     builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
-    ``directions`` the optional emotion directions, ``templates`` the optional ``(changes, motions)`` of :func:`emotion_templates`.  Shared by :func:`build_models` and ``make benchmark``."""
+    ``directions`` the optional emotion directions, ``templates`` the optional :class:`EmotionTemplates`.  Shared by :func:`build_models` and ``make benchmark``."""
     decoder = None
     composite = cfg.composite if uses_composite(cfg) else "off"
     if cfg.warm_start:
@@ -109,14 +112,16 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
     generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp,
                                composite=composite, emotion_templates=uses_templates(cfg),
                                template_motion=uses_template_motion(cfg),
+                               template_alignment=uses_template_alignment(cfg),
                                drawn_smoothing=(cfg.drawn_smoothing or 1) if composite == "residual" else 1,
                                drawn_ramp=bool(cfg.drawn_ramp) and composite == "residual",
                                video_length=cfg.video_length)
     if templates is not None:
-        changes, motions = templates
-        generator.templates.copy_(changes)
-        if motions is not None:
-            generator.template_motion.copy_(motions)
+        generator.templates.copy_(templates.changes)
+        if templates.motions is not None:
+            generator.template_motion.copy_(templates.motions)
+        if templates.shape is not None:
+            generator.template_shape.copy_(templates.shape)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):
@@ -181,6 +186,25 @@ def uses_template_motion(cfg: GANConfig) -> bool:
     return uses_templates(cfg) and cfg.template_motion == "warp"
 
 
+def uses_template_alignment(cfg: GANConfig) -> bool:
+    """The templates are drawn on a mean face and moved onto each input face (``template_alignment``)."""
+    return uses_templates(cfg) and cfg.template_alignment != "none"
+
+
+def template_grids(models: GANModels, videos: torch.Tensor) -> torch.Tensor | None:
+    """(B, S, S, 2) grids that move an aligned-template generator's templates onto the faces of the input clips'
+    first frames (dlib's landmarks, kept per frame: training reads each first frame once); None without
+    ``template_alignment``."""
+    shape = models.generator.template_shape
+    if shape is None:
+        return None
+    size = videos.shape[-1]
+    if models.template_aligner is None or not models.template_aligner.matches(shape.cpu().numpy(), size):
+        models.template_aligner = ShapeAligner(shape.cpu().numpy(), size)
+    first_frames = to_uint8_frames(videos[:, :, 0])  # (B, H, W, 3)
+    return torch.from_numpy(models.template_aligner.grids(first_frames)).to(videos.device)
+
+
 def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | None:
     """The input frames a composite generator copies from, aligned with :func:`content_codes`: the first
     frame repeated (``single``) or every frame (``all``); None for other generators."""
@@ -216,7 +240,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
     # The real clips are also the generator's inputs: content of the same subjects, target emotion.
     content = content_codes(models, cfg, real_videos, noise)
     fake_videos, drawn_map = models.generator(content, targets, noise, reference_frames(cfg, real_videos),
-                                              return_drawn=True)
+                                              return_drawn=True, template_grid=template_grids(models, real_videos))
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
@@ -542,7 +566,8 @@ class TrainedGenerator:
                 chunk = slice(first, first + GENERATE_CHUNK)
                 content = content_codes(self.models, self.config, videos[chunk], noise)
                 reference = reference_frames(self.config, videos[chunk])
-                outputs.append(generator(content, labels[chunk], noise, reference).clamp(-1, 1))
+                grids = template_grids(self.models, videos[chunk])
+                outputs.append(generator(content, labels[chunk], noise, reference, template_grid=grids).clamp(-1, 1))
             return torch.cat(outputs)
         finally:
             generator.train(was_training)

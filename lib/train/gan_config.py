@@ -22,7 +22,8 @@ from lib.models.mocogan import COMPOSITES
 from lib.models.reenact import OUTPUTS as REENACT_OUTPUTS
 from lib.train.augment import parse_policy
 from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
-                               RECONSTRUCTION_TARGETS, TEMPLATE_MOTIONS, recipe_value)
+                               RECONSTRUCTION_TARGETS, TEMPLATE_ALIGNMENTS, TEMPLATE_MOTIONS,
+                               recipe_value)
 from lib.train.systems import SYSTEM_NAMES
 from lib.utils import DEVICES
 
@@ -79,6 +80,8 @@ RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
 }
 RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
+# Recipe options added after runs were stored with every option resolved: those runs trained without them.
+ADDED_OPTIONS_OFF = {"template_alignment": "none"}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
@@ -184,6 +187,11 @@ class GANConfig:
                                                 "outline) | warp (each take aligned to its first frame, rigid ECC fit, "
                                                 "before the mean; the mean movement then moves the generated frames)",
                                          (None,) + TEMPLATE_MOTIONS)
+    template_alignment: str | None = _param(None, "None: the recipe's; with emotion_templates: none | landmarks (each "
+                                                   "take's change is moved onto the takes' mean face shape by a "
+                                                   "thin-plate spline through dlib's 68 points before the mean, and "
+                                                   "the mean change onto each input face's shape)",
+                                            (None,) + TEMPLATE_ALIGNMENTS)
     drawn_smoothing: int | None = _param(None, "None: the recipe's; with composite=residual, the drawn change is "
                                                 "averaged over k x k pixel cells and scaled back up bilinearly, so the "
                                                 "decoder cannot lay texture on the face (1 = off)")
@@ -234,8 +242,10 @@ def parameters_cell() -> str:
 
 
 def gan_config_from_dict(data: dict[str, Any]) -> GANConfig:
-    """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``), older ones included."""
-    return from_dict(GANConfig, {k: v for k, v in data.items() if k not in RETIRED_FIELDS and k != "class"})
+    """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``), older ones included: a
+    recipe option added since a run was stored was off in it (:data:`ADDED_OPTIONS_OFF`)."""
+    stored = {k: v for k, v in data.items() if k not in RETIRED_FIELDS and k != "class"}
+    return from_dict(GANConfig, {**ADDED_OPTIONS_OFF, **stored})
 
 
 def make_gan_config(**params: Any) -> GANConfig:
@@ -284,6 +294,8 @@ def validate(cfg: GANConfig) -> GANConfig:
         raise ConfigError("emotion_directions=True sets columns of the autoencoder's decoder: it needs warm_start=True")
     if option(cfg, "emotion_templates") and option(cfg, "composite") != "residual":
         raise ConfigError("emotion_templates=True adds to a residual generator's change: it needs composite='residual'")
+    if option(cfg, "template_alignment") != "none" and not option(cfg, "emotion_templates"):
+        raise ConfigError("template_alignment moves the emotion templates onto each face: it needs emotion_templates=True")
     if cfg.system == "latent-walk" and cfg.encoder != "ae":
         raise ConfigError(f"system='latent-walk' walks in the autoencoder's code space: it needs encoder='ae', "
                           f"got {cfg.encoder!r}")

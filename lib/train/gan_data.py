@@ -8,12 +8,13 @@ checkpoint, so a resumed run draws exactly the batches an uninterrupted run woul
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from lib.data.clips import motion_to_sampling_grid, sample_clip_indices, stabilise_clip, uint8_to_model
+from lib.data.face_warp import FaceShapeReader, sampling_grid
 
 
 class ClipSampler:
@@ -98,8 +99,16 @@ def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids:
     return sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None]
 
 
+class EmotionTemplates(NamedTuple):
+    """What :func:`emotion_templates` gives the generator's buffers."""
+
+    changes: torch.Tensor  # (n_categories, 3, T, S, S)
+    motions: torch.Tensor | None  # (n_categories, T, 2, 3) affine_grid thetas, with ``stabilise``
+    shape: torch.Tensor | None  # (68, 2) the mean first-frame landmarks the changes are drawn on, with ``align``
+
+
 def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
-                      every_nth: int = 2, stabilise: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      every_nth: int = 2, stabilise: bool = False, align: bool = False) -> EmotionTemplates:
     """Each emotion's mean change of a clip from its first frame, over the clips that start at each training
     take's first frame (neutral -> onset -> apex, as 05's inputs do): ``(changes, motions)``.
 
@@ -114,13 +123,24 @@ def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, v
     dlib identity of input frame + template 0.12 without, 0.54 with); ``motions`` (n_categories, T, 2, 3) is then
     each emotion's mean head movement as ``affine_grid`` thetas (:func:`lib.data.clips.motion_to_sampling_grid`;
     sadness lowers the head, surprise raises it), so the generator can move the input's own face instead.
-    Without ``stabilise`` ``motions`` is None."""
+    Without ``stabilise`` ``motions`` is None.
+
+    ``align``: each take's change is also moved onto the takes' mean face shape (dlib's 68 points of its first
+    frame, a thin-plate spline: :mod:`lib.data.face_warp`) before the mean, so the brows, eyes and mouth of
+    faces of different shapes add up in one place instead of side by side (a doubled brow line); ``shape`` is
+    that mean shape, onto which the generator maps each input face."""
     rows = cache.index.set_index("video_id").loc[list(video_ids)]
     size = int(cache.frames.shape[1])
     sums = torch.zeros(n_categories, 3, video_length, size, size)
     motion_sums = np.zeros((n_categories, video_length, 2, 3))
     counts, magnitude = np.zeros(n_categories), 0.0
-    for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
+    takes = list(zip(rows["start"], rows["length"], rows["label"]))
+    shape, take_points = None, {}
+    if align:
+        reader = FaceShapeReader()
+        take_points = {start: reader.points(np.asarray(cache.frames[int(start)])) for start, _, _ in takes}
+        shape = np.mean(list(take_points.values()), axis=0)
+    for start, length, label in takes:
         picks = sample_clip_indices(int(length), video_length, every_nth, start="first")
         frames = np.asarray(cache.frames[int(start) + picks])
         if stabilise:
@@ -129,14 +149,19 @@ def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, v
             motion_sums[int(label)] += motion_to_sampling_grid(motions, size)
         clip = uint8_to_model(frames)  # (T, 3, H, W)
         change = (clip - clip[:1]).transpose(0, 1)  # (3, T, H, W)
+        if align:  # drawn on the mean shape
+            grid = torch.from_numpy(sampling_grid(shape, take_points[start], size))[None]
+            change = torch.nn.functional.grid_sample(change.reshape(1, -1, size, size), grid, align_corners=False,
+                                                     padding_mode="zeros").reshape(change.shape)
         sums[int(label)] += change
         counts[int(label)] += 1
         magnitude += float(change.abs().mean())
     means = sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None, None, None, None]
     seen = counts > 0
     gain = (magnitude / counts.sum()) / float(means[torch.from_numpy(seen)].abs().mean())
+    shape = None if shape is None else torch.from_numpy(shape).float()
     if not stabilise:
-        return means * gain, None
+        return EmotionTemplates(means * gain, None, shape)
     identity = np.broadcast_to(np.eye(2, 3), motion_sums.shape)
     motions = np.where(seen[:, None, None, None], motion_sums / np.maximum(counts, 1)[:, None, None, None], identity)
-    return means * gain, torch.from_numpy(motions).float()
+    return EmotionTemplates(means * gain, torch.from_numpy(motions).float(), shape)

@@ -40,6 +40,11 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
                          decoder texture on the face
   drawn_ramp             the drawn change grows from 0 at the first frame        True
                          (which is then the input frame exactly)
+  template_alignment     the templates are averaged on the takes' mean face      ``landmarks``
+                         shape (each take moved there by a thin-plate spline
+                         through dlib's 68 points) and moved onto each input
+                         face's own shape: one brow line where the faces'
+                         brows are, not several
   composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
   reconstruction_target  the paired loss compares changes from the first frame   ``changes``
                          (another take's light and head position differ)
@@ -52,7 +57,8 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
 Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11-24): before them
 ``fast`` kept the input's face and drew neither emotion nor motion (README, "Training recipes");
 ``template_motion``, ``drawn_smoothing`` and ``drawn_ramp`` (sixth) are for dlib's identity check,
-which the first templates failed (README, "Identity by dlib").
+which the first templates failed (README, "Identity by dlib"); ``template_alignment`` (tenth) for the
+doubled brows that the unaligned mean change draws on faces unlike the mean one.
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -75,7 +81,7 @@ RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "sp
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
                   "reconstruction_target", "reconstruction_loss", "emotion_templates", "template_motion",
-                  "drawn_smoothing", "drawn_ramp")
+                  "drawn_smoothing", "drawn_ramp", "template_alignment")
 
 RECIPES: dict[str, dict[str, Any]] = {
     "thesis": dict(adversarial_loss="bce", r1_gamma=0.0, ema_beta=0.0, diffaugment="", spectral_norm=False,
@@ -84,19 +90,20 @@ RECIPES: dict[str, dict[str, Any]] = {
                    fake_category_weight=0.0, composite="off",
                    composite_drawn_weight=0.0, reconstruction_target="frames",
                    reconstruction_loss="l1", emotion_templates=False, template_motion="pixels",
-                   drawn_smoothing=1, drawn_ramp=False),
+                   drawn_smoothing=1, drawn_ramp=False, template_alignment="none"),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
                  fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
-                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True),
+                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="landmarks"),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
 RECONSTRUCTION_TARGETS = ("frames", "changes")
 RECONSTRUCTION_LOSSES = ("l1", "mse")
 TEMPLATE_MOTIONS = ("pixels", "warp")
+TEMPLATE_ALIGNMENTS = ("none", "landmarks")
 
 assert all(set(values) == set(RECIPE_OPTIONS) for values in RECIPES.values())
 
