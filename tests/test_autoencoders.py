@@ -140,6 +140,23 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
+def test_ssim_weight_adds_one_minus_ssim_of_the_reconstruction():
+    from lib.evaluation.metrics import ssim
+
+    torch.manual_seed(0)
+    model = build_autoencoder("sae-small", width=0.25).eval()
+    x = _frames(4)
+    with torch.no_grad():
+        plain = reconstruction_loss(model, x, kl_weight=0.0)
+        weighted = reconstruction_loss(model, x, kl_weight=0.0, ssim_weight=2.0)
+        recon = model(x)["recon"]
+    expected = plain["mse"] + 2.0 * (1 - ssim((recon + 1) / 2, (x + 1) / 2, data_range=1.0))
+    torch.testing.assert_close(weighted["loss"], expected, rtol=1e-5, atol=1e-6)
+    assert weighted["mse"] == plain["mse"] and plain["loss"] == plain["mse"]
+    with pytest.raises(ConfigError, match="ssim_weight"):
+        ae_config("tiny", "sae-small", ssim_weight=-1.0)
+
+
 def _cfg(name: str, epochs: int, **extra):
     return ae_config("tiny", name, epochs=epochs, batch_size=8, max_frames_per_epoch=40, device="cpu", **extra)
 

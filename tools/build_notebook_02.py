@@ -42,6 +42,7 @@ epochs: int | None = None   # None: the preset's (paper: 50, as the thesis)
 batch_size = 32
 learning_rate = 0.005
 kl_weight: float | None = None   # weight of the VAE's KL term; None: the preset's
+ssim_weight: float | None = None   # loss += ssim_weight * (1 - SSIM); None: the preset's (0: MSE only, as the thesis)
 selection_metric = "ssim"   # ssim (highest) | mse (lowest)
 composition = "unseen"      # unseen: training subjects only (for every GAN variant) | seen: + the test subjects' seen emotions (seen variants only)
 device = "auto"             # {" | ".join(_DEVICES)}
@@ -67,7 +68,8 @@ check_choice("preset", preset, PRESET_NAMES)
 check_choice("selection_metric", selection_metric, SELECTION_CRITERIA)
 variants = list(AUTOENCODERS) if variants is None else name_list(variants)
 configs = {name: ae_config(preset, name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                           kl_weight=kl_weight, device=device, seed=seed, composition=composition) for name in variants}
+                           kl_weight=kl_weight, ssim_weight=ssim_weight, device=device, seed=seed,
+                           composition=composition) for name in variants}
 cache = load_cache(find_cache(preset, cache_dir))
 run = run_dir("02_autoencoders", run_name, description=preset)
 atomic_write_json(run / "config.json", {
