@@ -33,7 +33,7 @@ from lib.train.recipes import RECIPE_OPTIONS, RECIPES  # noqa: E402
 HEADLINE = dict(encoder="ae", content_mode="single", finetune=False, composition="seen")  # thesis model 4, seen
 # Switching an option off also switches off the options that need it.
 NEEDED_BY = {"warm_start": ("emotion_directions",), "composite": ("emotion_templates", "template_alignment"),
-             "emotion_templates": ("template_alignment",)}
+             "emotion_templates": ("template_alignment",)}  # (template_alignment: for a --base that turns it on)
 MEASURES = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", "verif_dlib", "verif_ae", "face_rate_dlib",
             "acd_ratio_truth")
 

@@ -40,11 +40,6 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
                          decoder texture on the face
   drawn_ramp             the drawn change grows from 0 at the first frame        True
                          (which is then the input frame exactly)
-  template_alignment     the templates are averaged on the takes' mean face      ``landmarks``
-                         shape (each take moved there by a thin-plate spline
-                         through dlib's 68 points) and moved onto each input
-                         face's own shape: one brow line where the faces'
-                         brows are, not several
   composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
   reconstruction_target  the paired loss compares changes from the first frame   ``changes``
                          (another take's light and head position differ)
@@ -57,8 +52,7 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
 Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11-24): before them
 ``fast`` kept the input's face and drew neither emotion nor motion (README, "Training recipes");
 ``template_motion``, ``drawn_smoothing`` and ``drawn_ramp`` (sixth) are for dlib's identity check,
-which the first templates failed (README, "Identity by dlib"); ``template_alignment`` (tenth) for the
-doubled brows that the unaligned mean change draws on faces unlike the mean one.
+which the first templates failed (README, "Identity by dlib").
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -76,7 +70,10 @@ from typing import Any
 # (D_V's category head also sees generated clips, toward uniform, so a generator cannot lower its
 # category loss with features the head reads but real expressions lack), and the composite modes
 # ``mask`` (GANimation's attention: frame = mask * input frame + (1 - mask) * drawn colour) and ``warp``
-# (the input frame also moved by a drawn flow field), which kept the face but learned no emotion here.
+# (the input frame also moved by a drawn flow field), which kept the face but learned no emotion here, and
+# template_alignment="landmarks" (tenth session: the templates averaged on the takes' mean face shape and moved
+# onto each input face by a thin-plate spline through dlib's 68 points; one sharp brow line instead of a doubled
+# one, yet 05's dlib identity fell 0.58 -> 0.33 and CAS trained 0.58 -> 0.50: README, "Aligned templates").
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
@@ -96,7 +93,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
                  fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
-                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="landmarks"),
+                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="none"),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
