@@ -96,7 +96,9 @@ NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"
          "emotion_templates": {"composite": "residual"},
          "template_motion": {"composite": "residual", "emotion_templates": True},
          "drawn_smoothing": {"composite": "residual"}, "drawn_ramp": {"composite": "residual"},
-         "template_alignment": {"composite": "residual", "emotion_templates": True}}
+         "template_alignment": {"composite": "residual", "emotion_templates": True},
+         "template_upper_weight": {"composite": "residual", "emotion_templates": True},
+         "template_lower_weight": {"composite": "residual", "emotion_templates": True}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
 FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite": {"emotion_templates": False}}
@@ -464,3 +466,24 @@ def test_a_run_stored_before_an_option_existed_loads_with_that_option_off():
     older = {k: v for k, v in stored.items() if k not in ADDED_OPTIONS_OFF}
     assert gan_config_from_dict(older).template_alignment == "none"  # as every run before the option was
     assert gan_config_from_dict(stored).template_alignment == "landmarks"
+
+
+def test_region_weights_scale_the_templates_above_and_below_the_nose_mouth_split(cache_dir, ae_checkpoint):  # noqa: F811
+    from lib.train.gan import _prepare
+    from lib.train.gan_config import validate
+    from lib.train.gan_data import TEMPLATE_SPLIT, emotion_templates, face_region_weights
+
+    weights = face_region_weights(64, 0.5, 2.0)
+    assert weights.shape == (64, 1)
+    split = TEMPLATE_SPLIT * 64
+    assert weights[: int(split) - 8].sub(0.5).abs().max() < 0.05 and weights[int(split) + 8:].sub(2.0).abs().max() < 0.05
+    assert (weights[1:] >= weights[:-1]).all()  # a monotone, seamless step
+    assert torch.equal(face_region_weights(64, 1.0, 1.0), torch.ones(64, 1))
+    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
+                                                         emotion_templates=True)), None, False)
+    plain = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth)
+    weighted = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth, region_weights=(0.5, 2.0))
+    size = plain.changes.shape[-1]
+    torch.testing.assert_close(weighted.changes, plain.changes * face_region_weights(size, 0.5, 2.0))
+    with pytest.raises(ConfigError, match="template_upper_weight"):
+        validate(_config(cache_dir, ae_checkpoint, "ae", template_upper_weight=-1.0))

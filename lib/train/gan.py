@@ -84,7 +84,8 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
     templates = None
     if uses_templates(cfg) and cache is not None:
         templates = emotion_templates(cache, train_ids, N_CATEGORIES, cfg.video_length, cfg.every_nth,
-                                      stabilise=uses_template_motion(cfg), align=uses_template_alignment(cfg))
+                                      stabilise=uses_template_motion(cfg), align=uses_template_alignment(cfg),
+                                      region_weights=(cfg.template_upper_weight, cfg.template_lower_weight))
     networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
     return GANModels(**networks, encoder=encoder)
 

@@ -81,7 +81,7 @@ RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 # Recipe options added after runs were stored with every option resolved: those runs trained without them.
-ADDED_OPTIONS_OFF = {"template_alignment": "none"}
+ADDED_OPTIONS_OFF = {"template_alignment": "none", "template_upper_weight": 1.0, "template_lower_weight": 1.0}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
@@ -192,6 +192,11 @@ class GANConfig:
                                                    "thin-plate spline through dlib's 68 points before the mean, and "
                                                    "the mean change onto each input face's shape)",
                                             (None,) + TEMPLATE_ALIGNMENTS)
+    template_upper_weight: float | None = _param(None, "None: the recipe's; with emotion_templates, the templates' "
+                                                      "change above the nose-mouth split (rows above "
+                                                      "TEMPLATE_SPLIT of the frame: brows, eyes) is scaled by this")
+    template_lower_weight: float | None = _param(None, "None: the recipe's; with emotion_templates, the templates' "
+                                                      "change below the nose-mouth split (mouth, jaw) is scaled by this")
     drawn_smoothing: int | None = _param(None, "None: the recipe's; with composite=residual, the drawn change is "
                                                 "averaged over k x k pixel cells and scaled back up bilinearly, so the "
                                                 "decoder cannot lay texture on the face (1 = off)")
@@ -277,7 +282,8 @@ def validate(cfg: GANConfig) -> GANConfig:
         if item.metadata.get("choices"):
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
-    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight"):
+    for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight",
+                 "template_upper_weight", "template_lower_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     check_positive("drawn_smoothing", option(cfg, "drawn_smoothing"))

@@ -99,6 +99,16 @@ def emotion_code_directions(autoencoder: torch.nn.Module, cache: Any, video_ids:
     return sums / torch.from_numpy(np.maximum(counts, 1)).float()[:, None]
 
 
+TEMPLATE_SPLIT = 0.6  # of the frame height: between the mean face's nose tip (0.57) and mouth (0.65) in our crops
+
+
+def face_region_weights(size: int, upper: float, lower: float, split: float = TEMPLATE_SPLIT) -> torch.Tensor:
+    """(size, 1) weights per pixel row: ``upper`` above ``split`` of the height, ``lower`` below, with a soft
+    (2 px) step between them, so the weighted change has no seam."""
+    rows = torch.arange(size, dtype=torch.float32) + 0.5
+    return (upper + (lower - upper) * torch.sigmoid((rows - split * size) / 2.0))[:, None]
+
+
 class EmotionTemplates(NamedTuple):
     """What :func:`emotion_templates` gives the generator's buffers."""
 
@@ -108,7 +118,8 @@ class EmotionTemplates(NamedTuple):
 
 
 def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
-                      every_nth: int = 2, stabilise: bool = False, align: bool = False) -> EmotionTemplates:
+                      every_nth: int = 2, stabilise: bool = False, align: bool = False,
+                      region_weights: tuple[float, float] = (1.0, 1.0)) -> EmotionTemplates:
     """Each emotion's mean change of a clip from its first frame, over the clips that start at each training
     take's first frame (neutral -> onset -> apex, as 05's inputs do): ``(changes, motions)``.
 
@@ -128,7 +139,11 @@ def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, v
     ``align``: each take's change is also moved onto the takes' mean face shape (dlib's 68 points of its first
     frame, a thin-plate spline: :mod:`lib.data.face_warp`) before the mean, so the brows, eyes and mouth of
     faces of different shapes add up in one place instead of side by side (a doubled brow line); ``shape`` is
-    that mean shape, onto which the generator maps each input face."""
+    that mean shape, onto which the generator maps each input face.
+
+    ``region_weights`` ``(upper, lower)`` then scale the change above and below the nose-mouth split
+    (:func:`face_region_weights`): dlib's identity descriptor reads the brows and eyes, the emotion classifiers
+    read the mouth most (README, "Where the templates draw")."""
     rows = cache.index.set_index("video_id").loc[list(video_ids)]
     size = int(cache.frames.shape[1])
     sums = torch.zeros(n_categories, 3, video_length, size, size)
@@ -160,8 +175,9 @@ def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, v
     seen = counts > 0
     gain = (magnitude / counts.sum()) / float(means[torch.from_numpy(seen)].abs().mean())
     shape = None if shape is None else torch.from_numpy(shape).float()
+    changes = means * gain * face_region_weights(size, *region_weights)
     if not stabilise:
-        return EmotionTemplates(means * gain, None, shape)
+        return EmotionTemplates(changes, None, shape)
     identity = np.broadcast_to(np.eye(2, 3), motion_sums.shape)
     motions = np.where(seen[:, None, None, None], motion_sums / np.maximum(counts, 1)[:, None, None, None], identity)
-    return EmotionTemplates(means * gain, torch.from_numpy(motions).float(), shape)
+    return EmotionTemplates(changes, torch.from_numpy(motions).float(), shape)

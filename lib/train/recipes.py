@@ -40,6 +40,11 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
                          decoder texture on the face
   drawn_ramp             the drawn change grows from 0 at the first frame        True
                          (which is then the input frame exactly)
+  template_upper_weight  the templates' change above the nose tip / mouth split  0.5
+                         (brows, eyes: what dlib's identity descriptor reads)
+                         is scaled by this ...
+  template_lower_weight  ... and below it (mouth, jaw: what the emotion           1.8
+                         classifiers read most) by this
   composite_drawn_weight penalty on the drawn change's mean magnitude            50.0
   reconstruction_target  the paired loss compares changes from the first frame   ``changes``
                          (another take's light and head position differ)
@@ -52,7 +57,9 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
 Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11-24): before them
 ``fast`` kept the input's face and drew neither emotion nor motion (README, "Training recipes");
 ``template_motion``, ``drawn_smoothing`` and ``drawn_ramp`` (sixth) are for dlib's identity check,
-which the first templates failed (README, "Identity by dlib").
+which the first templates failed (README, "Identity by dlib"); ``template_upper_weight`` and
+``template_lower_weight`` (tenth) move the templates' change from the upper face, where it costs dlib's
+identity most, to the lower face, where the classifiers read most of the emotion.
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -78,8 +85,10 @@ RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "sp
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
                   "reconstruction_target", "reconstruction_loss", "emotion_templates", "template_motion",
-                  "drawn_smoothing", "drawn_ramp", "template_alignment")
+                  "drawn_smoothing", "drawn_ramp", "template_alignment", "template_upper_weight",
+                  "template_lower_weight")
 
+UPPER_WEIGHT_FAST, LOWER_WEIGHT_FAST = 0.5, 1.8  # chosen on the probe pairs (README, "Where the templates draw")
 RECIPES: dict[str, dict[str, Any]] = {
     "thesis": dict(adversarial_loss="bce", r1_gamma=0.0, ema_beta=0.0, diffaugment="", spectral_norm=False,
                    d_lr_ratio=1.0, category_weight=1.0, reconstruction_weight=0.0, warm_start=False,
@@ -87,13 +96,15 @@ RECIPES: dict[str, dict[str, Any]] = {
                    fake_category_weight=0.0, composite="off",
                    composite_drawn_weight=0.0, reconstruction_target="frames",
                    reconstruction_loss="l1", emotion_templates=False, template_motion="pixels",
-                   drawn_smoothing=1, drawn_ramp=False, template_alignment="none"),
+                   drawn_smoothing=1, drawn_ramp=False, template_alignment="none", template_upper_weight=1.0,
+                   template_lower_weight=1.0),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
                  fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
-                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="none"),
+                 template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="none",
+                 template_upper_weight=UPPER_WEIGHT_FAST, template_lower_weight=LOWER_WEIGHT_FAST),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
