@@ -9,7 +9,6 @@ the background does not move with the face.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import numpy as np
 
@@ -49,41 +48,34 @@ def sampling_grid(output_points: np.ndarray, source_points: np.ndarray, size: in
     return ((2.0 * sampled + 1.0) / size - 1.0).astype(np.float32)  # pixel centres -> [-1, 1]
 
 
+def frame_key(frame: np.ndarray) -> bytes:
+    """A digest of a frame's pixels and shape: the key its landmarks and grids are kept under."""
+    frame = np.ascontiguousarray(frame)
+    return hashlib.sha1(frame.tobytes() + str(frame.shape).encode()).digest()
+
+
 class FaceShapeReader:
-    """dlib's 68 points of single frames (the first frame of each input), kept by frame content.
+    """dlib's 68 points of single frames (the first frame of each input).  Where dlib's detector finds no face the
+    points are predicted in the whole frame, as every dlib instrument here does (our frames are face crops)."""
 
-    An input frame is read once: training draws the same first frames again and again, so after the first
-    pass every lookup is a dictionary hit.  Where dlib's detector finds no face the points are predicted in the
-    whole frame, as every dlib instrument here does (our frames are face crops)."""
-
-    def __init__(self, capacity: int = 8192):
+    def __init__(self):
         from lib.data.landmarks import LandmarkPredictor
 
         self.predictor = LandmarkPredictor()
-        self.capacity = capacity
-        self._points: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     def points(self, frame: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> (68, 2) points in the frame's pixels."""
-        frame = np.ascontiguousarray(frame)
-        key = hashlib.sha1(frame.tobytes() + str(frame.shape).encode()).digest()
-        if key in self._points:
-            self._points.move_to_end(key)
-            return self._points[key]
-        points = self.predictor.clip_in_frame_pixels(frame[None])[0][0]
-        self._points[key] = points
-        if len(self._points) > self.capacity:
-            self._points.popitem(last=False)
-        return points
+        return self.predictor.clip_in_frame_pixels(np.ascontiguousarray(frame)[None])[0][0]
 
 
 class ShapeAligner:
     """Each input face's ``grid_sample`` grid that moves an image drawn on ``shape`` (68, 2: the mean face of
-    aligned emotion templates) onto that face.  Grids are kept by frame content."""
+    aligned emotion templates) onto that face.  Grids are kept by frame content (:func:`frame_key`): training
+    draws the same first frames again and again, so dlib reads each once and later lookups are dictionary hits."""
 
     def __init__(self, shape: np.ndarray, size: int, capacity: int = 8192):
-        self.shape, self.size = np.asarray(shape, np.float64), int(size)
-        self.reader = FaceShapeReader(capacity)
+        self.shape, self.size, self.capacity = np.asarray(shape, np.float64), int(size), capacity
+        self.reader = FaceShapeReader()
         self._grids: dict[bytes, np.ndarray] = {}
 
     def matches(self, shape: np.ndarray, size: int) -> bool:
@@ -91,10 +83,9 @@ class ShapeAligner:
 
     def grid(self, frame: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> (S, S, 2)."""
-        frame = np.ascontiguousarray(frame)
-        key = hashlib.sha1(frame.tobytes() + str(frame.shape).encode()).digest()
+        key = frame_key(frame)
         if key not in self._grids:
-            if len(self._grids) >= self.reader.capacity:
+            if len(self._grids) >= self.capacity:
                 self._grids.clear()
             self._grids[key] = sampling_grid(self.reader.points(frame), self.shape, self.size)
         return self._grids[key]

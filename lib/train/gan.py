@@ -196,12 +196,11 @@ def template_grids(models: GANModels, videos: torch.Tensor) -> torch.Tensor | No
     """(B, S, S, 2) grids that move an aligned-template generator's templates onto the faces of the input clips'
     first frames (dlib's landmarks, kept per frame: training reads each first frame once); None without
     ``template_alignment``."""
-    shape = models.generator.template_shape
-    if shape is None:
+    if models.generator.template_shape is None:
         return None
-    size = videos.shape[-1]
-    if models.template_aligner is None or not models.template_aligner.matches(shape.cpu().numpy(), size):
-        models.template_aligner = ShapeAligner(shape.cpu().numpy(), size)
+    shape, size = models.generator.template_shape.cpu().numpy(), videos.shape[-1]
+    if models.template_aligner is None or not models.template_aligner.matches(shape, size):
+        models.template_aligner = ShapeAligner(shape, size)
     first_frames = to_uint8_frames(videos[:, :, 0])  # (B, H, W, 3)
     return torch.from_numpy(models.template_aligner.grids(first_frames)).to(videos.device)
 
