@@ -21,7 +21,7 @@ from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
 from lib.models.reenact import OUTPUTS as REENACT_OUTPUTS
 from lib.train.augment import parse_policy
-from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
+from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECIPES, RECONSTRUCTION_LOSSES,
                                RECONSTRUCTION_TARGETS, TEMPLATE_ALIGNMENTS, TEMPLATE_MOTIONS,
                                recipe_value)
 from lib.train.systems import SYSTEM_NAMES
@@ -80,8 +80,10 @@ RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
 }
 RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
-# Recipe options added after runs were stored with every option resolved: those runs trained without them.
-ADDED_OPTIONS_OFF = {"template_alignment": "none", "template_upper_weight": 1.0, "template_lower_weight": 1.0}
+# Recipe options added after runs were stored with every option resolved: those runs trained without them,
+# i.e. with the thesis recipe's value (every option's "off").
+ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
+                     for name in ("template_alignment", "template_upper_weight", "template_lower_weight")}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
