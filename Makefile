@@ -20,7 +20,7 @@ help:
 	@echo "make browser - install Debian's chromium + chromium-driver for the browser test (as root; make test runs it)"
 	@echo "make figures - redraw every figure from existing runs"
 	@echo "make benchmark - time training iterations (CPU, and CUDA when present)"
-	@echo "make dlib-blas - replace the dlib-bin wheel by dlib compiled with OpenBLAS (5x faster descriptors; as root, about 35 min)"
+	@echo "make dlib-blas - replace the dlib-bin wheel by dlib compiled with OpenBLAS (5x faster descriptors; as root, about 20 min)"
 
 venv: $(STAMP)
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
