@@ -223,6 +223,10 @@ def test_heldout_frames_are_never_fitted_and_the_pca_row_scores_both_sets(cache)
     assert row["name"] == "pca-8" and row["parameters"] == 8 * pixels + pixels
     # the frames it was fitted on's neighbours reconstruct better than unseen subjects' frames
     assert 0 < row["ssim"] < row["ssim_heldout"] <= 1 and row["mse_heldout"] < row["mse"]
+    # fitted on flipped, colour-jittered copies (what augmented autoencoders see): another code, same for a seed
+    augmented = pca_baseline(cache, n_components=8, fit_frames=200, augment=True)
+    assert augmented["name"] == "pca-8-augmented" and augmented["mse"] != row["mse"]
+    assert pca_baseline(cache, n_components=8, fit_frames=200, augment=True)["mse"] == augmented["mse"]
 
 
 def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monkeypatch):
@@ -242,6 +246,12 @@ def test_evaluation_table_and_selection_pointer_round_trip(cache, tmp_path, monk
     assert pd.read_csv(paths["csv"])["name"].tolist() == names
     assert "Table 4" in paths["markdown"].read_text()
     assert table4_layout(table).shape == (2, 2)
+    # 02 with augment adds two linear rows (pca-50, pca-50-augmented): Table 4's layout leaves them out
+    linear = [{"name": name, "type": "Linear (PCA)", "size": "-", "mse": 0.01, "ssim": 0.5}
+              for name in ("pca-50", "pca-50-augmented")]
+    with_linear = pd.concat([table, pd.DataFrame(linear)], ignore_index=True)
+    assert table4_layout(with_linear).equals(table4_layout(table))
+    assert "pca-50-augmented" in write_table(with_linear, run)["markdown"].read_text()
 
     with pytest.raises(FileNotFoundError, match="02_autoencoders.ipynb.*-p preset tiny"):
         find_selected_autoencoder("tiny")

@@ -21,9 +21,9 @@ import torch
 from lib.config import check_choice
 from lib.evaluation.metrics import image_quality
 from lib.io import atomic_write_text, load_checkpoint
-from lib.models.autoencoders import AUTOENCODERS, parse_autoencoder_name
-from lib.train.autoencoders import (TRAINING_COMPOSITION, AETrainConfig, composition_frame_indices, evenly_spaced,
-                                    load_autoencoder, load_frames, resolve_checkpoint, split_heldout)
+from lib.models.autoencoders import AE_SIZES, AUTOENCODERS, parse_autoencoder_name
+from lib.train.autoencoders import (TRAINING_COMPOSITION, AETrainConfig, augment_frames, composition_frame_indices,
+                                    evenly_spaced, load_autoencoder, load_frames, resolve_checkpoint, split_heldout)
 
 KIND_LABELS = {"sae": "Standard", "vae": "Variational"}
 
@@ -116,9 +116,13 @@ def autoencoder_table(run_dir: str | Path, cache, names: Sequence[str] | None = 
 
 def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, fit_frames: int = 4000,
                  composition: str = TRAINING_COMPOSITION, heldout_every: int = AETrainConfig.heldout_every,
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0, augment: bool = False) -> dict[str, Any]:
     """The linear reference row: PCA with ``n_components`` fitted on (up to ``fit_frames`` of) the frames
-    the autoencoders fit, scored like them on both test sets (scikit-learn's randomized PCA)."""
+    the autoencoders fit, scored like them on both test sets (scikit-learn's randomized PCA).
+
+    ``augment``: fitted instead on two copies of those frames, each flipped and colour-jittered at random as
+    ``AETrainConfig.augment`` does to the autoencoders' batches, so that an augmented autoencoder meets a
+    linear code that saw the same data (row ``pca-50-augmented``)."""
     import time
 
     from sklearn.decomposition import PCA
@@ -126,8 +130,12 @@ def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, 
     fit_rows, _ = split_heldout(composition_frame_indices(cache, "train", composition), heldout_every)
     fit_rows = evenly_spaced(fit_rows, fit_frames)
     started = time.perf_counter()
+    fitted = load_frames(cache, fit_rows)
+    if augment:
+        jitter = torch.Generator().manual_seed(seed)
+        fitted = torch.cat([augment_frames(fitted, jitter) for _ in range(2)])
     pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
-    pca.fit(load_frames(cache, fit_rows).flatten(1).numpy())
+    pca.fit(fitted.flatten(1).numpy())
     seconds = time.perf_counter() - started
 
     def scores(rows: np.ndarray) -> dict[str, float]:
@@ -139,7 +147,7 @@ def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, 
 
     test_rows = test_frame_rows(cache, eval_frames, composition)
     heldout = heldout_frame_rows(cache, heldout_every, eval_frames, composition)
-    return {"name": f"pca-{n_components}", "type": "Linear (PCA)", "size": "-", **scores(test_rows),
+    return {"name": f"pca-{n_components}" + ("-augmented" if augment else ""), "type": "Linear (PCA)", "size": "-", **scores(test_rows),
             **({f"{k}_heldout": v for k, v in scores(heldout).items()} if len(heldout) else {}),
             "parameters": int(pca.components_.size + pca.mean_.size), "train_seconds": seconds,
             "epochs": 0, "width": float("nan"), "test_frames": len(test_rows)}
@@ -155,12 +163,14 @@ def thesis_table4() -> pd.DataFrame:
 
 
 def table4_layout(table: pd.DataFrame, metrics: Iterable[str] = ("mse", "ssim")) -> pd.DataFrame:
-    """Table 4's layout: rows Standard/Variational, columns (size, metric)."""
+    """Table 4's layout: rows Standard/Variational, columns (size, metric); the linear reference rows (no size)
+    are left out."""
     metrics = list(metrics)
-    wide = table.pivot(index="type", columns="size", values=metrics)
-    sizes = [s for s in ("small", "medium", "large") if s in wide.columns.get_level_values(1)]
+    sized = table[table["size"].isin(AE_SIZES)]
+    wide = sized.pivot(index="type", columns="size", values=metrics)
+    sizes = [s for s in AE_SIZES if s in wide.columns.get_level_values(1)]
     wide = wide.swaplevel(0, 1, axis=1)
-    return wide.reindex(columns=pd.MultiIndex.from_product([sizes, metrics])).dropna(how="all")  # no PCA row
+    return wide.reindex(columns=pd.MultiIndex.from_product([sizes, metrics])).dropna(how="all")
 
 
 def to_markdown(table: pd.DataFrame, float_format: str = "{:.6g}") -> str:
