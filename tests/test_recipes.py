@@ -90,7 +90,7 @@ def reference_runs(cache_dir, ae_checkpoint, tmp_path_factory):  # noqa: F811
 ALTERNATIVE_ON = {"clip_start": "first", "emotion_directions": True, "category_ramp": True,
                   "fake_category_weight": 1.0, "composite": "mask", "composite_drawn_weight": 1.0,
                   "reconstruction_target": "changes", "reconstruction_loss": "mse", "emotion_templates": True,
-                  "template_alignment": "landmarks"}
+                  "template_alignment": "landmarks", "drawn_upper_weight": 0.0}
 NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"reconstruction_weight": 10.0},
          "reconstruction_loss": {"reconstruction_weight": 10.0}, "composite_drawn_weight": {"composite": "mask"},
          "emotion_templates": {"composite": "residual"},
@@ -98,7 +98,8 @@ NEEDS = {"emotion_directions": {"warm_start": True}, "reconstruction_target": {"
          "drawn_smoothing": {"composite": "residual"}, "drawn_ramp": {"composite": "residual"},
          "template_alignment": {"composite": "residual", "emotion_templates": True},
          "template_upper_weight": {"composite": "residual", "emotion_templates": True},
-         "template_lower_weight": {"composite": "residual", "emotion_templates": True}}
+         "template_lower_weight": {"composite": "residual", "emotion_templates": True},
+         "drawn_upper_weight": {"composite": "residual"}}
 # Options whose effect within `fast` needs another: the warm start's category columns start at zero, so a
 # ramp over them changes nothing until they are set (emotion_directions).
 FAST_NEEDS = {"category_ramp": {"emotion_directions": True}, "composite": {"emotion_templates": False}}

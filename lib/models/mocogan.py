@@ -125,14 +125,15 @@ class VideoGenerator(nn.Module):
     68 landmarks) and each video's template is first moved onto its input face by ``template_grid`` (B, S, S, 2),
     a ``grid_sample`` grid from that face's landmarks (:class:`lib.data.face_warp.ShapeAligner`).
     ``drawn_smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``drawn_ramp``
-    scales it by t / (T - 1) (residual only).  ``off``: MoCoGAN's decoder alone.
+    scales it by t / (T - 1), and ``drawn_weighted`` by a per-row weight (the ``drawn_weights`` buffer, filled by
+    the trainer) (residual only).  ``off``: MoCoGAN's decoder alone.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
                  motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
                  category_ramp: bool = False, composite: str = "off", emotion_templates: bool = False,
                  template_motion: bool = False, drawn_smoothing: int = 1, drawn_ramp: bool = False,
-                 video_length: int = VIDEO_LENGTH, template_alignment: bool = False):
+                 video_length: int = VIDEO_LENGTH, template_alignment: bool = False, drawn_weighted: bool = False):
         super().__init__()
         if composite not in COMPOSITES:
             raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
@@ -141,6 +142,12 @@ class VideoGenerator(nn.Module):
         if (drawn_smoothing != 1 or drawn_ramp) and composite != "residual":
             raise ValueError("drawn_smoothing and drawn_ramp shape a residual generator's change: composite='residual'")
         self.drawn_smoothing, self.drawn_ramp = int(drawn_smoothing), bool(drawn_ramp)
+        if drawn_weighted:  # (S, 1) per-row scale of the drawn change, filled by the trainer; saved with the generator
+            if composite != "residual":
+                raise ValueError("drawn_weighted scales a residual generator's change: composite='residual'")
+            self.register_buffer("drawn_weights", torch.ones(image_size, 1))
+        else:
+            self.drawn_weights = None
         self.motion = MotionGRU(motion_dim)
         # ``decoder``: any (N, latent_dim) -> (N, 3 + COMPOSITE_CHANNELS[composite], S, S) module,
         # e.g. :class:`AutoencoderFrameDecoder`
@@ -210,6 +217,8 @@ class VideoGenerator(nn.Module):
             if self.drawn_ramp:  # nothing drawn at the first frame: it is the input frame (neutral) exactly
                 ramp = torch.linspace(0.0, 1.0, length, device=frames.device, dtype=frames.dtype)
                 frames = frames * ramp.repeat(batch)[:, None, None, None]
+            if self.drawn_weights is not None:  # e.g. nothing drawn above the mouth (drawn_upper_weight=0)
+                frames = frames * self.drawn_weights
             drawn = frames.abs().mean(dim=1, keepdim=True)
             frames = reference + frames
             if self.templates is not None:  # each emotion's mean change at this frame of the clip

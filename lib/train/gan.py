@@ -32,7 +32,7 @@ from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
                                   gan_config_from_dict, make_gan_config, resolve_config, validate)
-from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates
+from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
@@ -116,7 +116,10 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
                                template_alignment=uses_template_alignment(cfg),
                                drawn_smoothing=(cfg.drawn_smoothing or 1) if composite == "residual" else 1,
                                drawn_ramp=bool(cfg.drawn_ramp) and composite == "residual",
+                               drawn_weighted=composite == "residual" and cfg.drawn_upper_weight != 1,
                                video_length=cfg.video_length)
+    if generator.drawn_weights is not None:
+        generator.drawn_weights.copy_(face_region_weights(cfg.image_size, cfg.drawn_upper_weight, 1.0))
     if templates is not None:
         generator.templates.copy_(templates.changes)
         if templates.motions is not None:

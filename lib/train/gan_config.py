@@ -83,7 +83,8 @@ RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 # Recipe options added after runs were stored with every option resolved: those runs trained without them,
 # i.e. with the thesis recipe's value (every option's "off").
 ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
-                     for name in ("template_alignment", "template_upper_weight", "template_lower_weight")}
+                     for name in ("template_alignment", "template_upper_weight", "template_lower_weight",
+                                  "drawn_upper_weight")}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
@@ -205,6 +206,9 @@ class GANConfig:
     drawn_ramp: bool | None = _param(None, "None: the recipe's; with composite=residual, the drawn change is scaled "
                                            "by t / (T - 1): the first frame is the input frame exactly",
                                      (None, True, False))
+    drawn_upper_weight: float | None = _param(None, "None: the recipe's; with composite=residual, the drawn change "
+                                                   "above the nose-mouth split (TEMPLATE_SPLIT) is scaled by this "
+                                                   "(0: the decoder draws on the mouth and jaw only; 1 = off)")
     composite_drawn_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
                                                      "the frames is drawn, not kept: 1 - mask, or the residual's "
                                                      "mean |change| (0 = off)")
@@ -285,7 +289,7 @@ def validate(cfg: GANConfig) -> GANConfig:
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
     for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight",
-                 "template_upper_weight", "template_lower_weight"):
+                 "template_upper_weight", "template_lower_weight", "drawn_upper_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     check_positive("drawn_smoothing", option(cfg, "drawn_smoothing"))

@@ -86,7 +86,7 @@ RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "sp
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
                   "reconstruction_target", "reconstruction_loss", "emotion_templates", "template_motion",
                   "drawn_smoothing", "drawn_ramp", "template_alignment", "template_upper_weight",
-                  "template_lower_weight")
+                  "template_lower_weight", "drawn_upper_weight")
 
 UPPER_WEIGHT_FAST, LOWER_WEIGHT_FAST = 0.5, 1.8  # chosen on the probe pairs (README, "Where the templates draw")
 RECIPES: dict[str, dict[str, Any]] = {
@@ -97,14 +97,15 @@ RECIPES: dict[str, dict[str, Any]] = {
                    composite_drawn_weight=0.0, reconstruction_target="frames",
                    reconstruction_loss="l1", emotion_templates=False, template_motion="pixels",
                    drawn_smoothing=1, drawn_ramp=False, template_alignment="none", template_upper_weight=1.0,
-                   template_lower_weight=1.0),
+                   template_lower_weight=1.0, drawn_upper_weight=1.0),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
                  fake_category_weight=0.0, composite="residual", composite_drawn_weight=50.0,
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
                  template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="none",
-                 template_upper_weight=UPPER_WEIGHT_FAST, template_lower_weight=LOWER_WEIGHT_FAST),
+                 template_upper_weight=UPPER_WEIGHT_FAST, template_lower_weight=LOWER_WEIGHT_FAST,
+                 drawn_upper_weight=1.0),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
