@@ -126,6 +126,16 @@ def test_residual_drawn_change_smoothing_and_ramp():
     torch.testing.assert_close(shaped_change, expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="residual"):
         VideoGenerator(50, 32, 0.125, composite="mask", drawn_ramp=True)
+    # per-row weights (drawn_upper_weight=0: nothing drawn above the mouth), saved with the generator
+    weighted = VideoGenerator(50, 32, 0.125, composite="residual", drawn_weighted=True)
+    weights = torch.cat([torch.zeros(20, 1), torch.full((12, 1), 2.0)])
+    weighted.load_state_dict({**plain.state_dict(), "drawn_weights": weights})
+    weighted_change = weighted(content, labels, torch.Generator().manual_seed(1), reference) - reference
+    assert weighted_change[..., :20, :].abs().max() == 0
+    torch.testing.assert_close(weighted_change[..., 20:, :], 2 * change[..., 20:, :], atol=1e-5, rtol=0)
+    assert torch.equal(weighted.state_dict()["drawn_weights"], weights)
+    with pytest.raises(ValueError, match="residual"):
+        VideoGenerator(50, 32, 0.125, composite="mask", drawn_weighted=True)
 
 
 def test_dcgan_init():

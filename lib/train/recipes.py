@@ -80,7 +80,10 @@ from typing import Any
 # (the input frame also moved by a drawn flow field), which kept the face but learned no emotion here, and
 # template_alignment="landmarks" (tenth session: the templates averaged on the takes' mean face shape and moved
 # onto each input face by a thin-plate spline through dlib's 68 points; one sharp brow line instead of a doubled
-# one, yet 05's dlib identity fell 0.58 -> 0.33 and CAS trained 0.58 -> 0.50: README, "Where the templates draw").
+# one, yet 05's dlib identity fell 0.58 -> 0.33 and CAS trained 0.58 -> 0.50: README, "Where the templates draw"),
+# and drawn_upper_weight=0 (eleventh session: the decoder draws below the nose-mouth split only; over 1,200 steps
+# dlib's acceptance held at 0.50-0.54 where fast's fell to 0.21, but CAS stayed at its step-0 value:
+# README, "Training past step 300").
 RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "spectral_norm", "d_lr_ratio",
                   "category_weight", "reconstruction_weight", "warm_start", "clip_start", "emotion_directions",
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
