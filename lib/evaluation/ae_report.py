@@ -147,7 +147,8 @@ def pca_baseline(cache, n_components: int = 50, eval_frames: int | None = None, 
 
     test_rows = test_frame_rows(cache, eval_frames, composition)
     heldout = heldout_frame_rows(cache, heldout_every, eval_frames, composition)
-    return {"name": f"pca-{n_components}" + ("-augmented" if augment else ""), "type": "Linear (PCA)", "size": "-", **scores(test_rows),
+    name = f"pca-{n_components}" + ("-augmented" if augment else "")
+    return {"name": name, "type": "Linear (PCA)", "size": "-", **scores(test_rows),
             **({f"{k}_heldout": v for k, v in scores(heldout).items()} if len(heldout) else {}),
             "parameters": int(pca.components_.size + pca.mean_.size), "train_seconds": seconds,
             "epochs": 0, "width": float("nan"), "test_frames": len(test_rows)}

@@ -126,7 +126,7 @@ class VideoGenerator(nn.Module):
     a ``grid_sample`` grid from that face's landmarks (:class:`lib.data.face_warp.ShapeAligner`).
     ``drawn_smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``drawn_ramp``
     scales it by t / (T - 1), and ``drawn_weighted`` by a per-row weight (the ``drawn_weights`` buffer, filled by
-    the trainer) (residual only).  ``off``: MoCoGAN's decoder alone.
+    the trainer); all three for ``residual`` only.  ``off``: MoCoGAN's decoder alone.
     """
 
     def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
