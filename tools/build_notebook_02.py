@@ -89,9 +89,10 @@ table = ae_report.autoencoder_table(run, cache, variants, eval_frames=eval_frame
                                     composition=composition)
 # the best linear 50-d code (PCA of the same fitted frames) as a reference row; never selected.  With augment,
 # also a PCA fitted on frames augmented the same way (pca-50-augmented): the linear code given the same data
+linear_fits = (False, True) if any(cfg.augment for cfg in configs.values()) else (False,)
 linear = [ae_report.pca_baseline(cache, eval_frames=eval_frames, composition=composition,
                                  heldout_every=configs[variants[0]].heldout_every, seed=seed, augment=augmented)
-          for augmented in sorted({False, any(cfg.augment for cfg in configs.values())})]
+          for augmented in linear_fits]
 with_linear = pd.concat([table, pd.DataFrame(linear)], ignore_index=True)
 display(Markdown("**Two test sets: the composition's test videos (`mse`, `ssim`, `psnr`) and held-out frames of "
                  "the training subjects (`*_heldout`); `pca-50` is the linear reference**"))
