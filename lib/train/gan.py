@@ -25,6 +25,7 @@ from lib.io import (atomic_write_json, load_checkpoint, open_run_log, read_jsonl
                     to_uint8_frames)
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
+from lib.models.neutraliser import InputNeutraliser
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
                                 AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator,
                                 VideoGenerator, add_spectral_norm, init_dcgan_weights)
@@ -57,6 +58,7 @@ class GANModels:
     encoder: ContentEncoder | None
     generator_ema: VideoGenerator | None = None  # recipe option ema_beta > 0
     template_aligner: ShapeAligner | None = None  # template_alignment: input faces' grids, made when first needed
+    neutraliser: InputNeutraliser | None = None  # neutralise_input: frozen, trained before the GAN
 
     @property
     def sampling_generator(self) -> VideoGenerator:
@@ -87,7 +89,16 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
                                       stabilise=uses_template_motion(cfg), align=uses_template_alignment(cfg),
                                       region_weights=(cfg.template_upper_weight, cfg.template_lower_weight))
     networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
-    return GANModels(**networks, encoder=encoder)
+    neutraliser = None
+    if uses_neutraliser(cfg):
+        if cache is not None:  # training: trained on the generator's own training videos (or read from its cache)
+            from lib.train.neutraliser import NeutraliserSettings, train_neutraliser
+
+            settings = NeutraliserSettings(steps=cfg.neutraliser_steps, seed=cfg.seed)
+            neutraliser = train_neutraliser(cache, cfg.cache_dir, train_ids, settings, device)
+        else:  # loading a checkpoint: its state dict fills the weights
+            neutraliser = InputNeutraliser().to(device).eval().requires_grad_(False)
+    return GANModels(**networks, encoder=encoder, neutraliser=neutraliser)
 
 
 def compile_decoder(generator: VideoGenerator) -> None:
@@ -190,6 +201,26 @@ def uses_template_motion(cfg: GANConfig) -> bool:
     return uses_templates(cfg) and cfg.template_motion == "warp"
 
 
+def uses_neutraliser(cfg: GANConfig) -> bool:
+    """``neutralise_input`` applies to variants with a content encoder (they read input frames)."""
+    return bool(cfg.neutralise_input) and cfg.encoder != "none"
+
+
+def generator_inputs(models: GANModels, cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor:
+    """The input clips as the generator reads them (content codes, composite reference, template grids): with
+    ``neutralise_input`` the frames it reads (the first with ``content_mode="single"``, else all) go through the
+    neutraliser; otherwise the clips themselves."""
+    if models.neutraliser is None:
+        return videos
+    with torch.no_grad():
+        if cfg.content_mode == "single":
+            first = models.neutraliser(videos[:, :, 0])
+            return torch.cat([first[:, :, None], videos[:, :, 1:]], dim=2)
+        batch, channels, length = videos.shape[:3]
+        frames = models.neutraliser(_flat_frames(videos))  # (B*T, 3, H, W), frame-major per video
+        return frames.reshape(batch, length, channels, *videos.shape[-2:]).transpose(1, 2)
+
+
 def uses_template_alignment(cfg: GANConfig) -> bool:
     """The templates are drawn on a mean face and moved onto each input face (``template_alignment``)."""
     return uses_templates(cfg) and cfg.template_alignment != "none"
@@ -241,9 +272,10 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
         targets = torch.randint(0, N_CATEGORIES, (batch,), generator=noise, device=device)
 
     # The real clips are also the generator's inputs: content of the same subjects, target emotion.
-    content = content_codes(models, cfg, real_videos, noise)
-    fake_videos, drawn_map = models.generator(content, targets, noise, reference_frames(cfg, real_videos),
-                                              return_drawn=True, template_grid=template_grids(models, real_videos))
+    inputs = generator_inputs(models, cfg, real_videos)
+    content = content_codes(models, cfg, inputs, noise)
+    fake_videos, drawn_map = models.generator(content, targets, noise, reference_frames(cfg, inputs),
+                                              return_drawn=True, template_grid=template_grids(models, inputs))
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
@@ -364,6 +396,8 @@ def _model_states(models: GANModels, cfg: GANConfig) -> dict[str, Any]:
         state["encoder"] = models.encoder.state_dict()
     if models.generator_ema is not None:
         state["generator_ema"] = models.generator_ema.state_dict()
+    if models.neutraliser is not None:
+        state["neutraliser"] = models.neutraliser.state_dict()
     return state
 
 
@@ -376,6 +410,11 @@ def _load_model_states(models: GANModels, state: dict[str, Any]) -> None:
         models.generator_ema.load_state_dict(state.get("generator_ema", state["generator"]))
     if "encoder" in state and models.encoder is not None:
         models.encoder.load_state_dict(state["encoder"])
+    if models.neutraliser is not None:
+        if "neutraliser" not in state:
+            raise KeyError("the checkpoint's config has neutralise_input=True but it holds no neutraliser weights; "
+                           "it is damaged or was written by other code: train the run again")
+        models.neutraliser.load_state_dict(state["neutraliser"])
 
 
 def save_best(path: Path, models: GANModels, cfg: GANConfig, step: int, metrics: dict[str, float]) -> Path:
@@ -383,6 +422,8 @@ def save_best(path: Path, models: GANModels, cfg: GANConfig, step: int, metrics:
     state = {"generator": models.sampling_generator.state_dict(), "step": step, "probe": metrics}
     if _saves_encoder(cfg):
         state["encoder"] = models.encoder.state_dict()
+    if models.neutraliser is not None:
+        state["neutraliser"] = models.neutraliser.state_dict()
     return save_checkpoint(path, state, cfg)
 
 
@@ -566,11 +607,12 @@ class TrainedGenerator:
         try:
             outputs = []
             for first in range(0, len(videos), GENERATE_CHUNK):  # bounded memory for long evaluation batches
-                chunk = slice(first, first + GENERATE_CHUNK)
-                content = content_codes(self.models, self.config, videos[chunk], noise)
-                reference = reference_frames(self.config, videos[chunk])
-                grids = template_grids(self.models, videos[chunk])
-                outputs.append(generator(content, labels[chunk], noise, reference, template_grid=grids).clamp(-1, 1))
+                inputs = generator_inputs(self.models, self.config, videos[first:first + GENERATE_CHUNK])
+                content = content_codes(self.models, self.config, inputs, noise)
+                reference = reference_frames(self.config, inputs)
+                grids = template_grids(self.models, inputs)
+                outputs.append(generator(content, labels[first:first + GENERATE_CHUNK], noise, reference,
+                                         template_grid=grids).clamp(-1, 1))
             return torch.cat(outputs)
         finally:
             generator.train(was_training)

@@ -46,14 +46,14 @@ BEST_CRITERIA = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", 
 GAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(steps=4, image_batch=4, video_batch=2, checkpoint_every=2, log_every=1, sample_every=4,
                  width=0.125, facenet_input_size=80, consistency_frames=2, identity_steps=4, identity_batch=8,
-                 n_sample_subjects=2, probe_every=0),
+                 n_sample_subjects=2, probe_every=0, neutraliser_steps=4),
     "small": dict(steps=150, image_batch=8, video_batch=4, checkpoint_every=50, log_every=10, sample_every=75,
                   width=0.25, facenet_input_size=80, consistency_frames=4, identity_steps=80, identity_batch=16,
-                  n_sample_subjects=3, probe_every=250),
+                  n_sample_subjects=3, probe_every=250, neutraliser_steps=1500),
     "paper": dict(steps=60000, image_batch=32, video_batch=32, checkpoint_every=10000, log_every=100,
                   sample_every=5000, width=1.0, facenet_input_size=160, consistency_frames=16,
                   identity_steps=20000, identity_batch=64, n_sample_subjects=4,
-                  probe_every=5000),
+                  probe_every=5000, neutraliser_steps=5000),
 }
 
 # FaceNet costs ~13 ms per 80px frame on one CPU core (64 content codes per clip batch of 4),
@@ -75,6 +75,7 @@ DEFAULT_CONSISTENCY_SCALE = {("facenet", "mse"): 10000.0, ("facenet", "cosine"):
 
 # Where a run is written is not a hyperparameter: 03 takes these beside GANConfig's fields (name ->
 # (default, help)); configs stored before they left GANConfig still carry them (RETIRED_FIELDS).
+ADDED_PRESET_KNOBS = ("neutraliser_steps",)  # GAN_PRESETS entries added after runs were stored
 RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_name": (None, "None: a new numbered folder under papermill_runs/03_train/"),
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
@@ -84,7 +85,7 @@ RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 # i.e. with the thesis recipe's value (every option's "off").
 ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
                      for name in ("template_alignment", "template_upper_weight", "template_lower_weight",
-                                  "drawn_upper_weight")}
+                                  "drawn_upper_weight", "neutralise_input")}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
@@ -209,6 +210,12 @@ class GANConfig:
     drawn_upper_weight: float | None = _param(None, "None: the recipe's; with composite=residual, the drawn change "
                                                    "above the nose-mouth split (TEMPLATE_SPLIT) is scaled by this "
                                                    "(0: the decoder draws on the mouth and jaw only; 1 = off)")
+    neutralise_input: bool | None = _param(None, "None: the recipe's; variants with a content encoder read the "
+                                                 "input frames through a network trained on the training videos to "
+                                                 "take their expression off (lib.models.neutraliser)",
+                                           (None, True, False))
+    neutraliser_steps: int | None = _param(None, "None: the preset value; training steps of neutralise_input's "
+                                                 "network (cached per cache, composition and settings)")
     composite_drawn_weight: float | None = _param(None, "None: the recipe's; with composite, weight of how much of "
                                                      "the frames is drawn, not kept: 1 - mask, or the residual's "
                                                      "mean |change| (0 = off)")
@@ -256,7 +263,10 @@ def gan_config_from_dict(data: dict[str, Any]) -> GANConfig:
     """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``), older ones included: a
     recipe option added since a run was stored was off in it (:data:`ADDED_OPTIONS_OFF`)."""
     stored = {k: v for k, v in data.items() if k not in RETIRED_FIELDS and k != "class"}
-    return from_dict(GANConfig, {**ADDED_OPTIONS_OFF, **stored})
+    preset = GAN_PRESETS.get(stored.get("preset", "small"), {})
+    # preset knobs added since: a resolved config stored without one gets its preset's value, so it stays resolved
+    added_knobs = {name: preset[name] for name in ADDED_PRESET_KNOBS if name in preset and stored.get("cache_dir")}
+    return from_dict(GANConfig, {**ADDED_OPTIONS_OFF, **added_knobs, **stored})
 
 
 def make_gan_config(**params: Any) -> GANConfig:
@@ -297,6 +307,8 @@ def validate(cfg: GANConfig) -> GANConfig:
     if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and 0 <= beta < 1):
         raise ConfigError(f"invalid ema_beta={beta!r}; must be a number in [0, 1) (0 = no EMA)")
     check_positive("r1_every", cfg.r1_every)
+    if cfg.neutraliser_steps is not None:
+        check_positive("neutraliser_steps", cfg.neutraliser_steps)
     if cfg.time_limit_minutes is not None:
         check_positive("time_limit_minutes", cfg.time_limit_minutes)
     check_positive("probe_pairs", cfg.probe_pairs)

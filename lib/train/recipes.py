@@ -52,6 +52,11 @@ category, D_I + D_V, consistency loss); it picks *how* that structure is trained
   clip_start             real clips start at the first frame (neutral -> apex,   ``first``
                          as 05's inputs do)
   category_ramp          the one-hot scaled by t / (T - 1): a time signal        True
+  neutralise_input       the input frames go through a network trained to take   True
+                         the expression off a frame (:mod:`lib.models.neutraliser`)
+                         before the encoder and the composite read them: the
+                         templates assume a neutral start, 05's inputs are often
+                         at another emotion's apex
   ====================== ======================================================= =========
 
 Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11-24): before them
@@ -59,7 +64,9 @@ Rows from ``composite`` down were added in the fifth and sixth sessions (2026-11
 ``template_motion``, ``drawn_smoothing`` and ``drawn_ramp`` (sixth) are for dlib's identity check,
 which the first templates failed (README, "Identity by dlib"); ``template_upper_weight`` and
 ``template_lower_weight`` (tenth) move the templates' change from the upper face, where it costs dlib's
-identity most, to the lower face, where the classifiers read most of the emotion.
+identity most, to the lower face, where the classifiers read most of the emotion; ``neutralise_input``
+(twelfth session, 2026-11-25) starts each generated video from the input's face without the other emotion
+it may already show (05 draws input clips from anywhere in a take).
 
 Why ``fast`` leaves DiffAugment's ``translation`` out (measured 2026-11-23, ``small``, D_V alone
 trained on real clips for its category head, 400 steps of 4 clips, lr 4e-4, mean cross-entropy of
@@ -89,7 +96,7 @@ RECIPE_OPTIONS = ("adversarial_loss", "r1_gamma", "ema_beta", "diffaugment", "sp
                   "category_ramp", "fake_category_weight", "composite", "composite_drawn_weight",
                   "reconstruction_target", "reconstruction_loss", "emotion_templates", "template_motion",
                   "drawn_smoothing", "drawn_ramp", "template_alignment", "template_upper_weight",
-                  "template_lower_weight", "drawn_upper_weight")
+                  "template_lower_weight", "drawn_upper_weight", "neutralise_input")
 
 UPPER_WEIGHT_FAST, LOWER_WEIGHT_FAST = 0.5, 1.8  # chosen on the probe pairs (README, "Where the templates draw")
 RECIPES: dict[str, dict[str, Any]] = {
@@ -100,7 +107,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                    composite_drawn_weight=0.0, reconstruction_target="frames",
                    reconstruction_loss="l1", emotion_templates=False, template_motion="pixels",
                    drawn_smoothing=1, drawn_ramp=False, template_alignment="none", template_upper_weight=1.0,
-                   template_lower_weight=1.0, drawn_upper_weight=1.0),
+                   template_lower_weight=1.0, drawn_upper_weight=1.0, neutralise_input=False),
     "fast": dict(adversarial_loss="hinge", r1_gamma=0.1, ema_beta=0.99, diffaugment="color",
                  spectral_norm=True, d_lr_ratio=2.0, category_weight=5.0, reconstruction_weight=10.0,
                  warm_start=True, clip_start="first", emotion_directions=False, category_ramp=True,
@@ -108,7 +115,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                  reconstruction_target="changes", reconstruction_loss="mse", emotion_templates=True,
                  template_motion="warp", drawn_smoothing=4, drawn_ramp=True, template_alignment="none",
                  template_upper_weight=UPPER_WEIGHT_FAST, template_lower_weight=LOWER_WEIGHT_FAST,
-                 drawn_upper_weight=1.0),
+                 drawn_upper_weight=1.0, neutralise_input=True),
 }
 RECIPE_NAMES = tuple(RECIPES)
 ADVERSARIAL_LOSSES = ("bce", "hinge")
