@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lib.models.neutraliser import InputNeutraliser
-from lib.train.gan import BEST_NAME, _prepare, build_models, generator_inputs, load_generator, train_gan
+from lib.train.gan import BEST_NAME, NEUTRALISER_FIGURE, _prepare, build_models, generator_inputs, load_generator, train_gan
 from lib.train.gan_config import validate
 from lib.train.neutraliser import NeutraliserSettings, neutraliser_path, posed_first_frames, train_neutraliser
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
@@ -87,7 +87,9 @@ def test_generator_reads_neutralised_inputs_and_the_checkpoint_keeps_them(cache_
     assert not torch.equal(inputs[:, :, 0], videos[:, :, 0])
     every = generator_inputs(models, validate(type(cfg)(**{**cfg.__dict__, "content_mode": "all"})), videos)
     torch.testing.assert_close(every[:, :, 5], models.neutraliser(videos[:, :, 5]))
-    train_gan(cfg, tmp_path / "run", progress=False)
+    summary = train_gan(cfg, tmp_path / "run", progress=False)
+    assert summary["neutraliser_figure"] == str(tmp_path / "run" / NEUTRALISER_FIGURE)
+    assert (tmp_path / "run" / NEUTRALISER_FIGURE).stat().st_size > 1000
     generator = load_generator(tmp_path / "run")
     assert generator.models.neutraliser is not None
     for a, b in zip(models.neutraliser.state_dict().values(), generator.models.neutraliser.state_dict().values()):

@@ -60,7 +60,9 @@ if summary["learning_curves"]:  # the learning probes; dotted: the real videos' 
     display(Image(filename=summary["learning_curves"]))
     best = summary["best"]
     print(f"best snapshot by {best['criterion']}: step {best['step']}",
-          {k: round(v, 3) for k, v in best["metrics"].items()})"""
+          {k: round(v, 3) for k, v in best["metrics"].items()})
+if summary.get("neutraliser_figure"):  # neutralise_input: held-out frames, neutralised, and their takes' first frames
+    display(Image(filename=summary["neutraliser_figure"]))"""
 
 COMPOSITION = """# Loss composition: each term's share of the generator loss over the last 20% of training (Oostveen Table 1)
 shares = {k.removeprefix("share_"): round(100 * v, 1) for k, v in summary["loss_shares"].items()}

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-NEUTRALISER_WIDTH = 16  # channels at full resolution (119k parameters): 0.19 s a batch of 32 on 2 CPU threads
+NEUTRALISER_WIDTH = 16  # channels at full resolution (119k parameters); a training step of 16 frames: 0.11 s on 2 threads
 NEUTRALISER_GROUPS = 8  # GroupNorm groups: batch statistics would make a frame's output depend on its batch
 
 

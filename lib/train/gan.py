@@ -36,11 +36,13 @@ from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_re
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
-from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
+from lib.train.gan_samples import (sample_inputs, write_learning_curves, write_loss_curves, write_neutraliser_figure,
+                                   write_sample_grid)
 from lib.train.recipes import RECIPES
 from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
+NEUTRALISER_FIGURE = "neutraliser.png"  # neutralise_input: held-out frames before and after (gan_samples)
 BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
 SNAPSHOTS = ("best", "latest")
 DONE_NAME = TRAIN_DONE_FILE
@@ -507,6 +509,8 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         print(f"resuming {run_dir} from step {step}")
     stats = open_run_log(cfg, run_dir, step)
     inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+    if models.neutraliser is not None and not (run_dir / NEUTRALISER_FIGURE).is_file():
+        write_neutraliser_figure(models.neutraliser, cache, test_ids, run_dir / NEUTRALISER_FIGURE)
 
     models.generator.train()
     models.image_discriminator.train()
@@ -576,6 +580,7 @@ def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_st
                "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
                "loss_curves": str(run_dir / "loss_curves.png"),
                "learning_curves": str(learning_curves) if learning_curves else None,
+               "neutraliser_figure": str(run_dir / NEUTRALISER_FIGURE) if (run_dir / NEUTRALISER_FIGURE).is_file() else None,
                "best": best, "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
     atomic_write_json(run_dir / DONE_NAME, summary)
     return summary

@@ -159,3 +159,32 @@ def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
         axis.set_xlabel("step")
     figure.axes[0].legend(fontsize=7)
     return _write_png(figure, path)
+
+
+def write_neutraliser_figure(neutraliser: torch.nn.Module, cache: Any, video_ids: Sequence[int],
+                             path: str | Path, n_videos: int = 8) -> Path:
+    """``neutralise_input``'s work on held-out videos, as a PNG: row 1 a frame three quarters into each take
+    (usually at its apex), row 2 that frame neutralised (what the generator starts from), row 3 the take's
+    first frame (the neutral face the neutraliser was trained to recover, in that frame's pose)."""
+    from matplotlib.figure import Figure
+
+    index = cache.index.set_index("video_id").loc[list(video_ids)].reset_index()
+    picks = index.sort_values(["emotion", "subject"]).drop_duplicates("subject").head(n_videos)
+    if len(picks) < n_videos:  # fewer subjects than columns: more takes of the same subjects
+        picks = pd.concat([picks, index.drop(picks.index)]).head(n_videos)
+    frames = np.asarray(cache.frames[[int(s + 3 * n // 4) for s, n in zip(picks["start"], picks["length"])]])
+    firsts = np.asarray(cache.frames[picks["start"].astype(int).to_numpy()])
+    device = next(neutraliser.parameters()).device
+    with torch.no_grad():
+        neutral = neutraliser(uint8_to_model(frames).to(device)).cpu()
+    rows = [[frame[None] for frame in uint8_to_model(frames)], [frame[None] for frame in neutral],
+            [frame[None] for frame in uint8_to_model(firsts)]]
+    grid = video_grid(rows)[0]
+    figure = Figure(figsize=(1.1 * len(frames), 3.3))
+    axes = figure.add_subplot()
+    axes.imshow(grid)
+    axes.set_yticks([grid.shape[0] * (r + 0.5) / 3 for r in range(3)],
+                    ["input frame", "neutralised", "take's first frame"])
+    axes.set_xticks([grid.shape[1] * (c + 0.5) / len(frames) for c in range(len(frames))],
+                    [f"{s} {e}" for s, e in zip(picks["subject"], picks["emotion"])], fontsize=7)
+    return _write_png(figure, path)
