@@ -14,6 +14,9 @@ def test_benchmark_case_runs_each_recipe(recipe):
     assert result["recipe"] == recipe and result["iterations"] == 2
     assert result["seconds_per_iteration"] > 0 and result["peak_rss_mb"] > 0
     assert result["g_total"] == result["g_total"]  # finite losses: not NaN
+    # fast reads its inputs through the input neutraliser, trained before the GAN: its step is timed too
+    assert ("neutraliser_seconds_per_step" in result) == (recipe == "fast")
+    assert result.get("neutraliser_seconds_per_step", 1) > 0
 
 
 def test_recipe_ablation_switches_each_fast_technique_off_in_turn():

@@ -1,12 +1,14 @@
 """The input neutraliser (recipe option ``neutralise_input``): network, training pairs, cache, GAN plumbing."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from lib.models.neutraliser import InputNeutraliser
-from lib.train.gan import BEST_NAME, NEUTRALISER_FIGURE, _prepare, build_models, generator_inputs, load_generator, train_gan
+from lib.train.gan import NEUTRALISER_FIGURE, _prepare, build_models, generator_inputs, load_generator, train_gan
 from lib.train.gan_config import validate
 from lib.train.neutraliser import NeutraliserSettings, neutraliser_path, posed_first_frames, train_neutraliser
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
@@ -85,16 +87,17 @@ def test_generator_reads_neutralised_inputs_and_the_checkpoint_keeps_them(cache_
     torch.testing.assert_close(inputs[:, :, 1:], videos[:, :, 1:])  # single: only the first frame is read
     torch.testing.assert_close(inputs[:, :, 0], models.neutraliser(videos[:, :, 0]))
     assert not torch.equal(inputs[:, :, 0], videos[:, :, 0])
-    every = generator_inputs(models, validate(type(cfg)(**{**cfg.__dict__, "content_mode": "all"})), videos)
+    every = generator_inputs(models, dataclasses.replace(cfg, content_mode="all"), videos)
     torch.testing.assert_close(every[:, :, 5], models.neutraliser(videos[:, :, 5]))
-    summary = train_gan(cfg, tmp_path / "run", progress=False)
+    cfg = dataclasses.replace(cfg, probe_every=2)
+    summary = train_gan(cfg, tmp_path / "run", progress=False, probe=lambda generator: {"headline": 0.5})
     assert summary["neutraliser_figure"] == str(tmp_path / "run" / NEUTRALISER_FIGURE)
     assert (tmp_path / "run" / NEUTRALISER_FIGURE).stat().st_size > 1000
-    generator = load_generator(tmp_path / "run")
-    assert generator.models.neutraliser is not None
-    for a, b in zip(models.neutraliser.state_dict().values(), generator.models.neutraliser.state_dict().values()):
-        torch.testing.assert_close(a, b)  # the same cached network, restored from the checkpoint
-    assert not (tmp_path / "run" / BEST_NAME).exists() or load_generator(tmp_path / "run", snapshot="best")
+    for snapshot in ("latest", "best"):  # best.pt keeps the neutraliser beside the sampling generator
+        generator = load_generator(tmp_path / "run", snapshot=snapshot)
+        assert generator.models.neutraliser is not None
+        for a, b in zip(models.neutraliser.state_dict().values(), generator.models.neutraliser.state_dict().values()):
+            torch.testing.assert_close(a, b)  # the same cached network, restored from the checkpoint
     off = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", neutralise_input=False)
     cfg_off, cache, train_ids, _ = _prepare(validate(off), None, False)
     assert build_models(cfg_off, torch.device("cpu"), cache, train_ids).neutraliser is None

@@ -3,7 +3,8 @@
 For each device (CPU, and CUDA when present), preset (paper, small), content encoder
 (ae, facenet) and training recipe (thesis, fast) it runs a few full iterations (D_I, D_V
 and G steps) on random data - no cache or trained weights needed, the networks are randomly
-initialised at the preset's sizes - and reports seconds per iteration and peak memory.  Each case runs in its own
+initialised at the preset's sizes - and reports seconds per iteration and peak memory; for a recipe with
+``neutralise_input``, also the seconds per training step of the input neutraliser (trained before the GAN).  Each case runs in its own
 process so that peak memory belongs to that case alone (CPU: peak resident set size from
 ``resource.getrusage``; CUDA: ``torch.cuda.max_memory_allocated``).  Results go to a JSON.
 """
@@ -23,6 +24,7 @@ import torch
 
 from lib.io import atomic_write_json
 from lib.models.encoders import AutoencoderContent, FaceNetContent, build_facenet_network
+from lib.models.neutraliser import InputNeutraliser
 from lib.train.gan_config import (DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, make_gan_config, option, preset_value,
                                   validate)
 from lib.train.recipes import RECIPE_NAMES, RECIPE_OPTIONS
@@ -52,6 +54,28 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def time_neutraliser_steps(device: torch.device, iterations: int) -> float:
+    """Seconds per training step of ``neutralise_input``'s network at its settings, random frames and targets."""
+    from lib.train.neutraliser import NeutraliserSettings
+
+    settings = NeutraliserSettings()
+    model = InputNeutraliser(settings.width).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    frames = torch.rand(2, settings.batch_size, 3, 64, 64, device=device) * 2 - 1
+    for step in range(iterations + 1):  # the first is the warm-up
+        if step == 1:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            started = time.perf_counter()
+        loss = (model(frames[0]) - frames[1]).abs().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - started) / iterations
+
+
 def run_case(preset: str, encoder: str, device: str, iterations: int, threads: int | None = None,
              recipe: str = "thesis", compile_generator: bool = False) -> dict[str, Any]:
     """Time ``iterations`` training iterations (after one warm-up) of one preset/encoder/recipe on one device.
@@ -60,7 +84,8 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
     steps, DiffAugment, a warm-started decoder of the autoencoder's shape); the paired L1 needs real
     partner clips and is left out, which leaves out one subtraction per step."""
     from lib.models.autoencoders import build_autoencoder
-    from lib.train.gan import GANModels, build_networks, compile_decoder, make_optimizers, template_grids, train_step
+    from lib.train.gan import (GANModels, build_networks, compile_decoder, make_optimizers, template_grids, train_step,
+                               uses_neutraliser)
 
     if threads:
         torch.set_num_threads(threads)
@@ -78,7 +103,9 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
         content = AutoencoderContent(autoencoder, finetune=False).to(dev)
     else:
         content = FaceNetContent(build_facenet_network(None), finetune=False, input_size=cfg.facenet_input_size).to(dev)
-    models = GANModels(**build_networks(cfg, content.code_dim, dev, autoencoder), encoder=content)
+    neutraliser = InputNeutraliser().to(dev).eval().requires_grad_(False) if uses_neutraliser(cfg) else None
+    models = GANModels(**build_networks(cfg, content.code_dim, dev, autoencoder), encoder=content,
+                       neutraliser=neutraliser)
     if compile_generator:
         compile_decoder(models.generator)
     optimizers = make_optimizers(models, cfg)
@@ -105,6 +132,8 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
               "facenet_input_size": cfg.facenet_input_size if encoder == "facenet" else None,
               "consistency_frames": cfg.consistency_frames, "peak_rss_mb": round(_peak_rss_mb(), 1),
               "rss_before_models_mb": round(rss_before, 1), "g_total": log["g_total"]}
+    if neutraliser is not None:  # trained once per composition before the GAN (cached): its own step time
+        result["neutraliser_seconds_per_step"] = round(time_neutraliser_steps(dev, iterations), 4)
     if dev.type == "cuda":
         result["cuda_max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
         result["gpu"] = torch.cuda.get_device_name(dev)
@@ -150,9 +179,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results.append(result)
                 memory = (f"{result['cuda_max_memory_allocated_mb']} MB CUDA" if "cuda_max_memory_allocated_mb" in result
                           else f"{result.get('peak_rss_mb')} MB peak RSS")
+                neutraliser = (f"; input neutraliser {result['neutraliser_seconds_per_step']:.3f} s/step"
+                               if "neutraliser_seconds_per_step" in result else "")
                 print(f"{device:4s} {preset:5s} {encoder:7s} {recipe:6s} compile={compiled:3s} " + (
                     f"{result['seconds_per_iteration']:.3f} s/iteration, {memory} "
-                    f"(batches {result['video_batch']}/{result['image_batch']}, {result['threads']} threads)"
+                    f"(batches {result['video_batch']}/{result['image_batch']}, {result['threads']} threads){neutraliser}"
                     if "error" not in result else f"FAILED: {result['error']}"), flush=True)
     from lib.paths import runs_dir
 
