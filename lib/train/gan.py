@@ -32,13 +32,13 @@ from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NO
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
-                                  gan_config_from_dict, make_gan_config, resolve_config, validate)
+                                  gan_config_from_dict, make_gan_config, resolve_config, stored_run_defaults,
+                                  validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, r1_penalty)
 from lib.train.gan_samples import (sample_inputs, write_learning_curves, write_loss_curves, write_neutraliser_figure,
                                    write_sample_grid)
-from lib.train.recipes import RECIPES
 from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -496,8 +496,9 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
     step, elapsed, best = 0, 0.0, None
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=str(device))
-        # runs from before a recipe option existed trained the thesis way
-        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE, defaults=RECIPES["thesis"])
+        # runs from before an option existed trained without it (the thesis way; a preset knob: its value)
+        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE,
+                        defaults=stored_run_defaults(cfg.preset))
         _load_model_states(models, state)
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])

@@ -75,7 +75,6 @@ DEFAULT_CONSISTENCY_SCALE = {("facenet", "mse"): 10000.0, ("facenet", "cosine"):
 
 # Where a run is written is not a hyperparameter: 03 takes these beside GANConfig's fields (name ->
 # (default, help)); configs stored before they left GANConfig still carry them (RETIRED_FIELDS).
-ADDED_PRESET_KNOBS = ("neutraliser_steps",)  # GAN_PRESETS entries added after runs were stored
 RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_name": (None, "None: a new numbered folder under papermill_runs/03_train/"),
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
@@ -86,6 +85,13 @@ RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
                      for name in ("template_alignment", "template_upper_weight", "template_lower_weight",
                                   "drawn_upper_weight", "neutralise_input")}
+ADDED_PRESET_KNOBS = ("neutraliser_steps",)  # GAN_PRESETS entries added after runs were stored
+
+
+def stored_run_defaults(preset: str) -> dict[str, Any]:
+    """What fields missing from a run stored before they existed meant: the thesis recipe's options (every
+    option's "off") and the preset's value of a preset knob added since."""
+    return {**RECIPES["thesis"], **{name: GAN_PRESETS[preset][name] for name in ADDED_PRESET_KNOBS}}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
