@@ -160,7 +160,11 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", fix: str = "") 
             f"{path} holds objects other than tensors and plain containers, so it is not loaded (loading it "
             f"could run code). If it is an older checkpoint of this repository that you trust, convert it "
             f"once with `python -m lib.io convert {path}`; otherwise {fix}. ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:
+        # Random bytes that are not a torch archive go to torch's legacy unpickler, which can fail with any
+        # error (IndexError, KeyError...): every failure on a non-archive is damage.
+        if not (isinstance(error, (RuntimeError, EOFError, OSError, ValueError)) or not zipfile.is_zipfile(path)):
+            raise
         raise CheckpointError(f"{path} is damaged or truncated ({type(error).__name__}: "
                               f"{str(error).splitlines()[0] if str(error) else 'no detail'}); {fix}") from None
 
