@@ -4,7 +4,7 @@ Every run trains the same variant (default: the headline, thesis model 4 seen) f
 (``--minutes``) with 03's learning probes, ``--parallel`` runs at a time on one thread each, so every run
 shares the machine alike.  "Off" means the thesis value of that option (``lib.train.recipes.RECIPES``);
 options the fast recipe leaves at the thesis value are not ablated.  Resumable: a finished run is kept,
-an interrupted one resumes (its time limit counts the earlier sessions).
+an interrupted one resumes (its time limit counts the earlier sittings).
 
     .venv/bin/python benchmarks/recipe_ablation.py --minutes 5 --parallel 2
     .venv/bin/python benchmarks/recipe_ablation.py --minutes 5 --base clip_start=first category_ramp=true

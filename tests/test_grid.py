@@ -99,19 +99,21 @@ def test_grid_contents_follow_the_papers():
     papers = resolve_grid("papers", "small")
     assert [v.name for v in papers] == list(thesis) + ["baseline-mocogan"] + list(facenet)[1:]
     assert {v.name: v.aliases for v in papers if v.aliases} == {"thesis-m2-seen": ("facenet-m1-ae-mse",)}
-    assert [v.name for v in resolve_grid("demo", "small")] == ["thesis-m4-seen", "thesis-m4-unseen", "baseline-mocogan",
-                                                               "baseline-latent-walk"]
+    assert [v.name for v in resolve_grid("demo", "small")] == ["thesis-m4-seen", "thesis-m4-unseen",
+                                                               "baseline-templates-seen", "baseline-templates-unseen",
+                                                               "baseline-mocogan", "baseline-latent-walk"]
     baselines = {v.name: v.params for v in resolve_grid("baselines", "small")}
-    assert list(baselines) == ["baseline-mocogan", "baseline-latent-walk", "baseline-fevgan",
+    assert list(baselines) == ["baseline-mocogan", "baseline-templates-seen", "baseline-templates-unseen",
+                               "baseline-latent-walk", "baseline-fevgan",
                                "baseline-fevgan-no-identity", "baseline-fevgan-no-spatial", "baseline-reenact",
                                "baseline-reenact-no-pixel", "baseline-reenact-no-consistency",
                                "baseline-reenact-no-feature", "baseline-latent-walk-residual", "baseline-reenact-warp"]
-    assert [p.get("fevgan_encoders") for p in baselines.values()][:5] == [None, None, "both", "spatial", "identity"]
-    assert [p.get("reenact_losses") for p in baselines.values()][5:9] == list(REENACT_LOSSES)
+    assert [p.get("fevgan_encoders") for p in baselines.values()][:7] == [None] * 4 + ["both", "spatial", "identity"]
+    assert [p.get("reenact_losses") for p in baselines.values()][7:11] == list(REENACT_LOSSES)
     everything = resolve_grid("all", "paper")
     merged = {v.name: v.aliases for v in everything if v.aliases}
     assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
-    assert len(everything) == 8 + 1 + 3 + 4 + 4 + 4 + 2
+    assert len(everything) == 8 + 1 + 2 + 3 + 4 + 4 + 4 + 2  # ... MoCoGAN, the templates prior (2), ...
 
 
 def test_bad_names_fail_listing_the_choices():

@@ -105,7 +105,7 @@ def test_evaluation_scores_a_latent_walk_beside_the_real_videos(cache_dir, ae_ch
 
 
 def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
-    assert SYSTEM_NAMES == ("vicegan", "fevgan", "reenact", "latent-walk")
+    assert SYSTEM_NAMES == ("vicegan", "fevgan", "reenact", "templates", "latent-walk")
     with pytest.raises(ConfigError, match="latent-walk"):
         resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="latent_walk"))
     with pytest.raises(ConfigError, match="encoder='ae'"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -104,25 +104,34 @@ def flip_points(points: np.ndarray, width: int) -> np.ndarray:
     return flipped
 
 
-def cache_landmarks(cache: Any, cache_dir: str | Path, progress: bool = True) -> np.ndarray:
-    """dlib's 68 points of every frame of ``cache`` (N_frames, 68, 2) float32 in frame pixels; computed once
-    (one face box per video, about 5 ms a frame) and kept beside the cache as :data:`LANDMARKS_FILE`."""
+def cache_landmarks(cache: Any, cache_dir: str | Path, progress: bool = True,
+                    video_ids: Sequence[int] | None = None) -> np.ndarray:
+    """dlib's 68 points of the frames of ``cache`` (N_frames, 68, 2) float32 in frame pixels, of every video or of
+    ``video_ids`` only (the other frames NaN, never read: a generator's training videos, no test subject's);
+    computed once (one face box per video, about 5 ms a frame) and kept beside the cache as :data:`LANDMARKS_FILE`,
+    which later calls extend with the videos they add."""
     from tqdm.auto import tqdm
 
     from lib.io import atomic_write_bytes
 
     path = Path(cache_dir) / LANDMARKS_FILE
     n_frames = len(cache.frames)
+    points = None
     if path.is_file():
         try:
             points = np.load(path)
         except (OSError, ValueError) as error:
             raise ValueError(f"damaged landmark file {path} ({error}); delete it and it is computed again") from None
-        if points.shape == (n_frames, N_LANDMARKS, 2):
-            return points
+        if points.shape != (n_frames, N_LANDMARKS, 2):
+            points = None
+    if points is None:
+        points = np.full((n_frames, N_LANDMARKS, 2), np.nan, np.float32)
+    rows = cache.index if video_ids is None else cache.index[cache.index["video_id"].isin(list(video_ids))]
+    missing = [row for row in rows.itertuples() if np.isnan(points[int(row.start)]).any()]
+    if not missing:
+        return points
     predictor = LandmarkPredictor()
-    points = np.zeros((n_frames, N_LANDMARKS, 2), np.float32)
-    for row in tqdm(list(cache.index.itertuples()), desc="dlib landmarks", disable=not progress):
+    for row in tqdm(missing, desc="dlib landmarks", disable=not progress):
         start, length = int(row.start), int(row.length)
         points[start:start + length] = predictor.clip_in_frame_pixels(np.asarray(cache.frames[start:start + length]))[0]
     buffer = io.BytesIO()

@@ -92,3 +92,51 @@ def composition_videos(cache, composition: str) -> tuple[np.ndarray, np.ndarray]
     seen = np.array([e in split.seen_emotions.get(s, ()) for s, e in zip(index["subject"], index["emotion"])], bool)
     train = is_train_subject | (is_test_subject & seen)
     return ids[train], ids[is_test_subject & ~seen]
+
+
+# Validation: carved from the training subjects, so that learning probes, best-snapshot choice and every weight
+# chosen by hand never look at a test subject.  It mirrors the test protocol: ``VALIDATION_SUBJECTS`` training
+# subjects play the test subjects' part (``seen``: two of their emotions stay in training, the others are
+# validation targets; ``unseen``: they leave training altogether).
+VALIDATION_SUBJECTS = 2
+VALIDATION_SEED_OFFSET = 104729  # the validation draw is its own stream of the split's seed
+
+
+def validation_split(split: Split, emotions_by_subject: Mapping[str, Iterable[str]] | None = None) -> Split:
+    """A :class:`Split` of ``split``'s training subjects: ``test_subjects`` are the validation subjects
+    (``VALIDATION_SUBJECTS``, fewer when there are few: one training subject always stays), ``train_subjects``
+    the others, ``seen_emotions`` the validation subjects' two emotions that the ``seen`` composition trains on."""
+    subjects = sorted(map(str, split.train_subjects))
+    if len(subjects) < 2:
+        raise ValueError(f"a validation split needs at least 2 training subjects, got {subjects}")
+    n_validation = min(VALIDATION_SUBJECTS, len(subjects) - 1)
+    emotions = {s: emotions_by_subject[s] for s in subjects} if emotions_by_subject else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few emotions: said once by the test split already
+        return make_split(subjects, split.seed + VALIDATION_SEED_OFFSET, n_validation / len(subjects), emotions)
+
+
+def _emotions_by_subject(cache) -> dict[str, list[str]]:
+    return cache.index.groupby(cache.index["subject"].astype(str))["emotion"].apply(lambda e: sorted(set(e))).to_dict()
+
+
+def validation_cache(cache):
+    """``cache`` seen through its validation split: its ``split.test_subjects`` are the validation subjects, so
+    the evaluation protocol (:func:`lib.evaluation.protocol.make_pairs`) draws validation pairs from it."""
+    import copy
+
+    view = copy.copy(cache)
+    view.split = validation_split(cache.split, _emotions_by_subject(cache))
+    return view
+
+
+def training_videos(cache, composition: str, hold_out: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_ids, validation_ids)`` for a generator of ``composition``: ``validation_ids`` are the validation
+    subjects' held-out videos (``seen``: their emotions other than their two seen ones; ``unseen``: all of theirs)
+    and, with ``hold_out``, ``train_ids`` are the composition's training videos without them.  ``hold_out=False``
+    (a run that selects nothing on validation) trains on every training video.  No test subject's held-out video
+    is in either."""
+    train_ids, _ = composition_videos(cache, composition)
+    _, held_out = composition_videos(validation_cache(cache), composition)
+    held_out = np.intersect1d(held_out, train_ids)
+    return (np.setdiff1d(train_ids, held_out) if hold_out else train_ids), held_out

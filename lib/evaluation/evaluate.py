@@ -151,14 +151,27 @@ def _features(extractor, clips: np.ndarray) -> np.ndarray:
     return extractor.extract(clips.reshape(p * t, *clips.shape[2:])).reshape(p, t, -1)
 
 
-def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, custom_extractors=None) -> CacheContext:
+PAIR_SUBJECTS = ("test", "validation")  # whose videos the pairs and the real reference come from
+
+
+def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, custom_extractors=None,
+                  subjects: str = "test") -> CacheContext:
+    """Pairs, real reference and instruments for scoring.  ``subjects="test"`` is 05's protocol on the test
+    subjects; ``"validation"`` draws the same protocol from the validation subjects carved out of the training
+    subjects (:func:`lib.data.splits.validation_cache`): what training's probes score, so that no snapshot is
+    chosen on a test subject.  The instruments are 05's either way."""
     from lib.data.cache import load_cache
     from lib.data.clips import sample_clip_indices
 
+    from lib.data.splits import validation_cache
+
+    check_choice("subjects", subjects, PAIR_SUBJECTS)
     cache = load_cache(cache_dir)
     if cache.split is None:
         raise ValueError(f"the cache {cache_dir} has no split.json; rebuild it with notebooks/01_preprocess.ipynb")
-    pairs = make_pairs(cache, config.n_pairs, config.seed)
+    pair_cache = validation_cache(cache) if subjects == "validation" else cache
+    split = pair_cache.split
+    pairs = make_pairs(pair_cache, config.n_pairs, config.seed)
     clips = [pair_clips(cache, p) for p in pairs]
     context = CacheContext(cache, str(cache_dir), pairs, pairs_fingerprint(pairs),
                            np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips]), {}, {}, {})
@@ -177,7 +190,7 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
 
     # One clip of every real test-subject video (fixed RNG) for the reference numbers.
     rng = np.random.default_rng(config.seed + 1)
-    test_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in cache.split.test_subjects])]
+    test_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in split.test_subjects])]
     if config.real_videos is not None and len(test_rows) > config.real_videos:
         test_rows = test_rows.iloc[np.sort(rng.choice(len(test_rows), config.real_videos, replace=False))]
     real_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
@@ -195,7 +208,7 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
     if not _has_both_pair_kinds(pair_list):
         # Too few test subjects for different-subject pairs: the threshold is a property of the
         # extractor on real faces, so tune it on training subjects' videos too (recorded).
-        train_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in cache.split.train_subjects])]
+        train_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in split.train_subjects])]
         if config.real_videos is not None and len(train_rows) > config.real_videos:
             train_rows = train_rows.iloc[np.sort(rng.choice(len(train_rows), config.real_videos, replace=False))]
         if len(train_rows):

@@ -8,10 +8,10 @@ and ``ae``, and the ratio of generated to real ACD.  The instruments and the rea
 are built once per probe with 05's instrument seed, so 05 and every training share one trained
 instrument of each kind (cached on disk; ``make demo`` trains them before the grid).
 
-The probe pairs follow 05's protocol (test subjects, held-out emotions) but are drawn with
-another seed (:data:`PROBE_PAIR_SEED`), so they are other clips than 05's; selecting the best
-snapshot on test subjects is still a (mild: a handful of snapshots) selection on test data,
-which README states beside every result that uses ``best``.
+The probe pairs follow 05's protocol (held-out emotions of subjects no training video of theirs shows
+in that emotion) on the **validation** subjects, carved out of the training subjects
+(:func:`lib.data.splits.validation_split`); training leaves their held-out videos out
+(:func:`lib.data.splits.training_videos`).  No probe, best snapshot or early stop reads a test subject.
 
 Criteria for the best snapshot (``best_criterion``; higher is better):
 
@@ -31,7 +31,7 @@ from lib.constants import ACD_RATIO_RANGE
 from lib.evaluation.evaluate import (CacheContext, EvaluationConfig, generate_pairs, make_evaluation_config,
                                      prepare_cache, score_run)
 
-PROBE_PAIR_SEED = 7919  # not 05's seed: other clips of the test subjects (the instruments are 05's own)
+PROBE_PAIR_SEED = 7919  # the validation pairs' draw (the instruments are 05's own)
 # dlib reads 4 frames per clip (0.24 s a frame here: ~25 s per probe of 24 pairs); left out with a note
 # where dlib is not installed
 PROBE_EXTRACTORS = ("ae", "truth", "dlib")
@@ -85,7 +85,7 @@ def build_learning_probe(run_config, n_pairs: int | None = None, device: str = "
     config = make_evaluation_config(run_config.preset, extractors=list(PROBE_EXTRACTORS),
                                     classifiers=list(PROBE_CLASSIFIERS), n_pairs=n_pairs or run_config.probe_pairs,
                                     seed=PROBE_PAIR_SEED, device=device)
-    context = prepare_cache(run_config.cache_dir, config, run_config)
+    context = prepare_cache(run_config.cache_dir, config, run_config, subjects="validation")
     missing = [k for k in context.skipped if not k.startswith("roc:")]
     if missing:
         print(f"learning probe: left out {missing}: {[context.skipped[k] for k in missing]}")

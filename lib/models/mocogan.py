@@ -19,6 +19,7 @@ from torch import nn
 
 from lib.constants import EMOTIONS, VIDEO_LENGTH
 from lib.data.landmarks import N_LANDMARKS
+from lib.models.flow_decoder import ReferenceFlowDecoder, warp
 
 N_CATEGORIES = len(EMOTIONS)
 MOTION_DIM = 10  # MoCoGAN: GRUCell(10, 10)
@@ -26,8 +27,9 @@ NOISE_CONTENT_DIM = 50  # content size of plain MoCoGAN (encoder "none")
 # ``composite``: the mask logit's offset, so a fresh generator starts mostly copying its reference frame
 # (sigmoid(2) = 0.88) and learns where to draw.
 COMPOSITE_MASK_BIAS = 2.0
-# Extra decoder channels per composite mode: the mask logit, and for ``warp`` a 2-d flow field.
-COMPOSITE_CHANNELS = {"off": 0, "mask": 1, "warp": 3, "residual": 0}
+# Extra decoder channels per composite mode: the mask logit, and for ``warp`` a 2-d flow field (``flow`` has a
+# decoder of its own that reads the input frame: lib/models/flow_decoder.py).
+COMPOSITE_CHANNELS = {"off": 0, "mask": 1, "warp": 3, "residual": 0, "flow": 0}
 COMPOSITES = tuple(COMPOSITE_CHANNELS)
 # ``warp``: the largest displacement, in [-1, 1] image coordinates (0.15 = 4.8 px at 64x64: a mouth opening),
 # and the flow's resolution: averaged over 4x4 cells and upsampled, so it moves regions, not single pixels.
@@ -65,14 +67,6 @@ class MotionGRU(nn.Module):
             state = self.cell(noise[step], state)
             codes.append(state)
         return torch.stack(codes, dim=1)
-
-
-def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) images sampled at the identity grid + ``flow`` (N, 2, H, W; x, y in [-1, 1] units)."""
-    identity = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(len(images), 2, 3)
-    grid = nn.functional.affine_grid(identity, list(images.shape), align_corners=False)
-    return nn.functional.grid_sample(images, grid + flow.permute(0, 2, 3, 1), padding_mode="border",
-                                     align_corners=False)
 
 
 def _colour_and_extra(out: torch.Tensor) -> torch.Tensor:
@@ -150,9 +144,13 @@ class VideoGenerator(nn.Module):
             self.drawn_weights = None
         self.motion = MotionGRU(motion_dim)
         # ``decoder``: any (N, latent_dim) -> (N, 3 + COMPOSITE_CHANNELS[composite], S, S) module,
-        # e.g. :class:`AutoencoderFrameDecoder`
-        self.decoder = decoder if decoder is not None else FrameDecoder(
-            self.latent_dim, image_size, width, extra_channels=COMPOSITE_CHANNELS[composite])
+        # e.g. :class:`AutoencoderFrameDecoder`; ``flow``: a decoder that also reads the input frame
+        if composite == "flow":
+            self.decoder = decoder if decoder is not None else ReferenceFlowDecoder(
+                self.latent_dim, width, n_categories, video_length, image_size)
+        else:
+            self.decoder = decoder if decoder is not None else FrameDecoder(
+                self.latent_dim, image_size, width, extra_channels=COMPOSITE_CHANNELS[composite])
         self.start_from_reference()
         if emotion_templates:  # (n_categories, 3, T, S, S), filled by the trainer; saved with the generator
             if composite != "residual":
@@ -177,7 +175,9 @@ class VideoGenerator(nn.Module):
     def start_from_reference(self) -> None:
         """``residual``: zero the decoder's output layer, so the drawn change starts at zero and step 0 repeats
         the reference (call again after re-initialising the weights)."""
-        if self.composite == "residual":
+        if self.composite == "flow":
+            self.decoder.start_from_reference()
+        elif self.composite == "residual":
             for parameter in self.decoder.output_layer().parameters():
                 parameter.zero_()
 
@@ -197,13 +197,23 @@ class VideoGenerator(nn.Module):
 
     def forward(self, content: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
                 reference: torch.Tensor | None = None, return_drawn: bool = False,
-                template_grid: torch.Tensor | None = None):
+                template_grid: torch.Tensor | None = None, return_flow: bool = False):
         """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``, ``template_grid``
         (B, S, S, 2) with ``template_alignment``.
         ``return_drawn``: also a (B, 1, T, S, S) map of how much of each pixel is drawn rather than kept from
-        the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None without ``composite``)."""
+        the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None without ``composite``).
+        ``return_flow`` (``flow`` only): (videos, drawn, flow (B, T, 2, S, S))."""
         latent = self.latent(content, labels, generator)
         batch, length, dim = latent.shape
+        if self.composite == "flow":  # the input frame's pixels moved by a drawn flow, occlusions drawn
+            if reference is None:
+                raise ValueError("a flow generator needs its input frames (B, 3, T, S, S); it reads the first")
+            frames, drawn, flow = self.decoder(latent.reshape(batch * length, dim), reference[:, :, 0], labels)
+            videos = frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
+            drawn = drawn.reshape(batch, length, *drawn.shape[1:]).transpose(1, 2)
+            if return_flow:
+                return videos, drawn, flow.reshape(batch, length, *flow.shape[1:])
+            return (videos, drawn) if return_drawn else videos
         frames = self.decoder(latent.reshape(batch * length, dim))
         drawn = None
         if self.composite != "off":
@@ -367,6 +377,15 @@ class CategoricalVideoDiscriminator(nn.Module):
         """(B, 3, T, S, S) -> (real/fake logits (B,), category logits (B, n_categories))."""
         out = self.head(self.features(videos)).flatten(1)
         return out[:, 0], out[:, 1:]
+
+    def feature_maps(self, videos: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each LeakyReLU (pix2pixHD's feature-matching loss compares them)."""
+        maps, hidden = [], videos
+        for layer in self.features:
+            hidden = layer(hidden)
+            if isinstance(layer, nn.LeakyReLU):
+                maps.append(hidden)
+        return maps
 
 
 def init_dcgan_weights(module: nn.Module) -> None:

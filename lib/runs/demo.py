@@ -47,11 +47,11 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    # The headline variant, its unseen twin, MoCoGAN and the latent walk, fast recipe; 300 steps at
-    # `small` keep `make demo` near 30 minutes on a 2-core CPU (README); probes (dlib included) at steps 0
-    # and 300 only.
-    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 300, "probe_every": 300}},
-                 "thesis model 4 seen and unseen + MoCoGAN + the latent walk, fast recipe"),
+    # The headline variant, its unseen twin, the templates prior of both compositions, MoCoGAN and the latent
+    # walk, fast recipe; 500 steps at `small` (about 8 minutes a VICE-GAN run, two at a time on one thread each)
+    # keep `make demo` within 30 minutes on a 2-core CPU; validation probes (dlib included) every 125 steps.
+    "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 500, "probe_every": 125}},
+                 "thesis model 4 seen and unseen + the templates prior + MoCoGAN + the latent walk, fast recipe"),
     # Every variant of every grid, three seeds, 2,000 steps each at `small` (about 15 minutes a VICE-GAN
     # run alone on two cores, 23 two at a time; FaceNet ones slower; FEV-GAN about 13 minutes on one
     # thread; reenact about 9 minutes on two (0.27 s an iteration); the latent walk seconds): 78 runs, about
@@ -227,6 +227,10 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
         evaluated_now = timed("05_evaluate", lambda: _evaluate(preset, finished, verbose, plan))
         if not evaluated_now:  # 05 draws every figure when it runs; otherwise redraw them from its results
             timed("figures", lambda: draw_figures(preset, plan))
+        if plan == "demo" and preset == "small":  # README's results table is this run's (lib.runs.readme)
+            from lib.runs.readme import update_readme
+
+            _say(f"results table written into {update_readme(evaluation_dir(preset, plan))}")
     elif not finished:
         _say("no finished training run: evaluation and figures skipped")
     print_summary(preset, timings, chosen)
@@ -234,8 +238,9 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
 
 
 def prepare_instruments(preset: str) -> None:
-    """Train (or load) the measuring instruments that the learning probes and 05 share, with every core,
-    before the trainings ask for them two at a time (one would train them while the other waits)."""
+    """Train (or load) the measuring instruments that the learning probes and 05 share, and the input
+    neutraliser the VICE-GAN runs share, with every core, before the trainings ask for them two at a time (one
+    would train them while the other waits)."""
     from lib.data.cache import load_cache
     from lib.data.locate import find_cache
     from lib.evaluation.emotion import build_classifiers
@@ -249,6 +254,12 @@ def prepare_instruments(preset: str) -> None:
         _say(f"instruments: {name} skipped ({reason})")
     if getattr(cache, "identities", None):
         build_extractor("truth", cache, preset=preset)
+    # the input neutraliser that every VICE-GAN run of the fast recipe shares: trained here with every core
+    from lib.train.gan_config import GAN_PRESETS
+    from lib.train.neutraliser import neutraliser_for
+
+    _say("input neutraliser of the fast recipe ...")
+    neutraliser_for(cache, find_cache(preset), GAN_PRESETS[preset]["neutraliser_steps"])
 
 
 def _evaluate(preset: str, finished: list[str], verbose: bool, plan: str = "demo") -> bool:

@@ -9,13 +9,15 @@ Grids (SPEC "The experiment grid"):
 - ``ablation`` - the full loss, then one group of loss terms dropped at a time, as the
   face-reenactment seed (002) does: content consistency, category, image D, video D.
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
-- ``baselines`` - MoCoGAN and the seeds' other systems: seed 004's latent-direction walk
+- ``baselines`` - MoCoGAN, the training-free ``templates`` prior (``system="templates"``, both compositions)
+  and the seeds' other systems: seed 004's latent-direction walk
   (``system="latent-walk"``), seed 003's FEV-GAN (``system="fevgan"``) with its two ablations and
   seed 002's landmark-driven reenactment (``system="reenact"``) with its three loss-group ablations, and
   the walk and reenact with our output options (``walk_output="residual"``, ``reenact_output="warp"``).
 - ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
-  twin, the MoCoGAN baseline and the latent walk: 4 runs.
-- ``papers``   - thesis + baseline + facenet (the demo of the first sessions), identical variants
+  twin, the training-free ``templates`` prior of both compositions, the MoCoGAN baseline and the latent
+  walk: 6 runs.
+- ``papers``   - thesis + baseline + facenet (the first 12-run demo, 2026-11-22), identical variants
   merged as in ``all``: 12 runs.
 - ``all``      - every variant once (variants with identical parameters are merged; the
   merged names are kept as ``aliases``).
@@ -120,6 +122,13 @@ def baseline_variants() -> list[Variant]:
                     "MoCoGAN: content code from noise, no content encoder")]
 
 
+def templates_variants() -> list[Variant]:
+    return [Variant(f"baseline-templates-{composition}", {"system": "templates", "encoder": "ae",
+                                                          "content_mode": "single", "composition": composition},
+                    f"the training-free prior (neutralised input + mean emotion changes), {composition} composition")
+            for composition in COMPOSITIONS]
+
+
 def latent_walk_variants() -> list[Variant]:
     return [Variant("baseline-latent-walk", {"system": "latent-walk", "encoder": "ae", "composition": "seen"},
                     "seed 004's latent-direction walk on the autoencoder's codes (no training; seconds)")]
@@ -157,7 +166,8 @@ def reenact_variants() -> list[Variant]:
 
 def other_system_variants() -> list[Variant]:
     """The seeds' other systems (lib/train/systems.py), on the headline's seen composition."""
-    return latent_walk_variants() + fevgan_variants() + reenact_variants() + our_option_variants()
+    return (templates_variants() + latent_walk_variants() + fevgan_variants() + reenact_variants()
+            + our_option_variants())
 
 
 def _merge_duplicates(variants: list[Variant]) -> list[Variant]:
@@ -190,8 +200,8 @@ def _grid_variants(name: str) -> list[Variant]:
     if name == "baselines":
         return baseline_variants() + other_system_variants()
     if name == "demo":  # the latent walk fits in seconds; FEV-GAN needs its own training budget
-        return ([v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + baseline_variants()
-                + latent_walk_variants())
+        return ([v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + templates_variants()
+                + baseline_variants() + latent_walk_variants())
     if name == "papers":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
         return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants())
     return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()

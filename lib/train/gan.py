@@ -25,6 +25,7 @@ from lib.io import (atomic_write_json, load_checkpoint, open_run_log, read_jsonl
                     to_uint8_frames)
 from lib.locks import own_run_folder
 from lib.models.encoders import ContentEncoder, build_content_encoder
+from lib.models.flow_decoder import BANK_LR_RATIO, landmark_flow_error
 from lib.models.neutraliser import InputNeutraliser
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
                                 AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator,
@@ -36,7 +37,7 @@ from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_re
                                   validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
-                                  loss_shares, r1_penalty)
+                                  loss_shares, pyramid_error, r1_penalty)
 from lib.train.gan_samples import (sample_inputs, write_learning_curves, write_loss_curves, write_neutraliser_figure,
                                    write_sample_grid)
 from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
@@ -93,11 +94,11 @@ def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
     networks = build_networks(cfg, content_dim, device, autoencoder, directions, templates)
     neutraliser = None
     if uses_neutraliser(cfg):
-        if cache is not None:  # training: trained on the generator's own training videos (or read from its cache)
-            from lib.train.neutraliser import NeutraliserSettings, train_neutraliser
+        if cache is not None:  # training: trained on the training subjects' videos (or read from its cache)
+            from lib.train.neutraliser import neutraliser_for
 
-            settings = NeutraliserSettings(steps=cfg.neutraliser_steps, seed=cfg.seed)
-            neutraliser = train_neutraliser(cache, cfg.cache_dir, train_ids, settings, device)
+            neutraliser = neutraliser_for(cache, cfg.cache_dir, cfg.neutraliser_steps, cfg.seed, bool(cfg.probe_every),
+                                          device)
         else:  # loading a checkpoint: its state dict fills the weights
             neutraliser = InputNeutraliser().to(device).eval().requires_grad_(False)
     return GANModels(**networks, encoder=encoder, neutraliser=neutraliser)
@@ -141,7 +142,10 @@ def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoe
             generator.template_shape.copy_(templates.shape)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
-    for net in ((image_d, video_d) if cfg.warm_start else (generator, image_d, video_d)):
+    # a warm-started decoder keeps the autoencoder's weights; the flow U-Net keeps PyTorch's default init (DCGAN's
+    # N(0, 0.02) would shrink its signal through the skip-connected levels)
+    keeps_init = cfg.warm_start or composite == "flow"
+    for net in ((image_d, video_d) if keeps_init else (generator, image_d, video_d)):
         net.apply(init_dcgan_weights)
     generator.start_from_reference()
     if cfg.spectral_norm:  # after the init: it re-parametrises the initialised weights
@@ -191,6 +195,11 @@ def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
 def uses_composite(cfg: GANConfig) -> bool:
     """The ``composite`` option applies to variants with a content encoder (they have input frames)."""
     return cfg.composite != "off" and cfg.encoder != "none"
+
+
+def uses_landmark_flow(cfg: GANConfig) -> bool:
+    """``landmark_flow_weight`` applies to flow generators trained on aligned pairs (variants with an encoder)."""
+    return bool(cfg.landmark_flow_weight) and uses_composite(cfg) and cfg.reconstruction_weight > 0
 
 
 def uses_templates(cfg: GANConfig) -> bool:
@@ -243,10 +252,11 @@ def template_grids(models: GANModels, videos: torch.Tensor) -> torch.Tensor | No
 
 def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | None:
     """The input frames a composite generator copies from, aligned with :func:`content_codes`: the first
-    frame repeated (``single``) or every frame (``all``); None for other generators."""
+    frame repeated (``single``, and ``flow`` always) or every frame (``all``); None for other generators."""
     if not uses_composite(cfg):
         return None
-    return videos[:, :, :1].expand_as(videos) if cfg.content_mode == "single" else videos
+    single = cfg.content_mode == "single" or cfg.composite == "flow"  # flow: moves the first frame's pixels
+    return videos[:, :, :1].expand_as(videos) if single else videos
 
 
 def _lazy_r1(real_logits: torch.Tensor, real_inputs: torch.Tensor, cfg: GANConfig, log: dict, key: str) -> torch.Tensor:
@@ -267,17 +277,28 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
     real_videos, real_labels, real_images = real_videos.to(device), real_labels.to(device), real_images.to(device)
     batch, length = real_videos.shape[0], real_videos.shape[2]
     paired = cfg.reconstruction_weight > 0 and models.encoder is not None
-    if paired:  # target = the emotion of a real video of the same subject, which is the L1 target
+    own_take = paired and cfg.paired_target == "own-take"
+    if own_take:  # aligned pairs: input = each take's first frame, target = that take in its own emotion
+        target_videos, targets = real_videos, real_labels
+        has_partner = torch.ones(batch, dtype=torch.bool, device=device)
+        input_videos = real_videos[:, :, :1].expand_as(real_videos)  # the generator sees the first frame only
+    elif paired:  # target = the emotion of a real video of the same subject, which is the L1 target
         target_videos, targets, has_partner = sampler.partner_clips(positions)
         target_videos, targets, has_partner = target_videos.to(device), targets.to(device), has_partner.to(device)
+        input_videos = real_videos  # the real clips are also the generator's inputs: content of the same subjects
     else:
         targets = torch.randint(0, N_CATEGORIES, (batch,), generator=noise, device=device)
+        input_videos = real_videos
 
-    # The real clips are also the generator's inputs: content of the same subjects, target emotion.
-    inputs = generator_inputs(models, cfg, real_videos)
+    inputs = generator_inputs(models, cfg, input_videos)
     content = content_codes(models, cfg, inputs, noise)
-    fake_videos, drawn_map = models.generator(content, targets, noise, reference_frames(cfg, inputs),
-                                              return_drawn=True, template_grid=template_grids(models, inputs))
+    supervise_flow = own_take and uses_landmark_flow(cfg)
+    if supervise_flow and sampler.landmarks is None:
+        raise ValueError("landmark_flow_weight > 0 needs the training videos' landmarks: set sampler.landmarks "
+                         "(lib.data.landmarks.cache_landmarks), as train_gan does")
+    outputs = models.generator(content, targets, noise, reference_frames(cfg, inputs), return_drawn=True,
+                               template_grid=template_grids(models, inputs), return_flow=supervise_flow)
+    fake_videos, drawn_map = outputs[:2]
     frame_pick = torch.randint(0, batch * length, (cfg.image_batch,), generator=noise, device=device)
     fake_images = _flat_frames(fake_videos)[frame_pick]
     use_image_d, use_video_adv = cfg.image_adv_weight > 0, cfg.video_adv_weight > 0
@@ -351,9 +372,23 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
             fake, target = fake - fake[:, :, :1], target - target[:, :, :1]
         # l1's optimum is the per-pixel median, which is "no change" wherever fewer than half of the
         # targets move (expressions are small and their timing varies); mse's is the mean change
-        difference = (fake - target).abs() if cfg.reconstruction_loss == "l1" else (fake - target).square()
-        error = difference.mean(dim=(1, 2, 3, 4))
+        if cfg.reconstruction_loss == "pyramid":
+            error = pyramid_error(fake, target)
+        else:
+            difference = (fake - target).abs() if cfg.reconstruction_loss == "l1" else (fake - target).square()
+            error = difference.mean(dim=(1, 2, 3, 4))
         terms["reconstruction"] = cfg.reconstruction_weight * error[has_partner].mean()
+    if own_take and cfg.feature_matching_weight > 0:  # D_V reads the generated clip as it reads its own take
+        with torch.no_grad():
+            wanted = models.video_discriminator.feature_maps(target_videos)
+        got = models.video_discriminator.feature_maps(fake_videos)
+        terms["feature_matching"] = cfg.feature_matching_weight * sum(
+            (a - b).abs().mean() for a, b in zip(got, wanted)) / len(got)
+    if supervise_flow:  # each landmark of frame t must be fetched from its place in the take's first frame
+        points = sampler.first_clip_landmarks(positions, sampler.landmarks).to(device)
+        error = landmark_flow_error(outputs[2], points[:, 0], points)
+        terms["landmark_flow"] = cfg.landmark_flow_weight * error
+        log["landmark_flow_error"] = error.item()
     if drawn_map is not None:
         drawn = drawn_map.mean()  # how much of the frames is drawn rather than kept from the input
         log["drawn"] = drawn.item()
@@ -374,12 +409,16 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
 
 def make_optimizers(models: GANModels, cfg: GANConfig) -> dict[str, torch.optim.Optimizer]:
     betas = (cfg.beta1, cfg.beta2)
-    generator_params = list(models.generator.parameters())
+    bank = [p for name, p in models.generator.named_parameters() if name.startswith("decoder.bank_")]
+    generator_params = [p for name, p in models.generator.named_parameters() if not name.startswith("decoder.bank_")]
     if models.encoder is not None and models.encoder.finetune:
         generator_params += list(models.encoder.parameters())
+    groups = [{"params": generator_params}]
+    if bank:  # the flow generator's emotion bank: direct per-cell parameters, a larger step
+        groups.append({"params": bank, "lr": cfg.learning_rate * BANK_LR_RATIO})
     d_lr = cfg.learning_rate * (cfg.d_lr_ratio or 1.0)  # two-time-scale update (TTUR) when the ratio is not 1
     return {
-        "generator": torch.optim.Adam(generator_params, lr=cfg.learning_rate, betas=betas),
+        "generator": torch.optim.Adam(groups, lr=cfg.learning_rate, betas=betas),
         "image_discriminator": torch.optim.Adam(models.image_discriminator.parameters(), lr=d_lr, betas=betas),
         "video_discriminator": torch.optim.Adam(models.video_discriminator.parameters(), lr=d_lr, betas=betas),
     }
@@ -440,13 +479,15 @@ def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler
 
 
 def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConfig, Any, np.ndarray, np.ndarray]:
-    """Resolve the config, open the cache, train the FaceNet identity embedder when asked."""
+    """Resolve the config, open the cache, train the FaceNet identity embedder when asked; returns the training
+    and validation video ids (:func:`lib.data.splits.training_videos`)."""
     from lib.data.cache import load_cache
-    from lib.data.splits import composition_videos
+    from lib.data.splits import training_videos
 
     cfg = ensure_resolved(cfg)
     cache = cache if cache is not None else load_cache(cfg.cache_dir)
-    train_ids, test_ids = composition_videos(cache, cfg.composition)
+    # no test subject's held-out video; the validation videos leave training when the probes select on them
+    train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
     cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
     if int(cache.frames.shape[1]) != cfg.image_size:
         raise ConfigError(f"image_size={cfg.image_size} but the cache holds {cache.frames.shape[1]}px frames")
@@ -457,7 +498,7 @@ def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConf
                                        cfg.identity_batch, seed=cfg.seed, device=resolve_device(cfg.device))
         print(f"FaceNet identity embedder (trained on the training subjects): {path}")
         cfg = dataclasses.replace(cfg, facenet_weights_path=str(path))
-    return cfg, cache, train_ids, test_ids
+    return cfg, cache, train_ids, validation_ids
 
 
 def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
@@ -481,7 +522,7 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
 
 def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress: bool,
                      probe: Callable[["TrainedGenerator"], dict[str, float]] | None) -> dict[str, Any]:
-    cfg, cache, train_ids, test_ids = _prepare(cfg, cache, progress)
+    cfg, cache, train_ids, validation_ids = _prepare(cfg, cache, progress)
     device = resolve_device(cfg.device)
     checkpoint_path = run_dir / CHECKPOINT_NAME
 
@@ -491,6 +532,10 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         compile_decoder(models.generator)
     optimizers = make_optimizers(models, cfg)
     sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start=cfg.clip_start)
+    if uses_landmark_flow(cfg):  # the training videos' dlib points, computed once beside the cache
+        from lib.data.landmarks import cache_landmarks
+
+        sampler.landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress, video_ids=train_ids)
     noise = torch.Generator(device=device)
     noise.manual_seed(cfg.seed + 1)
     step, elapsed, best = 0, 0.0, None
@@ -509,9 +554,9 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     stats = open_run_log(cfg, run_dir, step)
-    inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+    inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)  # validation faces, never test ones
     if models.neutraliser is not None and not (run_dir / NEUTRALISER_FIGURE).is_file():
-        write_neutraliser_figure(models.neutraliser, cache, test_ids, run_dir / NEUTRALISER_FIGURE)
+        write_neutraliser_figure(models.neutraliser, cache, validation_ids, run_dir / NEUTRALISER_FIGURE)
 
     models.generator.train()
     models.image_discriminator.train()
@@ -535,7 +580,7 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
 
-    def wall_seconds() -> float:  # wall time of the run so far, earlier sessions included
+    def wall_seconds() -> float:  # wall time of the run so far, earlier sittings (resumes) included
         return elapsed + time.time() - session_start
 
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
@@ -561,6 +606,9 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         if step % cfg.checkpoint_every == 0 or final:
             save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
     bar.close()
+    if cfg.steps == 0 and not checkpoint_path.is_file():  # an untrained generator (the templates prior), as it is
+        write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
+        save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
     elapsed = wall_seconds()
     return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds, best)
 

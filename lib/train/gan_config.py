@@ -21,7 +21,7 @@ from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
 from lib.models.reenact import OUTPUTS as REENACT_OUTPUTS
 from lib.train.augment import parse_policy
-from lib.train.recipes import (ADVERSARIAL_LOSSES, RECIPE_NAMES, RECIPE_OPTIONS, RECIPES, RECONSTRUCTION_LOSSES,
+from lib.train.recipes import (ADVERSARIAL_LOSSES, PAIRED_TARGETS, RECIPE_NAMES, RECIPE_OPTIONS, RECIPES, RECONSTRUCTION_LOSSES,
                                RECONSTRUCTION_TARGETS, TEMPLATE_ALIGNMENTS, TEMPLATE_MOTIONS,
                                recipe_value)
 from lib.train.systems import SYSTEM_NAMES
@@ -84,7 +84,8 @@ RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
 # i.e. with the thesis recipe's value (every option's "off").
 ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
                      for name in ("template_alignment", "template_upper_weight", "template_lower_weight",
-                                  "drawn_upper_weight", "neutralise_input")}
+                                  "drawn_upper_weight", "neutralise_input", "paired_target",
+                                  "landmark_flow_weight", "feature_matching_weight")}
 ADDED_PRESET_KNOBS = ("neutraliser_steps",)  # GAN_PRESETS entries added after runs were stored
 
 
@@ -165,11 +166,23 @@ class GANConfig:
     d_lr_ratio: float | None = _param(None, "None: the recipe's; discriminator learning rate x ratio (TTUR)")
     reconstruction_weight: float | None = _param(None, "None: the recipe's; paired loss to a real video of the "
                                                        "subject in the target emotion (0 = off)")
+    paired_target: str | None = _param(None, "None: the recipe's; the paired loss's target: other-take (a real video of "
+                                             "the input's subject in the target emotion) | own-take (the take whose "
+                                             "first frame is the input, in that take's emotion: aligned pairs)",
+                                       (None,) + PAIRED_TARGETS)
+    landmark_flow_weight: float | None = _param(None, "None: the recipe's; with composite=flow and own-take pairs, "
+                                                   "weight of the flow's error at the target frame's dlib landmarks "
+                                                   "(each must come from its place in the input frame; 0 = off)")
+    feature_matching_weight: float | None = _param(None, "None: the recipe's; with own-take pairs, weight of the L1 "
+                                                      "between D_V's features of a generated clip and of its own "
+                                                      "take (pix2pixHD; 0 = off)")
     reconstruction_target: str | None = _param(None, "None: the recipe's; what the paired loss compares: the "
                                                      "frames, or their changes from the first frame (changes: the "
                                                      "expression without the other take's lighting and pose)",
                                                (None,) + RECONSTRUCTION_TARGETS)
-    reconstruction_loss: str | None = _param(None, "None: the recipe's; l1 (pix2pix, FEV-GAN) | mse",
+    reconstruction_loss: str | None = _param(None, "None: the recipe's; l1 (pix2pix, FEV-GAN) | mse | pyramid (L1 "
+                                                   "of 32, 16 and 8 px views, each frame's mean removed: "
+                                                   "lib.train.gan_losses.pyramid_error)",
                                              (None,) + RECONSTRUCTION_LOSSES)
     warm_start: bool | None = _param(None, "None: the recipe's; generator decoder from the autoencoder's decoder",
                                      (None, True, False))
@@ -186,7 +199,9 @@ class GANConfig:
     composite: str | None = _param(None, "None: the recipe's; off | mask (the generator draws a colour image and a "
                                          "mask, and keeps the input frame where the mask is 1: GANimation) | "
                                          "warp (the input frame is also moved by a drawn flow field) | residual "
-                                         "(input frame + a drawn change); variants with a content encoder only",
+                                         "(input frame + a drawn change) | flow (a U-Net reads the input frame, "
+                                         "moves its pixels by a drawn flow and draws occlusions: "
+                                         "lib/models/flow_decoder.py); variants with a content encoder only",
                                    (None,) + COMPOSITES)
     emotion_templates: bool | None = _param(None, "None: the recipe's; with composite=residual, each emotion's mean "
                                                   "change from the first frame in the training videos (per frame, "
@@ -305,7 +320,8 @@ def validate(cfg: GANConfig) -> GANConfig:
             check_choice(item.name, getattr(cfg, item.name), item.metadata["choices"])
     parse_policy(option(cfg, "diffaugment"))
     for name in ("r1_gamma", "reconstruction_weight", "fake_category_weight", "composite_drawn_weight",
-                 "template_upper_weight", "template_lower_weight", "drawn_upper_weight"):
+                 "template_upper_weight", "template_lower_weight", "drawn_upper_weight", "landmark_flow_weight",
+                 "feature_matching_weight"):
         check_positive(name, option(cfg, name), allow_zero=True)
     check_positive("d_lr_ratio", option(cfg, "d_lr_ratio"))
     check_positive("drawn_smoothing", option(cfg, "drawn_smoothing"))
@@ -322,10 +338,23 @@ def validate(cfg: GANConfig) -> GANConfig:
     check_choice("device", cfg.device if not str(cfg.device).startswith("cuda:") else "cuda", DEVICES)
     if option(cfg, "emotion_directions") and not option(cfg, "warm_start"):
         raise ConfigError("emotion_directions=True sets columns of the autoencoder's decoder: it needs warm_start=True")
+    if option(cfg, "warm_start") and option(cfg, "composite") == "flow":
+        raise ConfigError("warm_start=True loads the autoencoder's decoder; composite='flow' has none (it starts at "
+                          "the input frame): use one or the other")
     if option(cfg, "emotion_templates") and option(cfg, "composite") != "residual":
         raise ConfigError("emotion_templates=True adds to a residual generator's change: it needs composite='residual'")
+    if option(cfg, "landmark_flow_weight") and not (option(cfg, "composite") == "flow" and option(
+            cfg, "paired_target") == "own-take" and option(cfg, "clip_start") == "first"):
+        raise ConfigError("landmark_flow_weight > 0 supervises the flow of aligned pairs: it needs composite='flow', "
+                          "paired_target='own-take' and clip_start='first'")
+    if option(cfg, "feature_matching_weight") and option(cfg, "paired_target") != "own-take":
+        raise ConfigError("feature_matching_weight > 0 compares a generated clip with its own take: it needs "
+                          "paired_target='own-take'")
     if option(cfg, "template_alignment") != "none" and not option(cfg, "emotion_templates"):
         raise ConfigError("template_alignment moves the emotion templates onto each face: it needs emotion_templates=True")
+    if cfg.system == "templates" and cfg.encoder != "ae":
+        raise ConfigError(f"system='templates' decodes with the autoencoder's decoder: it needs encoder='ae', "
+                          f"got {cfg.encoder!r}")
     if cfg.system == "latent-walk" and cfg.encoder != "ae":
         raise ConfigError(f"system='latent-walk' walks in the autoencoder's code space: it needs encoder='ae', "
                           f"got {cfg.encoder!r}")
@@ -346,7 +375,8 @@ def validate(cfg: GANConfig) -> GANConfig:
     if cfg.consistency_scale is not None:
         check_positive("consistency_scale", cfg.consistency_scale, allow_zero=True)
     check_positive("learning_rate", cfg.learning_rate)
-    for name in ("steps", "image_batch", "video_batch", "checkpoint_every", "log_every", "sample_every",
+    check_positive("steps", preset_value(cfg, "steps"), allow_zero=cfg.system == "templates")  # an untrained prior
+    for name in ("image_batch", "video_batch", "checkpoint_every", "log_every", "sample_every",
                  "width", "facenet_input_size", "consistency_frames", "identity_steps", "identity_batch",
                  "n_sample_subjects"):
         check_positive(name, preset_value(cfg, name))

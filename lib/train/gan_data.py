@@ -33,6 +33,7 @@ class ClipSampler:
         self.subjects = rows["subject"].astype(str).to_numpy()
         self.video_length, self.every_nth, self.clip_start = video_length, every_nth, clip_start
         self.rng = np.random.default_rng(seed)
+        self.landmarks: np.ndarray | None = None  # per-frame dlib points of the cache, for landmark_flow_weight
 
     def clip_of(self, position: int, offsets: np.ndarray | None = None) -> np.ndarray:
         """uint8 (T, H, W, 3) clip of the video at ``position`` (random offsets unless given)."""
@@ -63,6 +64,15 @@ class ClipSampler:
             labels.append(self.labels[partner])
         videos = uint8_to_model(np.stack(clips)).transpose(1, 2).contiguous()
         return videos, torch.as_tensor(np.asarray(labels, np.int64)), torch.as_tensor(found)
+
+    def first_clip_landmarks(self, positions: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """(n, T, 68, 2) landmarks (``landmarks``: the cache's per-frame points) of the clips that ``clips`` draws
+        with ``clip_start="first"`` at ``positions`` (those clips' frames are fixed: no draw)."""
+        if self.clip_start != "first":
+            raise ValueError("landmarks of drawn clips are known for clip_start='first' only")
+        frames = [self.starts[p] + sample_clip_indices(int(self.lengths[p]), self.video_length, self.every_nth,
+                                                       start="first") for p in positions]
+        return torch.from_numpy(np.stack([landmarks[f] for f in frames]))
 
     def images(self, n: int) -> torch.Tensor:
         positions = self.rng.integers(0, len(self.video_ids), size=n)

@@ -71,6 +71,17 @@ def posed_first_frames(cache: Any, video_ids: Sequence[int]) -> tuple[np.ndarray
     return np.concatenate(frame_rows), np.stack(targets), np.concatenate(takes)
 
 
+def neutraliser_for(cache: Any, cache_dir: str | Path, steps: int, seed: int = 0, hold_out_validation: bool = True,
+                    device: str | torch.device = "cpu", progress: bool = True) -> InputNeutraliser:
+    """The neutraliser every generator of this cache shares: trained on the training subjects' videos (the
+    ``unseen`` composition's, without the validation subjects' held-out ones when ``hold_out_validation``), so
+    one network serves the seen and the unseen variants and no test subject's video is read."""
+    from lib.data.splits import training_videos
+
+    video_ids, _ = training_videos(cache, "unseen", hold_out=hold_out_validation)
+    return train_neutraliser(cache, cache_dir, video_ids, NeutraliserSettings(steps=steps, seed=seed), device, progress)
+
+
 def train_neutraliser(cache: Any, cache_dir: str | Path, video_ids: Sequence[int],
                       settings: NeutraliserSettings = NeutraliserSettings(), device: str | torch.device = "cpu",
                       progress: bool = True) -> InputNeutraliser:

@@ -12,6 +12,8 @@ without importing the systems.
   emotion's mean landmark motion.
 - ``latent-walk``: seed 004's latent-direction walk on 02's autoencoder (:mod:`lib.train.latent_walk`);
   no network is trained.
+- ``templates``: the training-free prior of per-emotion mean pixel changes (:mod:`lib.train.templates`), a
+  baseline for every trained system.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ SYSTEMS: dict[str, System] = {
                       "seed 002: pix2pix U-Net + PatchGAN conditioned on the first input frame and target landmark "
                       "heatmaps; the input's dlib landmarks moved by the target emotion's mean landmark motion; pixel, "
                       "self/triple-consistency, perceptual and identity losses"),
+    "templates": System("lib.train.templates", "fit_templates", "load_templates",
+                        "a training-free prior: the neutralised input + each emotion's mean pixel change in the "
+                        "training takes, decoded by the autoencoder's decoder (VICE-GAN's generator at step 0)"),
     "latent-walk": System("lib.train.latent_walk", "fit_latent_walk", "load_latent_walk",
                           "seed 004: per-emotion logistic-regression directions in the autoencoder's code space, "
                           "the input's code walked along them on a neutral -> onset -> apex curve, decoded"),

@@ -1,0 +1,84 @@
+"""README's results table, written from 05's results so that no number in it is typed by hand.
+
+``python -m lib.runs.readme [RESULTS_DIR]`` (``make demo`` calls it after 05) replaces what stands between the
+``<!-- results:begin -->`` and ``<!-- results:end -->`` lines of README.md with the headline columns of
+``RESULTS_DIR/results.csv`` (default: the demo's 05 run), each with its 95% subject-bootstrap interval, plus the
+pairs and the command that made them.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lib.paths import REPO_ROOT, runs_dir
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# (results.csv column, header): the learning issue's bars, in the order README explains them
+COLUMNS = (("snapshot", "snapshot"), ("face_rate_dlib", "faces (dlib)"), ("verif_acc_tuned_truth", "`truth` identity"),
+           ("verif_acc_tuned_dlib", "dlib identity"), ("cas_trained", "CAS trained"), ("cas_truth", "CAS truth"),
+           ("acd_ratio_truth", "ACD ratio"), ("ssim", "SSIM"))
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    value = row.get(column)
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, str):  # e.g. the snapshot: "best (step 600)"
+        return value
+    cell = f"{value:.2f}"
+    low, high = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+    if isinstance(low, float) and isinstance(high, float) and np.isfinite([low, high]).all():
+        cell += f" [{low:.2f}, {high:.2f}]"
+    return cell
+
+
+def results_table(results_dir: str | Path) -> str:
+    """The markdown table of the headline columns of ``results_dir/results.csv`` (the real videos first)."""
+    table = pd.read_csv(Path(results_dir) / "results.csv")
+    real = table[table["run"] == "real"]
+    if "acd_truth" in table.columns and len(real):
+        reference = float(real["acd_truth"].iloc[0])
+        for suffix in ("", "_lo", "_hi"):
+            if f"acd_truth{suffix}" in table.columns:
+                table[f"acd_ratio_truth{suffix}"] = table[f"acd_truth{suffix}"] / reference
+    columns = [(c, h) for c, h in COLUMNS if c in table.columns]
+    lines = ["| run | " + " | ".join(h for _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for _, row in table.iterrows():
+        name = str(row.get("variant") or row["run"])
+        lines.append(f"| {name} | " + " | ".join(_cell(row, c) for c, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(results_dir: str | Path, readme: str | Path | None = None, command: str = "make demo") -> Path:
+    """Write the table of ``results_dir`` between README's result markers; returns README's path."""
+    readme = Path(readme) if readme else REPO_ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to write the results into")
+    results_dir = Path(results_dir)
+    pairs = ""
+    meta = results_dir / "results.json"
+    if meta.is_file():
+        import json
+
+        n_pairs = json.loads(meta.read_text()).get("config", {}).get("n_pairs")
+        pairs = f" on {n_pairs} test pairs" if n_pairs else ""
+    where = results_dir.resolve()
+    where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
+    block = (f"{BEGIN}\nWritten by `{command}` from `{where}/results.csv`{pairs} (05's protocol: the test "
+             f"subjects' held-out emotions):\n\n{results_table(results_dir)}\n{END}")
+    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    readme.write_text(text)
+    return readme
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m lib.runs.readme", description=__doc__.split("\n\n")[0])
+    parser.add_argument("results_dir", nargs="?", default=str(runs_dir() / "05_evaluate" / "demo-small"))
+    parser.add_argument("--command", default="make demo", help="the command named as the table's source")
+    args = parser.parse_args()
+    print(f"results table written into {update_readme(args.results_dir, command=args.command)}")
