@@ -32,8 +32,10 @@ from lib.train.recipes import RECIPE_OPTIONS, RECIPES  # noqa: E402
 
 HEADLINE = dict(encoder="ae", content_mode="single", finetune=False, composition="seen")  # thesis model 4, seen
 # Switching an option off also switches off the options that need it.
-NEEDED_BY = {"warm_start": ("emotion_directions",), "composite": ("emotion_templates", "template_alignment"),
-             "emotion_templates": ("template_alignment",)}  # (template_alignment: for a --base that turns it on)
+NEEDED_BY = {"warm_start": ("emotion_directions",),
+             "composite": ("emotion_templates", "template_alignment", "landmark_flow_weight"),
+             "emotion_templates": ("template_alignment",), "clip_start": ("landmark_flow_weight",),
+             "paired_target": ("landmark_flow_weight", "feature_matching_weight")}  # (template_alignment: for a --base that turns it on)
 MEASURES = ("headline", "ssim", "cas_trained", "cas_truth", "verif_truth", "verif_dlib", "verif_ae", "face_rate_dlib",
             "acd_ratio_truth")
 

@@ -43,11 +43,24 @@ def notebooks_dir() -> Path:
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
+# Names no run, grid or output folder may take: the Windows device names (a folder of that name cannot be
+# copied to or opened on Windows) whatever their case.
+RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                            *(f"lpt{i}" for i in range(1, 10))})
+NAME_RULE = ("a folder name is made of letters, digits and ._=- (anything else becomes -), must not be empty, "
+             "must not start with '.' (hidden, or '.'/'..', which leave their folder) and must not be a reserved "
+             f"device name ({', '.join(sorted(RESERVED_NAMES))})")
+
+
 def safe_name(text: str) -> str:
-    """A file-system-safe version of ``text`` (keeps letters, digits, ``._=-``)."""
+    """A file-system-safe version of ``text`` (keeps letters, digits, ``._=-``) that stays inside its parent
+    folder; raises ValueError stating :data:`NAME_RULE` for a name that is empty, hidden, ``.``/``..`` or
+    reserved."""
     cleaned = _SAFE.sub("-", str(text)).strip("-")
-    if not cleaned:
-        raise ValueError(f"cannot make a folder name from {text!r}")
+    problem = ("is empty" if not cleaned else "starts with '.'" if cleaned.startswith(".") else
+               "is a reserved name" if cleaned.split(".")[0].lower() in RESERVED_NAMES else None)
+    if problem:
+        raise ValueError(f"cannot make a folder name from {text!r}: it {problem}; {NAME_RULE}")
     return cleaned
 
 
@@ -101,9 +114,10 @@ def run_dir(notebook: str, run_name: str | None = None, description: str = "run"
     which is how an interrupted run resumes from its checkpoints.
     """
     parent = runs_dir() / safe_name(notebook)
+    name = safe_name(run_name) if run_name else None  # a hostile name fails before anything is made
     parent.mkdir(parents=True, exist_ok=True)
-    if run_name:
-        path = parent / safe_name(run_name)
+    if name:
+        path = parent / name
         path.mkdir(parents=True, exist_ok=True)
         return path
     sweep_failed_runs(parent)

@@ -78,3 +78,36 @@ def test_the_history_pattern_catches_the_wording(line):
                                   "a run resumed over several sittings", "session0|session1"])
 def test_the_history_pattern_leaves_domain_words(line):
     assert not HISTORY_WORDING.search(line)
+
+
+def test_readme_results_table_is_written_from_results_csv(tmp_path):
+    """README's results block is regenerated from 05's results.csv: values, intervals, ACD as a ratio to real."""
+    import json
+
+    import pandas as pd
+
+    from lib.runs.readme import BEGIN, END, update_readme
+
+    results = tmp_path / "05"
+    results.mkdir()
+    pd.DataFrame([
+        {"run": "real", "variant": "real", "face_rate_dlib": 1.0, "cas_truth": 0.9, "cas_truth_lo": 0.8,
+         "cas_truth_hi": 0.95, "acd_truth": 0.2},
+        {"run": "/x/thesis-m4-seen", "variant": "thesis-m4-seen", "snapshot": "best (step 750)",
+         "face_rate_dlib": 0.97, "cas_truth": 0.71, "cas_truth_lo": 0.6, "cas_truth_hi": 0.8, "acd_truth": 0.3,
+         "acd_truth_lo": 0.25, "acd_truth_hi": 0.35},
+    ]).to_csv(results / "results.csv", index=False)
+    (results / "results.json").write_text(json.dumps({"config": {"n_pairs": 96}}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{BEGIN}\nold\n{END}\n\ntail\n")
+    update_readme(results, readme)
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
+    assert "on 96 test pairs" in text
+    row = next(line for line in text.splitlines() if line.startswith("| thesis-m4-seen"))
+    assert "best (step 750)" in row and "0.71 [0.60, 0.80]" in row and "1.50 [1.25, 1.75]" in row
+    update_readme(results, readme)  # idempotent: one block, rewritten
+    assert readme.read_text() == text
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="results:begin"):
+        update_readme(results, readme)

@@ -96,6 +96,28 @@ def test_run_dir_numbering_and_names(tmp_path, monkeypatch):
         safe_name("///")
 
 
+@pytest.mark.parametrize("name,why", [("..", "starts with '.'"), (".", "starts with '.'"),
+                                      (".hidden", "starts with '.'"), ("../escape", "starts with '.'"),
+                                      ("  ", "is empty"), ("NUL", "reserved"), ("com1.txt", "reserved")])
+def test_hostile_names_are_rejected_with_the_rule(tmp_path, monkeypatch, name, why):
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=why) as error:
+        run_dir("03_train", name)
+    assert "must not start with '.'" in str(error.value)  # the rule is stated
+    with pytest.raises(ValueError, match=why):
+        safe_name(name)
+    assert list(tmp_path.rglob("*")) == []  # rejected before anything is made
+    with pytest.raises(ValueError, match="is empty"):
+        safe_name("")
+
+
+def test_ordinary_names_stay_inside_their_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("VICE_RUNS_DIR", str(tmp_path))
+    for name, folder in (("a/../../b", "a-..-..-b"), ("my run", "my-run"), ("v1.2", "v1.2"), ("console", "console")):
+        path = run_dir("03_train", name)
+        assert path == tmp_path / "03_train" / folder and path.resolve().is_relative_to(tmp_path.resolve())
+
+
 def test_facenet_pytorch_imports_without_torchvision():
     from lib.compat import batched_nms, import_facenet_pytorch
 

@@ -101,7 +101,7 @@ def _cache_names(scan: mug.ScanResult, cfg: PreprocessConfig, fingerprint: str) 
     params = {k: v for k, v in to_dict(cfg).items() if k not in ("seed", "test_fraction")}
     prep_key = _hash({"version": CACHE_FORMAT_VERSION, "data": fingerprint, "params": params})[:10]
     from lib.paths import safe_name
-    name = f"{safe_name(scan.root.name)}-{cfg.detector}{cfg.image_size}-{prep_key}-seed{cfg.seed}"
+    name = f"{safe_name(scan.root.name.lstrip('.') or 'data')}-{cfg.detector}{cfg.image_size}-{prep_key}-seed{cfg.seed}"
     if cfg.test_fraction != 0.2:
         name += f"-test{cfg.test_fraction:g}"
     return name, prep_key

@@ -52,6 +52,12 @@ PLANS: dict[str, Plan] = {
     # keep `make demo` within 30 minutes on a 2-core CPU; validation probes (dlib included) every 125 steps.
     "demo": Plan("demo", "demo", "fast", None, {"small": {"steps": 500, "probe_every": 125}},
                  "thesis model 4 seen and unseen + the templates prior + MoCoGAN + the latent walk, fast recipe"),
+    # The learning issue's bar runs: the headline variant and its unseen twin, 30 minutes of training each
+    # (two at a time on one thread each), validation probes every 250 steps; 05 then evaluates them beside the
+    # demo's baselines on 96 pairs (docs/reproduce.md).
+    "headline": Plan("headline", "headline", "fast", None,
+                     {"small": {"steps": 100000, "time_limit_minutes": 30.0, "probe_every": 250}},
+                     "thesis model 4 seen and unseen, 30 minutes of training each, fast recipe"),
     # Every variant of every grid, three seeds, 2,000 steps each at `small` (about 15 minutes a VICE-GAN
     # run alone on two cores, 23 two at a time; FaceNet ones slower; FEV-GAN about 13 minutes on one
     # thread; reenact about 9 minutes on two (0.27 s an iteration); the latent walk seconds): 78 runs, about

@@ -42,7 +42,7 @@ CHOICE_PARAMETERS: dict[str, tuple] = {f.name: f.metadata["choices"] for f in da
 # Loss weights a variant may set to 0 to drop a term.
 LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 
-GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "baselines", "demo", "papers", "all")
+GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "baselines", "headline", "demo", "papers", "all")
 HEADLINE_VARIANTS = ("thesis-m4-seen", "thesis-m4-unseen")  # the learning issue's headline and its twin
 
 
@@ -199,6 +199,8 @@ def _grid_variants(name: str) -> list[Variant]:
         return baseline_variants()
     if name == "baselines":
         return baseline_variants() + other_system_variants()
+    if name == "headline":
+        return [v for v in thesis_variants() if v.name in HEADLINE_VARIANTS]
     if name == "demo":  # the latent walk fits in seconds; FEV-GAN needs its own training budget
         return ([v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + templates_variants()
                 + baseline_variants() + latent_walk_variants())

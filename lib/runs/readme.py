@@ -8,6 +8,7 @@ pairs and the command that made them.
 from __future__ import annotations
 
 import argparse
+import io
 import re
 from pathlib import Path
 
@@ -51,6 +52,56 @@ def results_table(results_dir: str | Path) -> str:
         name = str(row.get("variant") or row["run"])
         lines.append(f"| {name} | " + " | ".join(_cell(row, c) for c, _ in columns) + " |")
     return "\n".join(lines)
+
+
+def emotion_rows(run_dir: str | Path, n_inputs: int = 3, frames: tuple[int, ...] = (0, 5, 10, 15),
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """What a run's best generator makes of validation inputs (never a test subject's video), for README.
+
+    Returns ``(grid, video)``: ``grid`` uint8 (H, W, 3), one row per emotion, for each of ``n_inputs`` validation
+    subjects its input frame then the generated ``frames``; ``video`` uint8 (T, H', W', 3), the first input
+    beside its six generated videos, for a GIF of the face changing expression.
+    """
+    import torch
+
+    from lib.constants import EMOTIONS
+    from lib.data.cache import load_cache
+    from lib.data.clips import uint8_to_model
+    from lib.data.splits import training_videos
+    from lib.io import to_uint8_frames, video_grid
+    from lib.train.systems import load_generator
+
+    generator = load_generator(run_dir, snapshot="best")
+    config = generator.config
+    cache = load_cache(config.cache_dir)
+    _, validation = training_videos(cache, config.composition)
+    rows = cache.index.set_index("video_id").loc[list(validation)].reset_index().drop_duplicates("subject")
+    clips = [np.asarray(cache.frames[int(row["start"]) + np.minimum(np.arange(config.video_length) * config.every_nth,
+                                                                  int(row["length"]) - 1)])
+             for _, row in rows.head(n_inputs).iterrows()]
+    videos = uint8_to_model(np.stack(clips)).transpose(1, 2)  # (B, 3, T, H, W)
+    generated = [generator.generate(videos, torch.full((len(videos),), e), seed=seed) for e in range(len(EMOTIONS))]
+    inputs = [to_uint8_frames(v)[0] for v in videos]
+    grid = np.concatenate([np.concatenate([np.concatenate([inputs[b], *to_uint8_frames(out[b])[list(frames)]], 1)
+                                           for b in range(len(videos))], 1) for out in generated], 0)
+    still = np.repeat(inputs[0][None], config.video_length, 0)
+    video = video_grid([[still] + [out[0] for out in generated]])
+    return grid, video
+
+
+def write_readme_figures(run_dir: str | Path, out_dir: str | Path | None = None, scale: int = 2) -> list[Path]:
+    """README's pictures of the headline run: ``demo_emotions.png`` (rows = emotions) and ``demo_emotions.gif``."""
+    from PIL import Image
+
+    from lib.io import atomic_write_bytes, write_gif
+    from lib.paths import figures_dir
+
+    out_dir = Path(out_dir) if out_dir else figures_dir() / "readme"
+    grid, video = emotion_rows(run_dir)
+    buffer = io.BytesIO()
+    Image.fromarray(grid.repeat(scale, 0).repeat(scale, 1)).save(buffer, format="PNG")
+    return [atomic_write_bytes(out_dir / "demo_emotions.png", buffer.getvalue()),
+            write_gif(video, out_dir / "demo_emotions.gif", fps=6, scale=scale)]
 
 
 def update_readme(results_dir: str | Path, readme: str | Path | None = None, command: str = "make demo") -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lib.config import check_choice
 from lib.constants import ACD_RATIO_RANGE, EMOTIONS
 from lib.data.clips import uint8_to_model
 from lib.io import atomic_write_bytes, video_grid, write_gif
@@ -130,9 +131,11 @@ def write_learning_curves(records: list[dict], path: str | Path) -> Path | None:
 
 def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
                             keys: tuple[str, ...] = ("headline", "ssim", "cas_trained", "cas_truth", "verif_ae",
-                                                     "acd_ratio_truth")) -> Path:
-    """One panel per probe measure, one line per run (``{label: run folder}``), against step: the
-    ablation figure of several 03 runs.  Raises naming a run folder that has no probe records."""
+                                                     "acd_ratio_truth"), x: str = "step") -> Path:
+    """One panel per probe measure, one line per run (``{label: run folder}``), against ``x``: ``"step"`` (the
+    ablation figure of several 03 runs) or ``"minutes"`` of wall time, probes included (the time-to-quality
+    curve).  Raises naming a run folder that has no probe records."""
+    check_choice("x", x, ("step", "minutes"))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -151,12 +154,12 @@ def compare_learning_curves(run_dirs: dict[str, str | Path], path: str | Path,
     for i, key in enumerate(keys):
         axis = figure.add_subplot(rows, columns, i + 1)
         for label, records in curves.items():
-            axis.plot([r["step"] for r in records], [r.get(f"probe_{key}", np.nan) for r in records], marker="o",
-                      markersize=3, label=label)
+            where = [r["step"] if x == "step" else r["elapsed_seconds"] / 60 for r in records]
+            axis.plot(where, [r.get(f"probe_{key}", np.nan) for r in records], marker="o", markersize=3, label=label)
         if key.startswith("acd_ratio"):
             axis.axhspan(*ACD_RATIO_RANGE, color="green", alpha=0.08)  # the bar: 0.5x to 2x the real videos
         axis.set_title(key, fontsize=9)
-        axis.set_xlabel("step")
+        axis.set_xlabel("step" if x == "step" else "wall-clock minutes")
     figure.axes[0].legend(fontsize=7)
     return _write_png(figure, path)
 
