@@ -189,3 +189,48 @@ def test_gan_config_fields_are_type_checked_before_any_work(field, value):
 
     with pytest.raises(ConfigError, match=f"invalid {field}={value!r}"):
         validate(make_gan_config(preset="tiny", **{field: value}))
+
+
+from test_gan_training import ae_checkpoint, cache_dir  # noqa: E402, F401 (fixtures)
+
+
+@pytest.mark.parametrize("system", ["vicegan", "fevgan"])
+def test_sigterm_checkpoints_the_step_and_resumes_with_identical_losses(cache_dir, ae_checkpoint, tmp_path,  # noqa: F811
+                                                                         monkeypatch, system):
+    """SIGTERM (Slurm's time limit, scancel, a kernel shutdown) arriving during step 3 of 6: the loop finishes
+    that step, writes its checkpoint and raises TrainingStopped; running again resumes and logs exactly the
+    losses of an uninterrupted run."""
+    import lib.train.fevgan as fevgan_module
+    import lib.train.gan as gan_module
+    from lib.io import load_checkpoint, read_jsonl
+    from lib.train.gan_config import resolve_config
+    from lib.train.stopping import TrainingStopped
+    from lib.train.systems import train
+    from test_gan_training import _config
+
+    kwargs = dict(recipe="fast", steps=6, log_every=1, checkpoint_every=100, sample_every=100, system=system)
+    cfg = resolve_config(_config(cache_dir, ae_checkpoint, "ae", **kwargs))
+    train(cfg, tmp_path / "whole", progress=False)
+
+    module, name = (gan_module if system == "vicegan" else fevgan_module), "train_step"
+    original, calls = getattr(module, name), []
+
+    def step_then_signal(*args, **kw):
+        calls.append(1)
+        out = original(*args, **kw)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(module, name, step_then_signal)
+    with pytest.raises(TrainingStopped, match="SIGTERM after step 3") as stopped:
+        train(cfg, tmp_path / "stopped", progress=False)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+    assert stopped.value.step == 3 and not (tmp_path / "stopped" / "train_done.json").exists()
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")["step"] == 3
+    monkeypatch.setattr(module, name, original)
+    train(cfg, tmp_path / "stopped", progress=False)
+    losses = [[{k: v for k, v in r.items() if k.startswith(("d_", "g_"))} for r in read_jsonl(p / "stats.jsonl")
+               if "g_total" in r] for p in (tmp_path / "whole", tmp_path / "stopped")]
+    assert len(losses[0]) == 6 and losses[0] == losses[1]
+    assert not list((tmp_path / "stopped").glob("*.tmp*"))  # no half-written file

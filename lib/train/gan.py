@@ -38,6 +38,7 @@ from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_re
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
                                   loss_shares, pyramid_error, r1_penalty)
+from lib.train.stopping import StopOnSignal
 from lib.train.gan_samples import (sample_inputs, write_learning_curves, write_loss_curves, write_neutraliser_figure,
                                    write_sample_grid)
 from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
@@ -584,15 +585,8 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
         return elapsed + time.time() - session_start
 
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
-    if probe is not None and cfg.probe_every and step == 0:  # where the curves start: the untrained generator
-        run_probe()                                           # (warm-started, with templates: already a video)
-    while step < cfg.steps and wall_seconds() < time_limit:
-        started = time.perf_counter()
-        log = train_step(models, optimizers, sampler, cfg, noise, device, step)
-        step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
-        step += 1
-        session_steps += 1
-        bar.update(1)
+
+    def _after_step(step: int, log: dict) -> None:
         # the last step of the run: the step count, or the wall-time budget (samples, probe, checkpoint follow)
         final = step == cfg.steps or wall_seconds() >= time_limit
         if step % cfg.log_every == 0 or final:
@@ -605,6 +599,24 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
             run_probe()
         if step % cfg.checkpoint_every == 0 or final:
             save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
+
+    if probe is not None and cfg.probe_every and step == 0:  # where the curves start: the untrained generator
+        run_probe()                                           # (warm-started, with templates: already a video)
+    with StopOnSignal() as stop:  # SIGTERM: finish this step, checkpoint, raise TrainingStopped
+        while step < cfg.steps and wall_seconds() < time_limit:
+            started = time.perf_counter()
+            log = train_step(models, optimizers, sampler, cfg, noise, device, step)
+            step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
+            step += 1
+            session_steps += 1
+            bar.update(1)
+            if stop.requested:
+                stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
+                save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg,
+                                    best)
+                bar.close()
+                raise stop.stopped(step, checkpoint_path)
+            _after_step(step, log)
     bar.close()
     if cfg.steps == 0 and not checkpoint_path.is_file():  # an untrained generator (the templates prior), as it is
         write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)

@@ -167,7 +167,7 @@ def fit_latent_walk(cfg: GANConfig, run_dir: str | Path, cache: Any | None = Non
     ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
     ``train_done.json``, whose summary is returned (a finished folder is reported, not fitted again)."""
     from lib.data.cache import load_cache
-    from lib.data.splits import composition_videos
+    from lib.data.splits import training_videos
 
     cfg = ensure_resolved(cfg)
     if cfg.system != "latent-walk":
@@ -181,13 +181,14 @@ def fit_latent_walk(cfg: GANConfig, run_dir: str | Path, cache: Any | None = Non
         started = time.time()
         seed_everything(cfg.seed)
         cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        train_ids, test_ids = composition_videos(cache, cfg.composition)
+        # the validation subjects' held-out videos stay out of the fit when a probe scores it on them
+        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=probe is not None)
         autoencoder = _autoencoder(cfg, "cpu")
         walk = fit_walk(autoencoder, cache, train_ids, cfg.video_length, cfg.every_nth, cfg.seed)
         save_config(cfg, run_dir / "config.json")
         save_checkpoint(run_dir / MODEL_NAME, {"walk": walk, "step": 0}, cfg)
         generator = LatentWalkGenerator(cfg, autoencoder, walk)
-        inputs = sample_inputs(cache, test_ids, cfg, more_ids=train_ids)
+        inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)
         samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
         fit_seconds = time.time() - started
         best = None

@@ -26,18 +26,20 @@ from lib.paths import TRAIN_DONE_FILE
 from lib.train.gan import BEST_NAME, CHECKPOINT_NAME, RESUME_MAY_CHANGE, SNAPSHOTS  # one definition, VICE-GAN's
 from lib.train.gan_config import ensure_resolved
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
+from lib.train.stopping import StopOnSignal
 from lib.utils import global_rng_states, restore_global_rng_states
 
 @dataclass
 class RunSetup:
     """What :func:`training_run` prepared: the resolved config (image size from the cache), the run folder,
-    the cache and the composition's training and test video ids."""
+    the cache, the composition's training video ids and the validation ones (sample grids, probes; without them
+    in training when the run probes); never a test subject's held-out video."""
 
     cfg: Any
     run_dir: Path
     cache: Any
     train_ids: Any
-    test_ids: Any
+    validation_ids: Any
 
 
 @contextmanager
@@ -45,7 +47,7 @@ def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None =
     """Resolve ``cfg`` (which must be of ``system``), set its threads, and hold ``run_dir``'s owner lock while
     the block trains (one writer per run folder); loads the cache unless given."""
     from lib.data.cache import load_cache
-    from lib.data.splits import composition_videos
+    from lib.data.splits import training_videos
 
     cfg = ensure_resolved(cfg)
     if cfg.system != system:
@@ -56,9 +58,9 @@ def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None =
     run_dir.mkdir(parents=True, exist_ok=True)
     with own_run_folder(run_dir):
         cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        train_ids, test_ids = composition_videos(cache, cfg.composition)
+        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
         cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
-        yield RunSetup(cfg, run_dir, cache, train_ids, test_ids)
+        yield RunSetup(cfg, run_dir, cache, train_ids, validation_ids)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     stats = open_run_log(cfg, run_dir, step)
-    inputs = sample_inputs(run.cache, run.test_ids, cfg, more_ids=run.train_ids)
+    inputs = sample_inputs(run.cache, run.validation_ids, cfg, more_ids=run.train_ids)
     session_start, session_steps, step_seconds = time.time(), 0, 0.0
     time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
 
@@ -116,25 +118,33 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
     bar = tqdm(total=cfg.steps, initial=step, desc=trainee.label, disable=not progress)
     for network in networks.values():
         network.train()
-    while step < cfg.steps and wall_seconds() < time_limit:
-        started = time.perf_counter()
-        log = trainee.train_step()
-        step_seconds += time.perf_counter() - started
-        step, session_steps = step + 1, session_steps + 1
-        bar.update(1)
-        final = step == cfg.steps or wall_seconds() >= time_limit
-        if step % cfg.log_every == 0 or final:
-            stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
-        if step % cfg.sample_every == 0 or final:
-            write_sample_grid(model, inputs, run_dir / "samples", step)
-        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
-            run_probe()
-        if step % cfg.checkpoint_every == 0 or final:
-            save_checkpoint(checkpoint, {**{name: net.state_dict() for name, net in networks.items()},
-                                         "step": step, "elapsed": wall_seconds(),
-                                         "sampler": trainee.sampler.state_dict(), "rng": global_rng_states(),
-                                         "best": best, "extra": trainee.extra_state,
-                                         "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, cfg)
+    def save_state() -> None:
+        save_checkpoint(checkpoint, {**{name: net.state_dict() for name, net in networks.items()},
+                                     "step": step, "elapsed": wall_seconds(),
+                                     "sampler": trainee.sampler.state_dict(), "rng": global_rng_states(),
+                                     "best": best, "extra": trainee.extra_state,
+                                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, cfg)
+
+    with StopOnSignal() as stop:  # SIGTERM: finish this step, checkpoint, raise TrainingStopped
+        while step < cfg.steps and wall_seconds() < time_limit:
+            started = time.perf_counter()
+            log = trainee.train_step()
+            step_seconds += time.perf_counter() - started
+            step, session_steps = step + 1, session_steps + 1
+            bar.update(1)
+            final = step == cfg.steps or wall_seconds() >= time_limit
+            if step % cfg.log_every == 0 or final or stop.requested:
+                stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
+            if stop.requested:
+                save_state()
+                bar.close()
+                raise stop.stopped(step, checkpoint)
+            if step % cfg.sample_every == 0 or final:
+                write_sample_grid(model, inputs, run_dir / "samples", step)
+            if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
+                run_probe()
+            if step % cfg.checkpoint_every == 0 or final:
+                save_state()
     bar.close()
     records = read_jsonl(run_dir / "stats.jsonl")
     learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")

@@ -251,7 +251,7 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
     """Train (or resume, or report the finished) reenactment run of a config with ``system="reenact"``."""
     with training_run(cfg, run_dir, "reenact", cache) as run:
         cfg = run.cfg
-        landmarks = cache_landmarks(run.cache, cfg.cache_dir, progress=progress)
+        landmarks = cache_landmarks(run.cache, cfg.cache_dir, progress=progress, video_ids=run.train_ids)
         displacements, neutral_shape = emotion_motion(run.cache, run.train_ids, landmarks,
                                                       run.cache.split.train_subjects, cfg.video_length, cfg.every_nth)
         seed_everything(cfg.seed)
