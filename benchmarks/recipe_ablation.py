@@ -96,6 +96,22 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# README's columns: the validation probe at the end of each run's wall time
+README_COLUMNS = (("steps", "steps"), ("cas_trained", "CAS trained"), ("cas_truth", "CAS truth"),
+                  ("verif_truth", "`truth` identity"), ("verif_dlib", "dlib identity"), ("face_rate_dlib", "faces"),
+                  ("acd_ratio_truth", "ACD ratio"))
+
+
+def readme_table(table: pd.DataFrame, command: str) -> str:
+    """The compact ablation table for README: one row per configuration, the last validation probe."""
+    lines = [f"Written by `{command}` (validation subjects, the probe at the end of each run's wall time):", "",
+             "| run | " + " | ".join(h for _, h in README_COLUMNS) + " |", "|---" * (len(README_COLUMNS) + 1) + "|"]
+    for row in table.itertuples(index=False):
+        values = row._asdict()
+        lines.append(f"| {values['run']} | " + " | ".join(str(values[c]) for c, _ in README_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small")
@@ -105,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", nargs="*", default=[], help="options for every run, e.g. clip_start=first")
     parser.add_argument("--tag", default="", help="suffix of the output folder")
     parser.add_argument("--only", nargs="*", help="run just these configurations (e.g. fast no-warm_start)")
+    parser.add_argument("--readme", action="store_true", help="also write the compact table into README's "
+                                                              "ablation block")
     args = parser.parse_args(argv)
     base = parse_base(args.base)
     runs = configurations(base)
@@ -128,6 +146,11 @@ def main(argv: list[str] | None = None) -> None:
 
     compare_learning_curves({name: folder / name for name in runs}, folder / "ablation_curves.png")
     print(table.to_string(index=False))
+    if args.readme:
+        from lib.runs.readme import replace_block
+
+        command = "benchmarks/recipe_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        replace_block("ablation", readme_table(table, command.strip()))
     print(f"written to {folder}")
 
 

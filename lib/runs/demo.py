@@ -233,10 +233,6 @@ def main(preset: str = "small", figures_only: bool = False, parallel: int = 2, v
         evaluated_now = timed("05_evaluate", lambda: _evaluate(preset, finished, verbose, plan))
         if not evaluated_now:  # 05 draws every figure when it runs; otherwise redraw them from its results
             timed("figures", lambda: draw_figures(preset, plan))
-        if plan == "demo" and preset == "small":  # README's results table is this run's (lib.runs.readme)
-            from lib.runs.readme import update_readme
-
-            _say(f"results table written into {update_readme(evaluation_dir(preset, plan))}")
     elif not finished:
         _say("no finished training run: evaluation and figures skipped")
     print_summary(preset, timings, chosen)
@@ -266,6 +262,15 @@ def prepare_instruments(preset: str) -> None:
 
     _say("input neutraliser of the fast recipe ...")
     neutraliser_for(cache, find_cache(preset), GAN_PRESETS[preset]["neutraliser_steps"])
+    # the training videos' landmarks (the flow's landmark loss), once, before two runs would compute them each
+    import numpy as np
+
+    from lib.data.landmarks import cache_landmarks
+    from lib.data.splits import COMPOSITIONS, training_videos
+
+    _say("dlib landmarks of the training videos ...")
+    cache_landmarks(cache, find_cache(preset), video_ids=np.unique(np.concatenate(
+        [training_videos(cache, composition)[0] for composition in COMPOSITIONS])))
 
 
 def _evaluate(preset: str, finished: list[str], verbose: bool, plan: str = "demo") -> bool:

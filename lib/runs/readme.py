@@ -1,9 +1,9 @@
 """README's results table, written from 05's results so that no number in it is typed by hand.
 
-``python -m lib.runs.readme [RESULTS_DIR]`` (``make demo`` calls it after 05) replaces what stands between the
+``python -m lib.runs.readme RESULTS_DIR --command "..."`` replaces what stands between the
 ``<!-- results:begin -->`` and ``<!-- results:end -->`` lines of README.md with the headline columns of
-``RESULTS_DIR/results.csv`` (default: the demo's 05 run), each with its 95% subject-bootstrap interval, plus the
-pairs and the command that made them.
+``RESULTS_DIR/results.csv`` (a 05 run folder), each with its 95% subject-bootstrap interval, plus the pairs and the
+command that made them, and redraws README's pictures of the headline runs it scored (figures/readme/).
 """
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ import pandas as pd
 from lib.paths import REPO_ROOT, runs_dir
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def replace_block(name: str, body: str, readme: str | Path | None = None) -> Path:
+    """Write ``body`` between README's ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` lines (a block that a
+    command regenerates: the results table, the recipe ablation); returns README's path."""
+    readme = Path(readme) if readme else REPO_ROOT / "README.md"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} has no {begin} ... {end} block to write into")
+    text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n{body}\n{end}", text, flags=re.S)
+    readme.write_text(text)
+    return readme
 # (results.csv column, header): the learning issue's bars, in the order README explains them
 COLUMNS = (("snapshot", "snapshot"), ("face_rate_dlib", "faces (dlib)"), ("verif_acc_tuned_truth", "`truth` identity"),
            ("verif_acc_tuned_dlib", "dlib identity"), ("cas_trained", "CAS trained"), ("cas_truth", "CAS truth"),
@@ -106,10 +119,6 @@ def write_readme_figures(run_dir: str | Path, out_dir: str | Path | None = None,
 
 def update_readme(results_dir: str | Path, readme: str | Path | None = None, command: str = "make demo") -> Path:
     """Write the table of ``results_dir`` between README's result markers; returns README's path."""
-    readme = Path(readme) if readme else REPO_ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to write the results into")
     results_dir = Path(results_dir)
     pairs = ""
     meta = results_dir / "results.json"
@@ -118,18 +127,51 @@ def update_readme(results_dir: str | Path, readme: str | Path | None = None, com
 
         n_pairs = json.loads(meta.read_text()).get("config", {}).get("n_pairs")
         pairs = f" on {n_pairs} test pairs" if n_pairs else ""
+    table = pd.read_csv(results_dir / "results.csv")
+    if not pairs and "n_pairs" in table and table["n_pairs"].notna().any():
+        pairs = f" on {int(table['n_pairs'].dropna().max())} test pairs"
     where = results_dir.resolve()
     where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
-    block = (f"{BEGIN}\nWritten by `{command}` from `{where}/results.csv`{pairs} (05's protocol: the test "
-             f"subjects' held-out emotions):\n\n{results_table(results_dir)}\n{END}")
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    readme.write_text(text)
-    return readme
+    body = (f"Written by `{command}` from `{where}/results.csv`{pairs} (05's protocol: the test subjects' held-out "
+            f"emotions):\n\n{results_table(results_dir)}")
+    return replace_block("results", body, readme)
+
+
+def headline_runs(results_dir: str | Path) -> dict[str, Path]:
+    """``{variant: run folder}`` of the headline variants that ``results_dir/results.csv`` scored."""
+    from lib.runs.grid import HEADLINE_VARIANTS
+
+    table = pd.read_csv(Path(results_dir) / "results.csv")
+    found = {str(r["variant"]): Path(str(r["run_dir"])) for _, r in table.iterrows()
+             if str(r.get("variant")) in HEADLINE_VARIANTS and isinstance(r.get("run_dir"), str)}
+    return {name: found[name] for name in HEADLINE_VARIANTS if name in found}
+
+
+def write_time_to_quality(runs: dict[str, Path], path: str | Path | None = None) -> Path:
+    """README's time-to-quality curve: the validation probes of ``runs`` against wall-clock minutes."""
+    from lib.paths import figures_dir
+    from lib.train.gan_samples import compare_learning_curves
+
+    return compare_learning_curves(runs, path or figures_dir() / "readme" / "time_to_quality.png",
+                                   keys=("cas_trained", "cas_truth", "verif_truth", "verif_dlib", "face_rate_dlib",
+                                         "acd_ratio_truth"), x="minutes")
+
+
+def update_all(results_dir: str | Path, command: str, readme: str | Path | None = None) -> list[Path]:
+    """README's results block, and its pictures of the headline runs that ``results_dir`` scored: the emotion
+    rows and GIF of the first (``best.pt``, validation inputs) and the time-to-quality curve of all."""
+    written = [update_readme(results_dir, readme, command)]
+    runs = headline_runs(results_dir)
+    if runs:
+        written += write_readme_figures(next(iter(runs.values())))
+        written.append(write_time_to_quality(runs))
+    return written
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m lib.runs.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("results_dir", nargs="?", default=str(runs_dir() / "05_evaluate" / "demo-small"))
-    parser.add_argument("--command", default="make demo", help="the command named as the table's source")
+    parser.add_argument("results_dir", help="a 05_evaluate run folder (with results.csv)")
+    parser.add_argument("--command", required=True, help="the command that made results_dir, named in README")
     args = parser.parse_args()
-    print(f"results table written into {update_readme(args.results_dir, command=args.command)}")
+    for path in update_all(args.results_dir, args.command):
+        print(f"written: {path}")
