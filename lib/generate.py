@@ -189,6 +189,53 @@ def generate_file(run: str | Path, input_path: str | Path, emotion: str, out: st
     return atomic_write_bytes(out, encode(face, rows, labels, out.suffix.lower()))
 
 
+def sample_face(folder: str | Path) -> Path:
+    """A real photograph that ships with scikit-image (its ``astronaut``, public domain), written as a png."""
+    import skimage.data
+    from PIL import Image
+
+    path = Path(folder) / "astronaut.png"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(skimage.data.astronaut()).save(path)
+    return path
+
+
+def generate_form(runs: Sequence[str | Path], work_dir: str | Path, scale: int = 4) -> Any:
+    """An ipywidgets form for notebook 07: a run (dropdown), a face (upload, or the sample photograph), an
+    emotion, a Generate button; the video plays below it and is saved in ``work_dir``."""
+    import ipywidgets as widgets
+    from IPython.display import HTML, display
+
+    from lib.display import video_html
+
+    work_dir = Path(work_dir)
+    run_box = widgets.Dropdown(options=[(Path(r).name, str(r)) for r in runs], description="run")
+    emotion_box = widgets.Dropdown(options=["all", *EMOTIONS], value="all", description="emotion")
+    upload = widgets.FileUpload(accept="image/*,video/*", multiple=False, description="your face")
+    button = widgets.Button(description="Generate", button_style="primary")
+    output = widgets.Output()
+
+    def on_click(_):
+        output.clear_output()
+        with output:
+            source = sample_face(work_dir)
+            if upload.value:
+                item = upload.value[0]
+                source = work_dir / f"upload-{Path(item['name']).name}"
+                source.write_bytes(bytes(item["content"]))
+            out = work_dir / f"{Path(run_box.value).name}-{emotion_box.value}.mp4"
+            try:
+                generate_file(run_box.value, source, emotion_box.value, out)
+            except (ConfigError, InputError, FileNotFoundError) as error:
+                print(f"error: {error}")
+                return
+            display(HTML(video_html(read_frames(out), fmt="mp4", title=out.name)))
+
+    button.on_click(on_click)
+    return widgets.VBox([widgets.HBox([run_box, emotion_box]), widgets.HBox([upload, button]), output])
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lib.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="a trained run folder (03_train's, with its weights)")

@@ -27,6 +27,7 @@ PIPELINE = [
     ("05_evaluate", {"preset": "tiny", "run_name": "nbval"}),
     ("04_ablations", {"preset": "tiny", "grid": "baseline", "parallel": 1}),
     ("06_human_rating", {"preset": "tiny"}),
+    ("07_generate", {"run_name": "nbval"}),
 ]
 
 
@@ -64,7 +65,7 @@ def test_notebook_runs_under_nbval(name, parameters, shared_outputs):
     assert not (Path(notebooks_dir()) / "papermill_runs").exists()
 
 
-@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06"])
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07"])
 def test_each_builder_reproduces_its_notebook(number, tmp_path):
     """Notebooks are written by tools/build_notebook_NN.py: the committed file must be what it writes."""
     import importlib.util
