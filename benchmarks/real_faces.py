@@ -1,0 +1,98 @@
+"""Real photographs through trained runs: does the face stay the person's, and does the expression change?
+
+The photographs are the real faces that ship offline with installed packages (scikit-image's ``astronaut``,
+matplotlib's ``grace_hopper``), none of them in any training data. Each run generates all six emotions from each
+(``lib.generate``: MTCNN crop as 01's, the run's resolution), and three instruments trained on real faces read
+the videos:
+
+- faces: the share of generated frames in which dlib's HOG detector finds a face;
+- identity: the share of generated videos that dlib's face descriptor accepts as the input's person (distance
+  to the input frame's descriptor below dlib's own threshold, 0.6, on 4 evenly spaced frames, all 4 accepted);
+- FER: of the emotions that the FER mini-Xception does not already read on the input frame, how many it reads
+  on the last generated frame when that emotion was asked for.
+
+    .venv/bin/python benchmarks/real_faces.py RUN_DIR [RUN_DIR ...] [--out papermill_runs/benchmarks/real_faces]
+
+Writes ``real_faces.csv`` / ``real_faces.md`` and one frame grid per run and photograph (``<run>-<photo>.png``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lib.constants import EMOTIONS  # noqa: E402
+
+DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance for its 128-d descriptor
+IDENTITY_FRAMES = (3, 7, 11, 15)
+
+
+def photographs(folder: Path) -> dict[str, Path]:
+    import matplotlib.cbook
+
+    from lib.generate import sample_face
+
+    return {"astronaut": sample_face(folder),
+            "grace_hopper": Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))}
+
+
+def score(run: Path, photo: Path, out_dir: Path, instruments: dict, seed: int = 0) -> dict:
+    from lib.evaluation.extractors import dlib_face_rate
+    from lib.generate import encode, generate_rows, prepare_input
+    from lib.io import atomic_write_bytes
+    from lib.train.systems import load_generator
+
+    generator = load_generator(run)
+    face = prepare_input(photo, int(generator.config.image_size or 64), say=lambda _: None)
+    labels = list(range(len(EMOTIONS)))
+    rows = generate_rows(generator, face, labels, seed)
+    atomic_write_bytes(out_dir / f"{run.name}-{photo.stem}.png", encode(face, rows, labels, ".png"))
+    videos = np.stack(rows)  # (6, 16, S, S, 3)
+    faces = float(dlib_face_rate(videos).mean())
+    dlib = instruments["dlib"]
+    reference = dlib.extract(face[:1])[0]
+    picked = videos[:, list(IDENTITY_FRAMES)].reshape(-1, *videos.shape[2:])
+    distances = np.linalg.norm(dlib.extract(picked) - reference, axis=1).reshape(len(labels), -1)
+    identity = float((distances < DLIB_THRESHOLD).all(axis=1).mean())
+    fer = instruments["fer"]
+    read_on_input = int(fer.predict(face[None, :1]).item())
+    last = fer.predict(videos[:, -1:])
+    counted = [e for e in labels if e != read_on_input]
+    shown = [EMOTIONS[e] for e in counted if last[e] == e]
+    return {"run": run.name, "photo": photo.stem, "faces": round(faces, 3), "identity": round(identity, 3),
+            "fer_input": EMOTIONS[read_on_input], "fer_shown": len(shown), "fer_of": len(counted),
+            "fer_emotions": " ".join(shown), "mean_dlib_distance": round(float(distances.mean()), 3)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from lib.evaluation.emotion import FERClassifier
+    from lib.evaluation.extractors import DlibExtractor
+    from lib.io import atomic_write_text
+    from lib.paths import runs_dir
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="trained run folders")
+    parser.add_argument("--out", default=str(runs_dir() / "benchmarks" / "real_faces"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    instruments = {"dlib": DlibExtractor(), "fer": FERClassifier()}
+    photos = photographs(out_dir)
+    table = pd.DataFrame([score(Path(run), photo, out_dir, instruments, args.seed)
+                          for run in args.runs for photo in photos.values()])
+    atomic_write_text(out_dir / "real_faces.csv", table.to_csv(index=False))
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    atomic_write_text(out_dir / "real_faces.md", "\n".join(lines) + "\n")
+    print(table.to_string(index=False))
+    print(f"written to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
