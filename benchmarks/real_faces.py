@@ -33,12 +33,9 @@ IDENTITY_FRAMES = (3, 7, 11, 15)
 
 
 def photographs(folder: Path) -> dict[str, Path]:
-    import matplotlib.cbook
+    from lib.generate import SAMPLE_FACES, sample_face
 
-    from lib.generate import sample_face
-
-    return {"astronaut": sample_face(folder),
-            "grace_hopper": Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))}
+    return {name: sample_face(folder, name) for name in SAMPLE_FACES}
 
 
 def score(run: Path, photo: Path, out_dir: Path, instruments: dict, seed: int = 0) -> dict:

@@ -2,7 +2,8 @@
 
     python -m lib.generate --run RUN_DIR --input PATH --emotion NAME|all --out OUT [--seed 0] [--device cpu]
 
-``PATH`` is an image (png/jpg/...), a video (mp4/avi/...) or a folder of frames. The face is found with MTCNN
+``PATH`` is an image (png/jpg/...), a video (mp4/avi/...), a folder of frames, or the name of a real photograph
+that ships with an installed package (``astronaut``, ``grace_hopper``: :data:`SAMPLE_FACES`). The face is found with MTCNN
 (facenet-pytorch, as 01_preprocess's ``mtcnn`` detector; the largest face when there are several, and the
 command says so), cropped to a square enlarged by ``--margin`` as 01 does, and resized to the run's resolution.
 An image becomes a still clip. ``OUT`` is ``.mp4``, ``.gif`` or ``.png`` (a frame grid); each row is one
@@ -133,6 +134,7 @@ def face_clip(frames: np.ndarray, box: Sequence[float], image_size: int, margin:
 def prepare_input(path: str | Path, image_size: int, margin: float = 0.3,
                   say: Callable[[str], None] = print) -> np.ndarray:
     """uint8 (T, S, S, 3): the face of ``path`` (found in its first frame), cropped as 01 crops."""
+    path = resolve_input(path)
     frames = read_frames(path)
     return face_clip(frames, largest_face(frames[0], str(path), say), image_size, margin)
 
@@ -189,8 +191,19 @@ def generate_file(run: str | Path, input_path: str | Path, emotion: str, out: st
     return atomic_write_bytes(out, encode(face, rows, labels, out.suffix.lower()))
 
 
-def sample_face(folder: str | Path) -> Path:
-    """A real photograph that ships with scikit-image (its ``astronaut``, public domain), written as a png."""
+# Real photographs that ship offline with installed packages, in no training data: ``--input astronaut``
+SAMPLE_FACES = ("astronaut", "grace_hopper")
+
+
+def sample_face(folder: str | Path, name: str = "astronaut") -> Path:
+    """One of :data:`SAMPLE_FACES` as a file: scikit-image's ``astronaut`` (public domain; written as a png into
+    ``folder``) or matplotlib's ``grace_hopper`` sample photograph."""
+    if name not in SAMPLE_FACES:
+        raise ConfigError(f"unknown sample face {name!r}; valid: {', '.join(SAMPLE_FACES)}")
+    if name == "grace_hopper":
+        import matplotlib.cbook
+
+        return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     import skimage.data
     from PIL import Image
 
@@ -198,6 +211,16 @@ def sample_face(folder: str | Path) -> Path:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(skimage.data.astronaut()).save(path)
+    return path
+
+
+def resolve_input(value: str | Path) -> Path:
+    """An input path, or the name of a sample face (when no file of that name exists)."""
+    import tempfile
+
+    path = Path(value)
+    if not path.exists() and str(value) in SAMPLE_FACES:
+        return sample_face(Path(tempfile.gettempdir()) / "vice-gan-samples", str(value))
     return path
 
 
@@ -239,7 +262,8 @@ def generate_form(runs: Sequence[str | Path], work_dir: str | Path, scale: int =
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lib.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="a trained run folder (03_train's, with its weights)")
-    parser.add_argument("--input", required=True, help="an image, a video or a folder of frames with a face")
+    parser.add_argument("--input", required=True, help="an image, a video or a folder of frames with a face, or "
+                                                       f"a sample photograph: {', '.join(SAMPLE_FACES)}")
     parser.add_argument("--emotion", default="all", help=f"all or one of {', '.join(EMOTIONS)} (default all)")
     parser.add_argument("--out", required=True, help=f"output file ({', '.join(OUTPUT_SUFFIXES)})")
     parser.add_argument("--seed", type=int, default=0, help="the generator's noise (same seed, same file)")

@@ -145,3 +145,13 @@ def test_the_command_line(runs, faces, tmp_path):
                           str(faces / "astronaut.png"), "--emotion", "joy", "--out", str(tmp_path / "p.png")],
                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert bad.returncode == 2 and "unknown emotion 'joy'" in bad.stderr
+
+
+def test_sample_faces_by_name():
+    from lib.config import ConfigError
+    from lib.generate import SAMPLE_FACES, resolve_input, sample_face
+
+    for name in SAMPLE_FACES:
+        assert read_frames(resolve_input(name)).shape[-1] == 3
+    with pytest.raises(ConfigError, match="astronaut, grace_hopper"):
+        sample_face("/tmp", "mona_lisa")
