@@ -5,10 +5,12 @@ the same folder and ``os.replace``, so a reader sees the old file or the new one
 """
 from __future__ import annotations
 
+import errno
 import glob
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 import zipfile
@@ -53,14 +55,44 @@ def sweep_stale_temps(path: str | Path) -> list[Path]:
     return removed
 
 
+# The errors of a full disk, a read-only file system and a folder one may not write to
+UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class UnwritableError(OSError):
+    """A write that a full disk or an unwritable folder refused; the message names the folder, the space the
+    write needed and the fix. The file it would have replaced is untouched (atomic writes) and no partial file
+    is left, so running the same command again once there is room resumes from the last good checkpoint."""
+
+
+def unwritable(error: OSError, path: Path, needed: int) -> UnwritableError:
+    folder = path.parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+              errno.EROFS: "the file system is read-only"}.get(error.errno, "the folder is not writable")
+    fix = ("free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else
+           "make the folder writable or point VICE_RUNS_DIR / VICE_DATA_DIR elsewhere")
+    return UnwritableError(error.errno, f"cannot write {path.name} in {folder}: {reason} ({needed / 1e6:.2f} MB "
+                                        f"needed, {free}); the last good file is kept: {fix} and run the same "
+                                        "command again to resume")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write through a temp file ``.<name>.pid<pid>.<random>.tmp`` in the same folder and ``os.replace``:
     readers see the old file or the new one; the temp file is removed on failure, and ones left
     by killed writers are swept here, at the next write of the same file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp")
+    except OSError as error:
+        if error.errno in UNWRITABLE_ERRNOS and not isinstance(error, UnwritableError):
+            raise unwritable(error, path, len(data)) from error
+        raise
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as handle:
@@ -68,9 +100,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno in UNWRITABLE_ERRNOS and not isinstance(error, UnwritableError):
+            raise unwritable(error, path, len(data)) from error
         raise
     return path
 
@@ -188,10 +222,18 @@ class StatsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps({"time": round(time.time(), 3), **record}, default=_json_default)
-        with open(self.path, "a") as handle:
-            handle.write(line + "\n")
-            handle.flush()
+        line = json.dumps({"time": round(time.time(), 3), **record}, default=_json_default) + "\n"
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(line)
+                handle.flush()
+        except OSError as error:  # a full disk may have taken half a line: cut the file back to whole records
+            if self.path.exists() and self.path.stat().st_size > size:
+                os.truncate(self.path, size)
+            if error.errno in UNWRITABLE_ERRNOS:
+                raise unwritable(error, self.path, len(line)) from error
+            raise
 
     def truncate_after(self, key: str, value: float) -> None:
         """Drop records with ``record[key] > value`` (used on resume, so no step is logged twice)."""

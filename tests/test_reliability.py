@@ -1,6 +1,7 @@
 """Faults and bad files: killed writers, damaged checkpoints/caches/splits, two writers, unsafe pickles."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -234,3 +235,81 @@ def test_sigterm_checkpoints_the_step_and_resumes_with_identical_losses(cache_di
                if "g_total" in r] for p in (tmp_path / "whole", tmp_path / "stopped")]
     assert len(losses[0]) == 6 and losses[0] == losses[1]
     assert not list((tmp_path / "stopped").glob("*.tmp*"))  # no half-written file
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_an_unwritable_folder_gives_one_clear_message_and_keeps_the_old_file(tmp_path, monkeypatch, code):
+    target = tmp_path / "results.csv"
+    lio.atomic_write_text(target, "old\n")
+    real_replace = os.replace
+
+    def failing_replace(source, destination):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(lio.os, "replace", failing_replace)
+    with pytest.raises(lio.UnwritableError, match=f"cannot write results.csv in {tmp_path}") as error:
+        lio.atomic_write_text(target, "new\n" * 1000)
+    assert "MB needed" in str(error.value) and "run the same command again" in str(error.value)
+    monkeypatch.setattr(lio.os, "replace", real_replace)
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+class _FullDisk:
+    """Makes the ``nth`` write of a file whose name contains ``name`` fail with ENOSPC (a stats line: half of it
+    reaches the file first, as on a disk that fills mid-write)."""
+
+    def __init__(self, monkeypatch, name: str, nth: int):
+        self.name, self.nth, self.seen = name, nth, 0
+        real_replace, real_open = os.replace, open
+
+        def replace(source, destination):
+            if self._hit(destination):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_replace(source, destination)
+
+        def opened(file, mode="r", *args, **kwargs):
+            handle = real_open(file, mode, *args, **kwargs)
+            if "a" in mode and self._hit(file):
+                write = handle.write
+
+                def half_then_full(text):
+                    write(text[: len(text) // 2])
+                    handle.flush()
+                    raise OSError(errno.ENOSPC, "No space left on device")
+
+                handle.write = half_then_full
+            return handle
+
+        monkeypatch.setattr(lio.os, "replace", replace)
+        monkeypatch.setattr(lio, "open", opened, raising=False)
+
+    def _hit(self, path) -> bool:
+        if self.name not in Path(path).name:
+            return False
+        self.seen += 1
+        return self.seen == self.nth
+
+
+@pytest.mark.parametrize("name,nth", [("checkpoint.pt", 2), ("stats.jsonl", 4), ("step-", 1)])
+def test_a_full_disk_stops_training_cleanly_and_it_resumes_when_space_returns(cache_dir, ae_checkpoint, tmp_path,  # noqa: F811
+                                                                               monkeypatch, name, nth):
+    from lib.io import read_jsonl
+    from lib.train.gan_config import resolve_config
+    from lib.train.systems import train
+    from test_gan_training import _config
+
+    cfg = resolve_config(_config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=6, log_every=1,
+                                 checkpoint_every=2, sample_every=3))
+    train(cfg, tmp_path / "whole", progress=False)
+    patch = monkeypatch.context()
+    with patch as context:
+        _FullDisk(context, name, nth)
+        with pytest.raises(lio.UnwritableError, match=f"in {tmp_path / 'full'}"):
+            train(cfg, tmp_path / "full", progress=False)
+    run = tmp_path / "full"
+    assert not list(run.rglob("*.tmp")) and not (run / "train_done.json").exists()
+    read_jsonl(run / "stats.jsonl")  # whole lines only: the half-written one was cut
+    train(cfg, run, progress=False)  # space is back: resumes from the last good checkpoint
+    losses = [[{k: v for k, v in r.items() if k.startswith(("d_", "g_"))} for r in read_jsonl(p / "stats.jsonl")
+               if "g_total" in r] for p in (tmp_path / "whole", run)]
+    assert len(losses[0]) == 6 and losses[0] == losses[1]
