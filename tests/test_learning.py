@@ -2,6 +2,8 @@
 the training-free ``templates`` system, and the guard that nothing before 05 reads a test subject."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -104,6 +106,9 @@ def test_the_templates_system_is_the_untrained_prior(cache_dir, ae_checkpoint, t
     cfg = _config(cache_dir, ae_checkpoint, "ae", system="templates", recipe="fast")
     summary = systems.train(cfg, tmp_path / "prior", progress=False)
     assert summary["steps"] == 0
+    # every figure the summary names exists (03 shows them); no step, no loss curves
+    assert summary["loss_curves"] is None and all(
+        Path(summary[key]).is_file() for key in ("samples", "checkpoint") if summary[key])
     stored = read_json(tmp_path / "prior" / "config.json")
     assert stored["system"] == "templates" and stored["emotion_templates"] and stored["composite"] == "residual"
     assert stored["template_upper_weight"] == stored["template_lower_weight"] == 1.0  # no hand-set weight

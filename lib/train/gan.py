@@ -628,7 +628,7 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
 def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_steps: int,
             session_seconds: float, best: dict | None = None) -> dict[str, Any]:
     records = read_jsonl(run_dir / "stats.jsonl")
-    write_loss_curves(records, run_dir / "loss_curves.png")
+    loss_curves = write_loss_curves(records, run_dir / "loss_curves.png")  # None: no step (the templates prior)
     learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
     tail = [r for r in records if r["step"] > 0.8 * step] or records[-1:]
     keys = [f"share_{t}" for t in GENERATOR_TERMS] + ["share_adversarial"]
@@ -639,7 +639,7 @@ def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_st
                                          final.get("seconds_per_iteration")),
                "final_losses": final, "loss_shares": shares, "loss_shares_over_steps": [tail[0]["step"], step] if tail else None,
                "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
-               "loss_curves": str(run_dir / "loss_curves.png"),
+               "loss_curves": str(loss_curves) if loss_curves else None,
                "learning_curves": str(learning_curves) if learning_curves else None,
                "neutraliser_figure": str(run_dir / NEUTRALISER_FIGURE) if (run_dir / NEUTRALISER_FIGURE).is_file() else None,
                "best": best, "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}

@@ -375,7 +375,7 @@ def validate(cfg: GANConfig) -> GANConfig:
     if cfg.consistency_scale is not None:
         check_positive("consistency_scale", cfg.consistency_scale, allow_zero=True)
     check_positive("learning_rate", cfg.learning_rate)
-    check_positive("steps", preset_value(cfg, "steps"), allow_zero=cfg.system == "templates")  # an untrained prior
+    check_positive("steps", preset_value(cfg, "steps"), allow_zero=cfg.system in ("templates", "vicegan"))  # an untrained generator
     for name in ("image_batch", "video_batch", "checkpoint_every", "log_every", "sample_every",
                  "width", "facenet_input_size", "consistency_frames", "identity_steps", "identity_batch",
                  "n_sample_subjects"):
