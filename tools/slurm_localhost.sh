@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this machine (Debian's slurm-wlm + munge), for the runner's slurm test:
 #   sudo bash tools/slurm_localhost.sh        (installs the packages when missing; idempotent)
+#   sudo bash tools/slurm_localhost.sh stop   (stops the daemons)
 # Then `sbatch`/`srun`/`squeue` reach it; `tests/test_runner.py::test_slurm_backend_on_a_localhost_cluster`
 # runs against it.  Stop it with `pkill slurmd; pkill slurmctld; pkill munged`.
 set -euo pipefail
+if [ "${1:-}" = stop ]; then
+    pkill -x slurmd || true; pkill -x slurmctld || true; pkill -x munged || true
+    exit 0
+fi
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge || {
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; }
 fi
 host=$(hostname -s)
 cpus=$(nproc)
