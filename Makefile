@@ -12,11 +12,12 @@ PAPERMILL := $(VENV)/bin/papermill --log-output --no-progress-bar -k python3
 RUNS := papermill_runs
 PYTEST_ARGS ?=
 
-.PHONY: venv browser dlib-blas demo reproduce test test-fast figures benchmark clean-runs help
+.PHONY: venv browser dlib-blas demo reproduce test test-fast test-faults figures benchmark clean-runs help
 help:
 	@echo "make demo    - run the pipeline notebooks with papermill at PRESET=$(PRESET) into $(RUNS)/, figures into figures/"
 	@echo "make reproduce - every grid x seeds 0,1,2 with the fast recipe (resumable; about 18 hours at small on 2 cores)"
 	@echo "make test    - unit tests + nbval notebook regression (tiny preset) + the JupyterLab browser test"
+	@echo "make test-faults - a real tiny sweep killed at random points (SIGKILL, SIGTERM) loses nothing"
 	@echo "make browser - install Debian's chromium + chromium-driver for the browser test (as root; make test runs it)"
 	@echo "make figures - redraw every figure from existing runs"
 	@echo "make benchmark - time training iterations (CPU, and CUDA when present)"
@@ -64,10 +65,13 @@ dlib-blas: venv
 	$(PY) -c "import dlib; assert dlib.DLIB_USE_BLAS, 'dlib was built without BLAS: is libopenblas-dev installed?'; print('dlib', dlib.__version__, 'with BLAS')"
 
 test: venv browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
+
+test-faults: venv
+	$(PY) -m pytest -m faults $(PYTEST_ARGS)
 
 figures: venv
 	$(PY) -m lib.runs.demo --preset $(PRESET) --figures-only
