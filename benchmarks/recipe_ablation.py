@@ -139,12 +139,14 @@ def main(argv: list[str] | None = None) -> None:
     with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
         for name in pool.imap_unordered(_train, jobs):
             print(f"finished {name}", flush=True)
-    table = summarise(folder, list(runs))
+    # every configuration of this folder that has finished, those of earlier --only calls included
+    finished = [name for name in configurations(base) if (folder / name / "train_done.json").is_file()]
+    table = summarise(folder, finished)
     atomic_write_text(folder / "ablation.csv", table.to_csv(index=False))
     atomic_write_text(folder / "ablation.md", markdown_table(table))
     from lib.train.gan_samples import compare_learning_curves
 
-    compare_learning_curves({name: folder / name for name in runs}, folder / "ablation_curves.png")
+    compare_learning_curves({name: folder / name for name in finished}, folder / "ablation_curves.png")
     print(table.to_string(index=False))
     if args.readme:
         from lib.runs.readme import replace_block
