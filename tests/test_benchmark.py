@@ -32,7 +32,10 @@ def test_recipe_ablation_switches_each_fast_technique_off_in_turn():
     fast, thesis = RECIPES["fast"], RECIPES["thesis"]
     techniques = [name for name in fast if fast[name] != thesis[name]]
     assert list(runs) == ["fast"] + [f"no-{name}" for name in techniques] and runs["fast"] == {}
-    assert runs["no-warm_start"] == {"warm_start": False, "emotion_directions": False}
+    # switching an option off also switches off the options that need it
+    assert runs["no-composite"]["composite"] == "off" and runs["no-composite"]["landmark_flow_weight"] == 0.0
+    assert runs["no-paired_target"] == {"paired_target": "other-take", "landmark_flow_weight": 0.0,
+                                        "feature_matching_weight": 0.0}
     with_base = ablation.configurations({"category_ramp": True, "emotion_directions": True})
     assert "no-category_ramp" in with_base and with_base["no-ema_beta"]["category_ramp"] is True
     assert ablation.parse_base(["clip_start=first", "category_weight=10"]) == {"clip_start": "first",
