@@ -93,7 +93,7 @@ def test_readme_results_table_is_written_from_results_csv(tmp_path):
     pd.DataFrame([
         {"run": "real", "variant": "real", "face_rate_dlib": 1.0, "cas_truth": 0.9, "cas_truth_lo": 0.8,
          "cas_truth_hi": 0.95, "acd_truth": 0.2},
-        {"run": "/x/thesis-m4-seen", "variant": "thesis-m4-seen", "snapshot": "best (step 750)",
+        {"run": "thesis-m4-seen", "variant": "thesis-m4", "snapshot": "best (step 750)",
          "face_rate_dlib": 0.97, "cas_truth": 0.71, "cas_truth_lo": 0.6, "cas_truth_hi": 0.8, "acd_truth": 0.3,
          "acd_truth_lo": 0.25, "acd_truth_hi": 0.35},
     ]).to_csv(results / "results.csv", index=False)

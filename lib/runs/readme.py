@@ -62,7 +62,7 @@ def results_table(results_dir: str | Path) -> str:
     columns = [(c, h) for c, h in COLUMNS if c in table.columns]
     lines = ["| run | " + " | ".join(h for _, h in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for _, row in table.iterrows():
-        name = str(row.get("variant") or row["run"])
+        name = str(row["run"])  # the run folder: the variant with its composition
         lines.append(f"| {name} | " + " | ".join(_cell(row, c) for c, _ in columns) + " |")
     return "\n".join(lines)
 
@@ -142,8 +142,8 @@ def headline_runs(results_dir: str | Path) -> dict[str, Path]:
     from lib.runs.grid import HEADLINE_VARIANTS
 
     table = pd.read_csv(Path(results_dir) / "results.csv")
-    found = {str(r["variant"]): Path(str(r["run_dir"])) for _, r in table.iterrows()
-             if str(r.get("variant")) in HEADLINE_VARIANTS and isinstance(r.get("run_dir"), str)}
+    found = {str(r["run"]): Path(str(r["run_dir"])) for _, r in table.iterrows()
+             if str(r["run"]) in HEADLINE_VARIANTS and isinstance(r.get("run_dir"), str)}
     return {name: found[name] for name in HEADLINE_VARIANTS if name in found}
 
 
