@@ -81,9 +81,6 @@ def lab(tmp_path_factory):
         papermill.execute_notebook(str(notebooks_dir() / "06_human_rating.ipynb"), str(books / "06_human_rating.ipynb"),
                                    parameters={"preset": "tiny", "rater": RATER, "video_scale": 3},
                                    prepare_only=True, kernel_name="python3")
-        papermill.execute_notebook(str(notebooks_dir() / "07_generate.ipynb"), str(books / "07_generate.ipynb"),
-                                   parameters={"emotion": "happiness", "video_scale": 3}, prepare_only=True,
-                                   kernel_name="python3")
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -251,28 +248,3 @@ def test_sample_grid_of_03_plays_in_jupyterlab(lab):
         shown.screenshot(str(artifacts / "03_sample_grid.png"))
     finally:
         driver.quit()
-
-
-def test_generate_notebook_runs_in_jupyterlab_and_its_form_generates(lab):
-    """07 opened as a user opens it: run all (the sample photograph through the newest run, inline video), then
-    the form's Generate button makes a second video from the run picked in its dropdown."""
-    artifacts = _artifacts()
-    driver = _browser()
-    try:
-        _open(driver, lab, "07_generate.ipynb")
-        _run_all(driver)
-        videos = lambda: driver.find_elements("css selector", ".jp-OutputArea-output video")  # noqa: E731
-        first = _wait(videos, 300, "07's generated video")[0]
-        _wait(lambda: driver.execute_script("return arguments[0].readyState >= 2 && arguments[0].videoWidth > 0;",
-                                            first), 60, "the MP4 to decode")
-        button = _wait(lambda: [b for b in driver.find_elements("css selector", "button")
-                                if b.text.strip() == "Generate"], 120, "the form's Generate button")[0]
-        driver.execute_script("arguments[0].scrollIntoView();", button)
-        button.click()
-        _wait(lambda: len(videos()) >= 2, 300, "the form's video")
-        files = sorted(p.name for p in (lab["root"] / "runs" / "07_generate" / "generate").iterdir())
-        assert "generated.mp4" in files and any(name.endswith("-all.mp4") for name in files)
-        videos()[-1].screenshot(str(artifacts / "07_form_video.png"))
-    finally:
-        driver.quit()
-        _shutdown_kernel(lab)
