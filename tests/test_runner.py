@@ -573,3 +573,76 @@ def test_demo_runs_the_stages_then_skips_them(tmp_path, monkeypatch, capsys):
     assert "01_preprocess: already done" in out and "already evaluated" in out and drawn == ["tiny"]
     assert (tmp_path / "data" / "calls.log").read_text() == "01\n"
     assert len(starts(tmp_path / "runs" / "baseline-tiny" / "baseline-mocogan")) == 1
+
+
+# A stand-in for 03 whose "losses" come from a random stream kept in its checkpoint, as 03 keeps its RNG states:
+# a resumed run must write the same losses as an uninterrupted one.
+STAND_IN_TRAIN_SEEDED = """
+import json, os, pathlib, random, time
+run = pathlib.Path(run_dir)
+checkpoint = run / "checkpoint.json"
+stream = random.Random(seed)
+start = 0
+if checkpoint.exists():
+    saved = json.loads(checkpoint.read_text())
+    start = saved["step"]
+    version, state, gauss = saved["rng"]
+    stream.setstate((version, tuple(state), gauss))
+with open(run / "starts.log", "a") as log:
+    log.write(json.dumps({"pid": os.getpid(), "start": start, "job": os.environ.get("SLURM_JOB_ID")}) + "\\n")
+lines = (run / "stats.jsonl").read_text().splitlines() if (run / "stats.jsonl").exists() else []
+(run / "stats.jsonl").write_text("".join(line + "\\n" for line in lines[:start]))  # steps past the checkpoint go
+for step in range(start + 1, steps + 1):
+    time.sleep(step_seconds)
+    loss = stream.random()
+    with open(run / "stats.jsonl", "a") as stats:
+        stats.write(json.dumps({"step": step, "loss": loss}) + "\\n")
+    (run / "checkpoint.tmp").write_text(json.dumps({"step": step, "rng": stream.getstate()}))
+    os.replace(run / "checkpoint.tmp", checkpoint)
+(run / "train_done.json").write_text(json.dumps({"steps": steps}))
+"""
+
+
+def _seeded_losses(seed: int, steps: int) -> list[float]:
+    import random
+
+    stream = random.Random(seed)
+    return [stream.random() for _ in range(steps)]
+
+
+@pytest.mark.slow
+def test_slurm_time_limit_signal_requeues_and_resumes_with_identical_losses(tmp_path, monkeypatch):
+    """Slurm's time-limit warning (USR2, which submitit asks sbatch to send before the limit) sent with scancel
+    to a running job on the localhost cluster: submitit checkpoints and requeues the same job, which resumes
+    from 03's checkpoint and writes the losses an uninterrupted run writes."""
+    partition = _slurm_partition()
+    if partition is None:
+        pytest.skip("no Slurm cluster reachable (sinfo/sbatch missing or no idle node); start a one-node "
+                    "cluster on this machine with `sudo bash tools/slurm_localhost.sh`")
+    from lib.runs.backends import make_backend_options
+    from lib.runs.runner import _Sweep
+
+    notebook = write_notebook(tmp_path / "03_train.ipynb", "run_dir = None\npreset = 'tiny'\nsteps = 3\n"
+                              "step_seconds = 0.0\nseed = 0", STAND_IN_TRAIN_SEEDED)
+    runs_root = tmp_path / "runs" / "stand-in-tiny"
+    steps, seed = 40, 7
+    options = make_backend_options("slurm", slurm_partition=partition, slurm_gpus=0, slurm_cpus=1, slurm_mem_gb=1,
+                                   slurm_time_min=10)
+    sweep = _Sweep([Variant("v", {"preset": "tiny", "steps": steps, "step_seconds": 0.25, "seed": seed})],
+                   runs_root, options, notebook, True, None, False)
+    (job,) = sweep.submit_ready()
+    folder = runs_root / "v"
+    checkpoint = folder / "checkpoint.json"
+    assert wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["step"] >= 5, timeout=120)
+    job_id = read_status(folder)["job_id"]
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    assert wait_for(lambda: len(starts(folder)) == 2, timeout=180), (folder / "starts.log").read_text()
+    table = sweep.run(poll_s=0.5)
+    assert table.loc[0, "state"] == "done" and table.loc[0, "steps"] == steps
+    first, second = starts(folder)
+    assert first["start"] == 0 and 5 <= second["start"] < steps  # resumed from its checkpoint, not restarted
+    assert first["job"] is not None and second["job"] == first["job"]  # both attempts ran as that Slurm job
+    status = read_status(folder)
+    assert status["attempts"] == 2 and status["job_id"] == job_id  # the same job, requeued by Slurm
+    losses = [json.loads(line)["loss"] for line in (folder / "stats.jsonl").read_text().splitlines()]
+    assert losses == _seeded_losses(seed, steps)
