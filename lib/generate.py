@@ -1,6 +1,10 @@
 """Generate emotion videos of your own face with any trained run.
 
-    python -m lib.generate --run RUN_DIR --input PATH --emotion NAME|all --out OUT [--seed 0] [--device cpu]
+    python -m lib.generate [--run RUN_DIR] --input PATH --emotion NAME|all --out OUT [--seed 0] [--device cpu]
+
+Without ``--run`` the newest finished run of :data:`REAL_FACE_SYSTEM` is used (``make demo`` fits one), and the
+command says so: the landmark warp moves the input's own pixels, so a real face stays the person's, where the
+systems that draw pixels learned from the synthetic faces do not (docs/results-log.md, real photographs).
 
 ``PATH`` is an image (png/jpg/...), a video (mp4/avi/...), a folder of frames, or the name of a real photograph
 that ships with an installed package (``astronaut``, ``grace_hopper``: :data:`SAMPLE_FACES`). The face is found with MTCNN
@@ -170,9 +174,9 @@ def encode(face: np.ndarray, rows: Sequence[np.ndarray], labels: Sequence[int], 
     return encode_mp4(video) if suffix == ".mp4" else encode_gif(video)
 
 
-def generate_file(run: str | Path, input_path: str | Path, emotion: str, out: str | Path, seed: int = 0,
+def generate_file(run: str | Path | None, input_path: str | Path, emotion: str, out: str | Path, seed: int = 0,
                   device: str = "cpu", margin: float = 0.3, say: Callable[[str], None] = print) -> Path:
-    """Check everything, then write ``out``; returns its path."""
+    """Check everything, then write ``out``; returns its path.  ``run=None``: :func:`default_run`."""
     from lib.io import atomic_write_bytes
     from lib.train.systems import load_generator, run_system
     from lib.utils import resolve_device
@@ -183,12 +187,38 @@ def generate_file(run: str | Path, input_path: str | Path, emotion: str, out: st
         resolve_device(device)  # an unknown or absent device fails here, before any work
     except RuntimeError as error:
         raise ConfigError(str(error)) from None
+    run = default_run(say) if run is None else run
     generator = load_generator(run, device=device)
     size = int(generator.config.image_size or 64)
     face = prepare_input(input_path, size, margin, say)
     say(f"{run_system(run)} run {run} ({getattr(generator, 'snapshot', 'latest')}), {len(face)} input frame(s)")
     rows = generate_rows(generator, face, labels, seed)
     return atomic_write_bytes(out, encode(face, rows, labels, out.suffix.lower()))
+
+
+REAL_FACE_SYSTEM = "landmark-warp"  # the default system for a face of one's own (module doc)
+
+
+def default_run(say: Callable[[str], None] = print) -> Path:
+    """The newest finished run of :data:`REAL_FACE_SYSTEM` under the runs folder; without one, the newest finished
+    run of any system (and the command says so)."""
+    from lib.paths import TRAIN_DONE_FILE, runs_dir
+    from lib.train.systems import run_system
+
+    finished = sorted((p.parent for p in runs_dir().glob(f"**/{TRAIN_DONE_FILE}")),
+                      key=lambda p: (p / TRAIN_DONE_FILE).stat().st_mtime)
+    if not finished:
+        raise FileNotFoundError(f"no --run given and no finished run under {runs_dir()}; run `make demo` (it fits "
+                                f"a {REAL_FACE_SYSTEM} run in seconds) or notebooks/03_train.ipynb with -p system "
+                                f"{REAL_FACE_SYSTEM}, or name a run with --run")
+    warps = [p for p in finished if run_system(p) == REAL_FACE_SYSTEM]
+    if warps:
+        say(f"no --run given: using {warps[-1]} ({REAL_FACE_SYSTEM}, the system for real faces: it warps the "
+            "input's own pixels)")
+        return warps[-1]
+    say(f"no --run given and no {REAL_FACE_SYSTEM} run: using the newest finished run, {finished[-1]} "
+        f"({run_system(finished[-1])}); fit a {REAL_FACE_SYSTEM} run (seconds) for real faces")
+    return finished[-1]
 
 
 # Real photographs that ship offline with installed packages, in no training data: ``--input astronaut``
@@ -261,7 +291,8 @@ def generate_form(runs: Sequence[str | Path], work_dir: str | Path, scale: int =
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lib.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="a trained run folder (03_train's, with its weights)")
+    parser.add_argument("--run", default=None, help="a trained run folder (03_train's, with its weights); default: "
+                                                    f"the newest finished {REAL_FACE_SYSTEM} run")
     parser.add_argument("--input", required=True, help="an image, a video or a folder of frames with a face, or "
                                                        f"a sample photograph: {', '.join(SAMPLE_FACES)}")
     parser.add_argument("--emotion", default="all", help=f"all or one of {', '.join(EMOTIONS)} (default all)")

@@ -46,7 +46,7 @@ def faces(tmp_path_factory):
 
 
 SYSTEM_RUNS = {"vicegan": dict(recipe="fast"), "fevgan": {}, "reenact": {}, "templates": {}, "latent-walk": {},
-               "mocogan": dict(encoder="none", content_mode="all")}
+               "mocogan": dict(encoder="none", content_mode="all"), "landmark-warp": dict(encoder="none")}
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,21 @@ def test_sample_faces_by_name():
         assert read_frames(resolve_input(name)).shape[-1] == 3
     with pytest.raises(ConfigError, match="astronaut, grace_hopper"):
         sample_face("/tmp", "mona_lisa")
+
+
+def test_without_a_run_the_newest_landmark_warp_is_used_and_named(runs, faces, tmp_path, monkeypatch):
+    import shutil
+
+    from lib.generate import default_run
+
+    root = tmp_path / "runs"
+    monkeypatch.setenv("VICE_RUNS_DIR", str(root))
+    said = []
+    with pytest.raises(FileNotFoundError, match="make demo"):  # nothing finished: the fix is named
+        default_run(said.append)
+    shutil.copytree(runs["templates"], root / "grid" / "templates")
+    assert default_run(said.append) == root / "grid" / "templates"  # no warp: the newest run, and it says so
+    assert "no landmark-warp run" in said[-1]
+    shutil.copytree(runs["landmark-warp"], root / "grid" / "warp")
+    out = generate_file(None, faces / "astronaut.png", "happiness", tmp_path / "o.png", say=said.append)
+    assert out.is_file() and any(f"using {root / 'grid' / 'warp'} (landmark-warp" in line for line in said)

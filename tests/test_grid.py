@@ -101,19 +101,20 @@ def test_grid_contents_follow_the_papers():
     assert {v.name: v.aliases for v in papers if v.aliases} == {"thesis-m2-seen": ("facenet-m1-ae-mse",)}
     assert [v.name for v in resolve_grid("demo", "small")] == ["thesis-m4-seen", "thesis-m4-unseen",
                                                                "baseline-templates-seen", "baseline-templates-unseen",
-                                                               "baseline-mocogan", "baseline-latent-walk"]
+                                                               "baseline-mocogan", "baseline-latent-walk",
+                                                               "baseline-landmark-warp"]
     baselines = {v.name: v.params for v in resolve_grid("baselines", "small")}
     assert list(baselines) == ["baseline-mocogan", "baseline-templates-seen", "baseline-templates-unseen",
-                               "baseline-latent-walk", "baseline-fevgan",
+                               "baseline-latent-walk", "baseline-landmark-warp", "baseline-fevgan",
                                "baseline-fevgan-no-identity", "baseline-fevgan-no-spatial", "baseline-reenact",
                                "baseline-reenact-no-pixel", "baseline-reenact-no-consistency",
                                "baseline-reenact-no-feature", "baseline-latent-walk-residual", "baseline-reenact-warp"]
-    assert [p.get("fevgan_encoders") for p in baselines.values()][:7] == [None] * 4 + ["both", "spatial", "identity"]
-    assert [p.get("reenact_losses") for p in baselines.values()][7:11] == list(REENACT_LOSSES)
+    assert [p.get("fevgan_encoders") for p in baselines.values()][:8] == [None] * 5 + ["both", "spatial", "identity"]
+    assert [p.get("reenact_losses") for p in baselines.values()][8:12] == list(REENACT_LOSSES)
     everything = resolve_grid("all", "paper")
     merged = {v.name: v.aliases for v in everything if v.aliases}
     assert merged == {"thesis-m2-seen": ("facenet-m1-ae-mse", "ablation-full")}
-    assert len(everything) == 8 + 1 + 2 + 3 + 4 + 4 + 4 + 2  # ... MoCoGAN, the templates prior (2), ...
+    assert len(everything) == 8 + 1 + 2 + 3 + 4 + 4 + 4 + 2 + 1  # ... MoCoGAN, the templates prior (2), ..., the warp
 
 
 def test_bad_names_fail_listing_the_choices():

@@ -133,7 +133,8 @@ class _RecordingFrames(np.ndarray):
 
 # Every trained system (the templates prior and the latent walk read frames the same way as vicegan / fevgan)
 GUARDED = [("vicegan", {}, "seen"), ("vicegan", {}, "unseen"), ("fevgan", {}, "seen"),
-           ("reenact", {}, "seen"), ("templates", {}, "unseen"), ("latent-walk", {}, "seen")]
+           ("reenact", {}, "seen"), ("templates", {}, "unseen"), ("latent-walk", {}, "seen"),
+           ("landmark-warp", {}, "seen")]
 
 
 @pytest.mark.parametrize("system,extra,composition", GUARDED)

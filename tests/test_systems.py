@@ -105,7 +105,7 @@ def test_evaluation_scores_a_latent_walk_beside_the_real_videos(cache_dir, ae_ch
 
 
 def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
-    assert SYSTEM_NAMES == ("vicegan", "fevgan", "reenact", "templates", "latent-walk")
+    assert SYSTEM_NAMES == ("vicegan", "fevgan", "reenact", "landmark-warp", "templates", "latent-walk")
     with pytest.raises(ConfigError, match="latent-walk"):
         resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="latent_walk"))
     with pytest.raises(ConfigError, match="encoder='ae'"):
@@ -113,6 +113,41 @@ def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path)
     with pytest.raises(FileNotFoundError, match="03_train"):
         load_generator(tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
+
+
+def test_landmark_warp_moves_the_inputs_own_pixels_by_the_emotions_motion(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
+    from lib.train.landmark_warp import MODEL_NAME as WARP_MODEL, LandmarkWarpGenerator
+
+    cfg = resolve_config(_config(cache_dir, ae_checkpoint, "none", system="landmark-warp"))
+    calls = []
+    summary = train(cfg, tmp_path / "warp", probe=lambda g: calls.append(g) or {"headline": 0.25}, progress=False)
+    for name in ("config.json", WARP_MODEL, "train_done.json", "samples/latest.gif", "stats.jsonl"):
+        assert (tmp_path / "warp" / name).is_file(), name
+    assert summary["system"] == "landmark-warp" and summary["best"]["metrics"]["headline"] == 0.25
+    assert train(cfg, tmp_path / "warp", probe=calls.append, progress=False) == summary and len(calls) == 1
+    warp = load_generator(tmp_path / "warp")
+    assert run_system(tmp_path / "warp") == "landmark-warp" and warp.snapshot == "fitted"
+    from lib.data.cache import load_cache
+    from lib.data.clips import uint8_to_model
+
+    cache = load_cache(cfg.cache_dir)
+    start = int(cache.index.iloc[0]["start"])
+    face = uint8_to_model(np.asarray(cache.frames[start:start + 16])).transpose(0, 1)[None]  # (1, 3, 16, H, W)
+    trained = sorted(set(cache.index["label"]))
+    videos = face.expand(len(trained), -1, -1, -1, -1)
+    out = warp.generate(videos, trained)
+    assert out.shape == (len(trained), 3, 16, 64, 64)
+    torch.testing.assert_close(out[:, :, 0], videos[:, :, 0], atol=1e-3, rtol=0)  # no motion at frame 0: the input
+    torch.testing.assert_close(warp.generate(videos, trained), out)  # deterministic
+    moved = (out[:, :, -1] - videos[:, :, 0]).abs().mean()
+    assert moved > 1e-3  # the last frame is warped
+    # the gain scales the motion: none at 0, more at 2
+    still = LandmarkWarpGenerator(dataclasses.replace(warp.config, warp_gain=0.0), warp.displacements)
+    torch.testing.assert_close(still.generate(videos, trained), videos[:, :, :1].expand_as(out), atol=1e-3, rtol=0)
+    doubled = LandmarkWarpGenerator(dataclasses.replace(warp.config, warp_gain=2.0), warp.displacements)
+    assert (doubled.generate(videos, trained)[:, :, -1] - videos[:, :, 0]).abs().mean() > moved
+    with pytest.raises(ConfigError, match="warp_gain"):
+        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="landmark-warp", warp_gain=-1.0))
 
 
 @pytest.mark.parametrize("encoders", ["both", "spatial", "identity"])

@@ -12,11 +12,11 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07_generate.i
 TITLE = """# 07 - Generate on your own face
 
 Give any trained run (03's VICE-GAN and FaceNet variants, MoCoGAN, FEV-GAN, reenactment, the latent walk, the
-templates prior) a face of your own: an image, a video or a folder of frames. The face is found with MTCNN,
+landmark warp, the templates prior) a face of your own: an image, a video or a folder of frames. The face is found with MTCNN,
 cropped as 01 crops the training data and resized to the run's resolution; each emotion's video plays below.
 The same as `python -m lib.generate --run RUN --input PATH --emotion all --out OUT`."""
 
-PARAMETERS = """run: str | None = None     # a finished run folder; None: the newest finished run (the form lists them all)
+PARAMETERS = """run: str | None = None     # a finished run folder; None: the newest landmark-warp run (the form lists them all)
 input: str | None = None   # an image, video or folder of frames; None: scikit-image's astronaut photograph
 emotion = "all"            # all | anger | disgust | fear | happiness | sadness | surprise
 out: str | None = None     # .mp4, .gif or .png; None: <this notebook's run folder>/generated.mp4
@@ -31,12 +31,12 @@ from IPython.display import HTML, display
 
 from lib.display import video_html
 from lib.evaluation.evaluate import find_runs
-from lib.generate import emotion_choices, generate_file, generate_form, read_frames, sample_face
+from lib.generate import default_run, emotion_choices, generate_file, generate_form, read_frames, sample_face
 from lib.paths import run_dir
 
 emotion_choices(emotion)  # a misspelt emotion fails here, naming the valid ones
-finished = sorted(find_runs(), key=lambda p: p.stat().st_mtime) if run is None else [Path(run)]
-chosen = str(finished[-1])
+chosen = str(default_run() if run is None else Path(run))
+finished = [chosen] + [str(p) for p in sorted(find_runs(), key=lambda p: -p.stat().st_mtime) if str(p) != chosen]
 work = run_dir("07_generate", run_name or "generate")
 print(f"{len(finished)} finished runs; generating with {chosen}")"""
 

@@ -11,12 +11,12 @@ Grids (SPEC "The experiment grid"):
 - ``baseline`` - MoCoGAN (content from noise, ``encoder="none"``).
 - ``baselines`` - MoCoGAN, the training-free ``templates`` prior (``system="templates"``, both compositions)
   and the seeds' other systems: seed 004's latent-direction walk
-  (``system="latent-walk"``), seed 003's FEV-GAN (``system="fevgan"``) with its two ablations and
+  (``system="latent-walk"``), the landmark warp (``system="landmark-warp"``), seed 003's FEV-GAN (``system="fevgan"``) with its two ablations and
   seed 002's landmark-driven reenactment (``system="reenact"``) with its three loss-group ablations, and
   the walk and reenact with our output options (``walk_output="residual"``, ``reenact_output="warp"``).
 - ``demo``     - what ``make demo`` trains: the headline variant (thesis model 4, seen), its unseen
-  twin, the training-free ``templates`` prior of both compositions, the MoCoGAN baseline and the latent
-  walk: 6 runs.
+  twin, the training-free ``templates`` prior of both compositions, the MoCoGAN baseline, the latent
+  walk and the landmark warp (``system="landmark-warp"``, the system for real faces): 7 runs.
 - ``papers``   - thesis + baseline + facenet (the first 12-run demo, 2026-11-22), identical variants
   merged as in ``all``: 12 runs.
 - ``all``      - every variant once (variants with identical parameters are merged; the
@@ -134,6 +134,11 @@ def latent_walk_variants() -> list[Variant]:
                     "seed 004's latent-direction walk on the autoencoder's codes (no training; seconds)")]
 
 
+def landmark_warp_variants() -> list[Variant]:
+    return [Variant("baseline-landmark-warp", {"system": "landmark-warp", "encoder": "none", "composition": "seen"},
+                    "the emotions' mean landmark motion as a warp of the input's own pixels (no training; seconds)")]
+
+
 def our_option_variants() -> list[Variant]:
     """The seeds' systems with our output options (not the papers'), beside the faithful ones."""
     return [Variant("baseline-latent-walk-residual", {"system": "latent-walk", "encoder": "ae", "composition": "seen",
@@ -166,8 +171,8 @@ def reenact_variants() -> list[Variant]:
 
 def other_system_variants() -> list[Variant]:
     """The seeds' other systems (lib/train/systems.py), on the headline's seen composition."""
-    return (templates_variants() + latent_walk_variants() + fevgan_variants() + reenact_variants()
-            + our_option_variants())
+    return (templates_variants() + latent_walk_variants() + landmark_warp_variants() + fevgan_variants()
+            + reenact_variants() + our_option_variants())
 
 
 def _merge_duplicates(variants: list[Variant]) -> list[Variant]:
@@ -201,9 +206,9 @@ def _grid_variants(name: str) -> list[Variant]:
         return baseline_variants() + other_system_variants()
     if name == "headline":
         return [v for v in thesis_variants() if v.name in HEADLINE_VARIANTS]
-    if name == "demo":  # the latent walk fits in seconds; FEV-GAN needs its own training budget
+    if name == "demo":  # the walk and the warp fit in seconds; FEV-GAN needs its own training budget
         return ([v for v in thesis_variants() if v.name in HEADLINE_VARIANTS] + templates_variants()
-                + baseline_variants() + latent_walk_variants())
+                + baseline_variants() + latent_walk_variants() + landmark_warp_variants())
     if name == "papers":  # facenet-m1-ae-mse is thesis-m2-seen: trained once, under the thesis name
         return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants())
     return _merge_duplicates(thesis_variants() + baseline_variants() + facenet_variants()

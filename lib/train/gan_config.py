@@ -110,7 +110,9 @@ class GANConfig:
                                     "encoder none) | fevgan (seed 003; encoder = its frozen identity encoder) | "
                                     "reenact (seed 002's landmark-driven pix2pix; encoder = its identity loss's) | "
                                     "latent-walk (seed 004's walk in the autoencoder's code space; reads preset, "
-                                    "cache_dir, autoencoder, composition, seed)", SYSTEM_NAMES)
+                                    "cache_dir, autoencoder, composition, seed) | landmark-warp (the emotions' "
+                                    "mean landmark motion warps the input's own pixels) | templates (the "
+                                    "training-free prior)", SYSTEM_NAMES)
     fevgan_encoders: str = _param("both", "system fevgan: both encoders | spatial (without the identity encoder) | "
                                           "identity (without the spatial encoder): the paper's ablations",
                                   FEVGAN_ENCODERS)
@@ -126,6 +128,8 @@ class GANConfig:
     reenact_output: str = _param("image", "system reenact: image (pix2pix's U-Net draws the frame: the paper) | warp "
                                           "(it moves the source frame by a drawn flow and blends drawn colour by "
                                           "a drawn mask: our option)", REENACT_OUTPUTS)
+    warp_gain: float = _param(1.0, "system landmark-warp: the emotions' mean landmark motion is multiplied by it "
+                                   "(1: the training takes' own amplitude)")
     cache_dir: str | None = _param(None, "None: the cache 01_preprocess recorded for the preset")
     encoder: str = _param("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
                           CONTENT_ENCODERS)
@@ -329,6 +333,7 @@ def validate(cfg: GANConfig) -> GANConfig:
     if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and 0 <= beta < 1):
         raise ConfigError(f"invalid ema_beta={beta!r}; must be a number in [0, 1) (0 = no EMA)")
     check_positive("r1_every", cfg.r1_every)
+    check_positive("warp_gain", cfg.warp_gain, allow_zero=True)
     if cfg.neutraliser_steps is not None:
         check_positive("neutraliser_steps", cfg.neutraliser_steps)
     if cfg.time_limit_minutes is not None:
@@ -485,6 +490,8 @@ def description(cfg: GANConfig) -> str:
         return f"reenact-{cfg.encoder}-{cfg.reenact_losses}{output}-{cfg.composition}"
     if cfg.system == "latent-walk":  # the walk reads only the data options and its output
         return f"{cfg.system}-{cfg.composition}" + ("" if cfg.walk_output == "decoded" else f"-{cfg.walk_output}")
+    if cfg.system == "landmark-warp":
+        return f"{cfg.system}-{cfg.composition}" + ("" if cfg.warp_gain == 1.0 else f"-x{cfg.warp_gain:g}")
     if cfg.system != "vicegan":
         return f"{cfg.system}-{cfg.composition}"
     parts = [cfg.encoder]

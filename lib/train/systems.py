@@ -12,6 +12,8 @@ without importing the systems.
   emotion's mean landmark motion.
 - ``latent-walk``: seed 004's latent-direction walk on 02's autoencoder (:mod:`lib.train.latent_walk`);
   no network is trained.
+- ``landmark-warp``: each emotion's mean landmark motion applied to the input as a thin-plate-spline warp of
+  its own pixels (:mod:`lib.train.landmark_warp`); fitted in seconds, nothing drawn: the system for real faces.
 - ``templates``: the training-free prior of per-emotion mean pixel changes (:mod:`lib.train.templates`), a
   baseline for every trained system.
 """
@@ -41,6 +43,10 @@ SYSTEMS: dict[str, System] = {
                       "seed 002: pix2pix U-Net + PatchGAN conditioned on the first input frame and target landmark "
                       "heatmaps; the input's dlib landmarks moved by the target emotion's mean landmark motion; pixel, "
                       "self/triple-consistency, perceptual and identity losses"),
+    "landmark-warp": System("lib.train.landmark_warp", "fit_landmark_warp", "load_landmark_warp",
+                            "each emotion's mean landmark motion in the training takes moves the input's dlib "
+                            "points; the input frame is warped through the thin-plate spline of the moved points "
+                            "(its own pixels, nothing drawn)"),
     "templates": System("lib.train.templates", "fit_templates", "load_templates",
                         "a training-free prior: the neutralised input + each emotion's mean pixel change in the "
                         "training takes, decoded by the autoencoder's decoder (VICE-GAN's generator at step 0)"),

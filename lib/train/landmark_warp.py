@@ -1,0 +1,136 @@
+"""The ``landmark-warp`` system: each emotion's mean landmark motion applied to the input face as a warp of its
+own pixels.  Nothing draws a pixel, so the face stays the input's (a real photograph stays a photograph), and
+the expression is as far as its geometry carries it (no teeth or mouth interior is drawn).
+
+Fit (training subjects of the composition only; seconds): dlib's 68 points on the training takes
+(:func:`lib.data.landmarks.cache_landmarks`) and each emotion's mean motion along a 16-frame clip from a take's
+first frame, in face coordinates (:func:`lib.train.reenact.emotion_motion`, the motion seed 002's reenactment is
+driven by).
+
+Generate: dlib's points on the input clip's first frame, moved at frame ``t`` by ``warp_gain`` times the target
+emotion's mean motion (rotated and scaled to the input's face, :func:`lib.data.landmarks.displaced_landmarks`);
+frame ``t`` is the first frame resampled through the thin-plate spline that takes the moved points back to the
+input's (:func:`lib.data.face_warp.sampling_grid`, the frame's border pinned).  ``warp_gain`` > 1 exaggerates the
+measured motion; 1 (the default) is the training takes' own amplitude.
+
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lib.config import ConfigError
+from lib.constants import EMOTIONS
+from lib.data.clips import check_input_videos
+from lib.data.face_warp import sampling_grid
+from lib.data.landmarks import LandmarkPredictor, cache_landmarks, displaced_landmarks
+from lib.io import (StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict,
+                    to_uint8_frames)
+from lib.locks import own_run_folder
+from lib.paths import TRAIN_DONE_FILE
+from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
+from lib.train.gan_samples import sample_inputs, write_sample_grid
+from lib.utils import seed_everything
+
+MODEL_NAME = "landmark_warp.pt"
+
+
+class LandmarkWarpGenerator:
+    """``generate(input_videos, labels, seed)`` of a fitted motion (module doc); deterministic, ``seed`` unused."""
+
+    def __init__(self, config: GANConfig, displacements: np.ndarray, device: torch.device | str = "cpu"):
+        self.config, self.device = config, torch.device(device)
+        self.displacements = np.asarray(displacements, np.float32)  # (n_emotions, T, 68, 2), face coordinates
+        self.snapshot = "fitted"
+        self._predictor: LandmarkPredictor | None = None
+
+    def points(self, first_frames: torch.Tensor) -> np.ndarray:
+        """(B, 3, H, W) frames in [-1, 1] -> their dlib points (B, 68, 2), pixels."""
+        if self._predictor is None:
+            self._predictor = LandmarkPredictor()
+        return np.stack([self._predictor.clip_in_frame_pixels(to_uint8_frames(frame[:, None].cpu()))[0][0]
+                         for frame in first_frames])
+
+    @torch.no_grad()
+    def generate(self, input_videos: torch.Tensor, labels, seed: int = 0) -> torch.Tensor:
+        """(B, 3, T, H, W) real frames in [-1, 1] + target labels (B,) -> (B, 3, video_length, H, W)."""
+        videos = check_input_videos(input_videos)
+        labels = np.asarray(torch.as_tensor(np.asarray(labels)).long())
+        first = videos[:, :, 0].to(self.device, torch.float32)
+        size = first.shape[-1]
+        start = self.points(first)
+        moved = displaced_landmarks(start, self.config.warp_gain * self.displacements[labels], size)  # (B, T, 68, 2)
+        start = np.clip(start, 0, size - 1)  # as the moved points are kept in the frame: no motion is no warp
+        grids = np.stack([[sampling_grid(frame_points, points, size) for frame_points in clip]
+                          for clip, points in zip(moved, start)])  # (B, T, H, W, 2)
+        batch, length = grids.shape[:2]
+        sources = first[:, None].expand(-1, length, -1, -1, -1).reshape(batch * length, *first.shape[1:])
+        grid = torch.from_numpy(grids.reshape(batch * length, size, size, 2)).to(self.device)
+        frames = F.grid_sample(sources, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return frames.reshape(batch, length, *first.shape[1:]).transpose(1, 2).clamp(-1, 1)
+
+
+def fit_landmark_warp(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+                      probe=None) -> dict[str, Any]:
+    """Fit the motion of a resolved config (``system="landmark-warp"``) into ``run_dir``: ``landmark_warp.pt``,
+    ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
+    ``train_done.json``, whose summary is returned (a finished folder is reported, not fitted again)."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import training_videos
+    from lib.train.reenact import emotion_motion
+
+    cfg = ensure_resolved(cfg)
+    if cfg.system != "landmark-warp":
+        raise ConfigError(f"fit_landmark_warp needs system='landmark-warp', got {cfg.system!r}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):
+        done = run_dir / TRAIN_DONE_FILE
+        if done.is_file() and (run_dir / MODEL_NAME).is_file():
+            return read_json(done)
+        started = time.time()
+        seed_everything(cfg.seed)
+        cache = cache if cache is not None else load_cache(cfg.cache_dir)
+        # the validation subjects' held-out takes stay out of the fit when a probe scores it on them
+        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=probe is not None)
+        landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress, video_ids=train_ids)
+        displacements, _ = emotion_motion(cache, train_ids, landmarks, cache.split.train_subjects, cfg.video_length,
+                                          cfg.every_nth)
+        save_config(cfg, run_dir / "config.json")
+        save_checkpoint(run_dir / MODEL_NAME, {"displacements": torch.from_numpy(displacements), "step": 0}, cfg)
+        generator = LandmarkWarpGenerator(cfg, displacements)
+        inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)
+        samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
+        best = None
+        if probe is not None:
+            metrics = probe(generator)
+            StatsWriter(run_dir / "stats.jsonl").write({"step": 0, **{f"probe_{k}": v for k, v in metrics.items()},
+                                                        "elapsed_seconds": time.time() - started})
+            best = {"step": 0, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
+                    "metrics": metrics}
+        amplitude = np.linalg.norm(displacements[:, -1], axis=-1).mean(-1)  # mean point motion at the last frame
+        summary = {"system": cfg.system, "steps": 0, "wall_seconds": round(time.time() - started, 2),
+                   "seconds_per_iteration": None, "final_losses": {}, "loss_shares": {},
+                   "loss_shares_over_steps": None, "checkpoint": str(run_dir / MODEL_NAME), "samples": str(samples),
+                   "loss_curves": None, "learning_curves": None, "best": best, "best_checkpoint": None,
+                   "last_frame_motion": {e: round(float(a), 4) for e, a in zip(EMOTIONS, amplitude)},
+                   "config": to_dict(cfg)}
+        atomic_write_json(done, summary)
+        return summary
+
+
+def load_landmark_warp(run_dir: str | Path, device: str | torch.device = "cpu",
+                       snapshot: str = "best") -> LandmarkWarpGenerator:
+    """The fitted motion of a run folder (``snapshot`` is accepted for the systems' common signature)."""
+    path = Path(run_dir) / MODEL_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no landmark warp at {path}; fit it with notebooks/03_train.ipynb "
+                                f"(-p system landmark-warp -p run_dir {run_dir})")
+    state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
+    cfg = gan_config_from_dict(state["config"])
+    return LandmarkWarpGenerator(cfg, state["displacements"].numpy(), device)
