@@ -114,12 +114,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
 
 
 def check_resumable(stored: Mapping[str, Any], current: Mapping[str, Any], path: str | Path,
-                    may_change: Iterable[str] = (), defaults: Mapping[str, Any] | None = None) -> None:
-    """Refuse to resume a run whose stored config differs from ``current`` outside ``may_change``.
-
-    ``defaults`` fill fields missing from an older checkpoint (what those fields meant before they existed).
-    """
-    stored = {**(defaults or {}), **stored}
+                    may_change: Iterable[str] = ()) -> None:
+    """Refuse to resume a run whose stored config differs from ``current`` outside ``may_change``."""
     free = set(may_change)
     changed = sorted(k for k in current if k not in free and stored.get(k) != current[k])
     if changed:

@@ -8,8 +8,9 @@ EMOTION_TO_INDEX: dict[str, int] = {name: i for i, name in enumerate(EMOTIONS)}
 NEUTRAL = "neutral"
 MUG_EMOTION_FOLDERS: tuple[str, ...] = EMOTIONS[:4] + (NEUTRAL,) + EMOTIONS[4:]
 
-# Frames per generated video and its side length (SPEC).
+# Frames per generated video, the stride between a clip's frames in its take, and the side length (SPEC).
 VIDEO_LENGTH = 16
+CLIP_STRIDE = 2
 IMAGE_SIZE = 64
 
 # Model-scale presets; each stage keeps its own numbers for these names.

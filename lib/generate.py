@@ -27,14 +27,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lib.config import ConfigError
-from lib.constants import EMOTIONS
+from lib.constants import EMOTIONS, VIDEO_LENGTH
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 OUTPUT_SUFFIXES = (".mp4", ".gif", ".png")
 MIN_FACE_PROBABILITY = 0.9  # MTCNN's confidence below which a box is not taken for a face
 MAX_FRAMES = 64  # frames read from a video input (the generator reads 16, every 2nd)
-PNG_FRAMES = tuple(range(0, 16, 2))
+PNG_FRAMES = tuple(range(0, VIDEO_LENGTH, 2))  # every other generated frame
 
 
 class InputError(ValueError):

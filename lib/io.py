@@ -136,6 +136,26 @@ class CheckpointError(RuntimeError):
     """A checkpoint or weights file cannot be read safely: damaged, or not plain tensors and containers."""
 
 
+# The format of the checkpoints and run-folder configs this code writes.  One written by another version is
+# refused with the version that wrote it and the fix (re-run): no code here converts older formats.
+FORMAT_VERSION = 2  # 1: everything written before the version was recorded
+
+
+class FormatVersionError(CheckpointError):
+    """A checkpoint or run config written by another format version of this repository."""
+
+
+def check_format(stored: Mapping[str, Any], path: str | Path, fix: str = "") -> None:
+    """Raise :class:`FormatVersionError` unless ``stored`` (a checkpoint or a run's config.json) has this
+    code's :data:`FORMAT_VERSION`; a file without one was written by version 1."""
+    version = stored.get("format_version", 1)
+    if version != FORMAT_VERSION:
+        raise FormatVersionError(
+            f"{path} was written by format version {version} of this repository; this version reads format "
+            f"{FORMAT_VERSION} only. {fix or 'Delete its run folder and run it again (03_train, or `make demo`)'}, "
+            "or check out the version that wrote it to use it as it is")
+
+
 def plain_state(value: Any) -> Any:
     """``value`` with NumPy arrays/scalars and paths turned into tensors, Python numbers and strings, so
     that ``torch.load(weights_only=True)`` reads it back (it refuses arbitrary pickled objects)."""
@@ -162,7 +182,7 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any], config: Any = No
     """
     import torch
 
-    payload = dict(state)
+    payload = {**state, "format_version": FORMAT_VERSION}
     if config is not None:
         cfg = to_dict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
         payload["config"] = cfg
@@ -186,14 +206,13 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", fix: str = "") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     fix = fix or f"delete {path} and train again"
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         if not zipfile.is_zipfile(path):  # torch.save writes zip archives; a cut or overwritten one is not
             raise CheckpointError(f"{path} is damaged or truncated (not a readable torch archive); {fix}") from None
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain containers, so it is not loaded (loading it "
-            f"could run code). If it is an older checkpoint of this repository that you trust, convert it "
-            f"once with `python -m lib.io convert {path}`; otherwise {fix}. ({str(error).splitlines()[0]})") from None
+            f"could run code); {fix}. ({str(error).splitlines()[0]})") from None
     except Exception as error:
         # Random bytes that are not a torch archive go to torch's legacy unpickler, which can fail with any
         # error (IndexError, KeyError...): every failure on a non-archive is damage.
@@ -201,17 +220,9 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", fix: str = "") 
             raise
         raise CheckpointError(f"{path} is damaged or truncated ({type(error).__name__}: "
                               f"{str(error).splitlines()[0] if str(error) else 'no detail'}); {fix}") from None
-
-
-def convert_legacy_checkpoint(path: str | Path) -> Path:
-    """Rewrite a trusted checkpoint of an older version (pickled NumPy RNG states) in the safe form."""
-    import torch
-
-    path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=False)  # trusted by the caller, explicitly
-    buffer = io.BytesIO()
-    torch.save(plain_state(state), buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    if isinstance(state, dict) and ("config_class" in state or "format_version" in state):  # one of ours
+        check_format(state, path)
+    return state
 
 
 class StatsWriter:
@@ -325,20 +336,22 @@ def show_gif(path: str | Path):
 
 
 def save_config(config: Any, path: str | Path) -> Path:
-    """A config dataclass as JSON (with its class name), written atomically."""
-    return atomic_write_json(path, {"class": type(config).__name__, **to_dict(config)})
+    """A config dataclass as JSON (with its class name and :data:`FORMAT_VERSION`), written atomically."""
+    return atomic_write_json(path, {"class": type(config).__name__, "format_version": FORMAT_VERSION,
+                                    **to_dict(config)})
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """A run folder's ``config.json`` as a dict, its format version checked (:func:`check_format`)."""
+    data = read_json(path)
+    check_format(data, path)
+    return data
 
 
 def load_config(cls: type[T], path: str | Path) -> T:
+    """A config saved by :func:`save_config` (run folders' configs are checked by :func:`check_format` where
+    they are read as runs; a cache's carry the cache's own format version in its name)."""
     data = json.loads(Path(path).read_text())
     data.pop("class", None)
+    data.pop("format_version", None)
     return from_dict(cls, data)
-
-
-if __name__ == "__main__":  # python -m lib.io convert PATH [PATH ...]
-    import sys
-
-    if len(sys.argv) < 3 or sys.argv[1] != "convert":
-        sys.exit("usage: python -m lib.io convert CHECKPOINT [CHECKPOINT ...]  (only files you trust)")
-    for name in sys.argv[2:]:
-        print("converted", convert_legacy_checkpoint(name))

@@ -81,6 +81,10 @@ def lab(tmp_path_factory):
         papermill.execute_notebook(str(notebooks_dir() / "06_human_rating.ipynb"), str(books / "06_human_rating.ipynb"),
                                    parameters={"preset": "tiny", "rater": RATER, "video_scale": 3},
                                    prepare_only=True, kernel_name="python3")
+        papermill.execute_notebook(str(notebooks_dir() / "07_generate.ipynb"), str(books / "07_generate.ipynb"),
+                                   parameters={"run": str(root / "runs" / "03_train" / "browser-run"),
+                                               "emotion": "happiness", "video_scale": 3},
+                                   prepare_only=True, kernel_name="python3")
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -132,10 +136,13 @@ def _browser():
 
 def _open(driver, lab, notebook: str) -> None:
     driver.get(f"{lab['url']}/lab/tree/{notebook}?token={lab['token']}")
+    # JupyterLab reopens the tabs of earlier tests first: wait until this notebook is the current one
     _wait(lambda: driver.execute_script(
         "const app = window.jupyterapp; const w = app && app.shell.currentWidget;"
-        "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.sessionContext.session.kernel.status === 'idle');"), 120, f"{notebook} open with an idle kernel")
+        "return !!(w && w.context && w.context.path.endsWith(arguments[0]) && w.sessionContext"
+        " && w.sessionContext.session && w.sessionContext.session.kernel"
+        " && w.sessionContext.session.kernel.status === 'idle');", notebook), 120,
+        f"{notebook} open with an idle kernel")
 
 
 def _run_all(driver) -> None:
@@ -248,3 +255,41 @@ def test_sample_grid_of_03_plays_in_jupyterlab(lab):
         shown.screenshot(str(artifacts / "03_sample_grid.png"))
     finally:
         driver.quit()
+
+
+def _errors(driver) -> str:
+    """The error outputs shown in the open notebook (what a failed cell printed)."""
+    return driver.execute_script("return Array.from(document.querySelectorAll("
+                                 "'.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')"
+                                 ").map(e => e.innerText).join('\\n');")
+
+
+def test_generate_notebook_runs_in_jupyterlab_and_its_form_generates(lab):
+    """07 opened as a user opens it: run all (the sample photograph through the tiny run, an inline video), then
+    the form's Generate button makes a second video from the run picked in its dropdown."""
+    artifacts = _artifacts()
+    driver = _browser()
+    try:
+        _open(driver, lab, "07_generate.ipynb")
+        _run_all(driver)
+        videos = lambda: driver.find_elements("css selector", ".jp-OutputArea-output video")  # noqa: E731
+        try:
+            first = _wait(videos, 300, "07's generated video")[0]
+            _wait(lambda: driver.execute_script("return arguments[0].readyState >= 2 && arguments[0].videoWidth > 0;",
+                                                first), 60, "the MP4 to decode")
+            button = _wait(lambda: [b for b in driver.find_elements("css selector", ".widget-button")
+                                    if b.text.strip() == "Generate"], 120, "the form's Generate button")[0]
+        except Exception:
+            driver.save_screenshot(str(artifacts / "07_page_failed.png"))
+            raise AssertionError(f"07 in JupyterLab: {_errors(driver)[-3000:] or 'no error output'}") from None
+        shown = len(videos())
+        driver.execute_script("arguments[0].scrollIntoView();", button)
+        button.click()
+        work = lab["root"] / "runs" / "07_generate" / "generate"
+        _wait(lambda: len(videos()) > shown and (work / "browser-run-all.mp4").is_file(), 300, "the form's video")
+        assert (work / "generated.mp4").is_file()
+        driver.execute_script("arguments[0].scrollIntoView();", videos()[-1])
+        driver.save_screenshot(str(artifacts / "07_form_video.png"))
+    finally:
+        driver.quit()
+        _shutdown_kernel(lab)

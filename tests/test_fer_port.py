@@ -70,7 +70,7 @@ def test_fer_classifier_maps_onto_six_emotions():
 
 
 def test_facs_prototypes_decide_the_truth_classifier():
-    from lib.evaluation.emotion import FACS_PROTOTYPES, emotion_from_aus, prototype_matrix
+    from lib.evaluation.probes import FACS_PROTOTYPES, emotion_from_aus, prototype_matrix
 
     names = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU15", "AU20", "AU23",
              "AU25", "AU26"]

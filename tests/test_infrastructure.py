@@ -129,3 +129,50 @@ def test_facenet_pytorch_imports_without_torchvision():
     kept = batched_nms(boxes, scores, torch.tensor([0, 0, 1, 0]), 0.5)
     # box 1 overlaps box 0 in the same class; box 2 is identical to box 0 but another class
     assert kept.tolist() == [0, 2, 3]
+
+
+def _lib_imports() -> dict[str, set[str]]:
+    """Every lib module -> the lib modules it imports (at the top or inside a function)."""
+    import ast
+
+    from lib.paths import REPO_ROOT
+
+    graph = {}
+    for path in (REPO_ROOT / "lib").rglob("*.py"):
+        module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lib."):
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names if a.name.startswith("lib."))
+        graph[module] = names
+    return graph
+
+
+def test_lib_imports_go_one_way_without_a_circle():
+    """data <- models <- train <- evaluation <- runs, and no module reaches itself through its imports."""
+    graph = _lib_imports()
+    order = ["lib.data", "lib.models", "lib.train", "lib.evaluation", "lib.runs"]
+
+    def layer(module):
+        return next((i for i, name in enumerate(order) if module == name or module.startswith(name + ".")), None)
+
+    upward = [(m, i) for m, imported in graph.items() for i in imported
+              if layer(m) is not None and layer(i) is not None and layer(i) > layer(m)]
+    assert not upward, f"imports against the layers {order}: {upward}"
+    state: dict[str, int] = {}
+
+    def visit(module, path):
+        state[module] = 1
+        for nxt in sorted(graph.get(module, ())):
+            if nxt not in graph:
+                continue
+            assert state.get(nxt) != 1, f"import circle: {' -> '.join(path + [nxt])}"
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])

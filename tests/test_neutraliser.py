@@ -105,17 +105,3 @@ def test_generator_reads_neutralised_inputs_and_the_checkpoint_keeps_them(cache_
                                                                  autoencoder=str(ae_checkpoint))), None,
                                             False)
     assert build_models(mocogan, torch.device("cpu"), cache, train_ids).neutraliser is None  # no input frames
-
-
-def test_runs_stored_before_the_option_read_as_without_it():
-    """A config stored before neutralise_input existed trained without it; resuming compares it that way."""
-    from lib.config import check_resumable, to_dict
-    from lib.train.gan_config import gan_config_from_dict, make_gan_config, stored_run_defaults
-
-    current = dataclasses.replace(make_gan_config(preset="small", recipe="thesis"), cache_dir="/c",
-                                  neutralise_input=False, neutraliser_steps=1500)
-    old = {k: v for k, v in to_dict(current).items() if k not in ("neutralise_input", "neutraliser_steps")}
-    loaded = gan_config_from_dict(old)
-    assert loaded.neutralise_input is False and loaded.neutraliser_steps == 1500
-    assert stored_run_defaults("small")["neutralise_input"] is False
-    check_resumable(old, to_dict(current), "run", defaults=stored_run_defaults("small"))  # no error

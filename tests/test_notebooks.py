@@ -65,21 +65,18 @@ def test_notebook_runs_under_nbval(name, parameters, shared_outputs):
     assert not (Path(notebooks_dir()) / "papermill_runs").exists()
 
 
-@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07"])
-def test_each_builder_reproduces_its_notebook(number, tmp_path):
-    """Notebooks are written by tools/build_notebook_NN.py: the committed file must be what it writes."""
-    import importlib.util
-    import sys
+def test_notebooks_are_thin_sources_without_outputs():
+    """The notebooks are the source (edited in JupyterLab): committed without outputs, each parameters cell
+    followed by its check (test_notebook_parameters), and 03's parameters cell is GANConfig's declaration."""
+    import nbformat
 
-    tools = Path(__file__).resolve().parent.parent / "tools"
-    sys.path.insert(0, str(tools))
-    try:
-        spec = importlib.util.spec_from_file_location(f"build_notebook_{number}", tools / f"build_notebook_{number}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        committed = Path(module.NOTEBOOK)
-        module.write_notebook(tmp_path / committed.name, module.CELLS)
-    finally:
-        sys.path.remove(str(tools))
-    assert (tmp_path / committed.name).read_text() == committed.read_text(), (
-        f"{committed.name} differs from what tools/build_notebook_{number}.py writes; run that script")
+    from lib.notebook_parameters import parameters_source
+    from lib.train.gan_config import parameters_cell
+
+    for path in sorted(Path(notebooks_dir()).glob("*.ipynb")):
+        notebook = nbformat.read(str(path), as_version=4)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs; clear them"
+    assert parameters_source("03_train").strip() == parameters_cell().strip(), (
+        "03_train's parameters cell is not GANConfig's: replace it with the output of "
+        "`python -c 'from lib.train.gan_config import parameters_cell; print(parameters_cell())'`")

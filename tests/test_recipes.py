@@ -441,17 +441,6 @@ def test_time_limit_stops_finishes_and_stays_stopped(cache_dir, ae_checkpoint, t
         train_gan(dataclasses.replace(cfg, time_limit_minutes=-1.0), tmp_path / "bad", progress=False)
 
 
-def test_a_checkpoint_from_before_an_option_existed_resumes_as_the_thesis_way():
-    from lib.config import check_resumable
-
-    current = {"recipe": "fast", "clip_start": "random", "emotion_directions": False, "steps": 10}
-    older = {"recipe": "fast", "steps": 5}  # written before clip_start / emotion_directions existed
-    check_resumable(older, current, "run/checkpoint.pt", ("steps",), defaults=RECIPES["thesis"])
-    with pytest.raises(ConfigError, match="emotion_directions: False -> True"):
-        check_resumable(older, {**current, "emotion_directions": True}, "run/checkpoint.pt", ("steps",),
-                        defaults=RECIPES["thesis"])
-
-
 def test_compiled_generator_trains_like_the_eager_one_and_resumes_eager(cache_dir, ae_checkpoint, tmp_path):  # noqa: F811
     """compile_generator is speed only: same losses as eager (to float tolerance), same checkpoint keys,
     and a compiled run resumes without it."""
@@ -476,16 +465,6 @@ def test_a_resolved_config_is_taken_as_it_is_and_an_unresolved_one_is_resolved(c
     resolved = resolve_config(raw)
     assert is_resolved(resolved) and ensure_resolved(resolved) is resolved  # validated once, where it was resolved
     assert ensure_resolved(dataclasses.replace(raw, ema_beta=None)).ema_beta == RECIPES["fast"]["ema_beta"]
-
-
-def test_a_run_stored_before_an_option_existed_loads_with_that_option_off():
-    from lib.config import to_dict
-    from lib.train.gan_config import ADDED_OPTIONS_OFF, gan_config_from_dict, make_gan_config
-
-    stored = {**to_dict(make_gan_config(preset="tiny", recipe="fast")), "template_alignment": "landmarks"}
-    older = {k: v for k, v in stored.items() if k not in ADDED_OPTIONS_OFF}
-    assert gan_config_from_dict(older).template_alignment == "none"  # as every run before the option was
-    assert gan_config_from_dict(stored).template_alignment == "landmarks"
 
 
 def test_region_weights_scale_the_templates_above_and_below_the_nose_mouth_split(cache_dir, ae_checkpoint):  # noqa: F811

@@ -67,9 +67,38 @@ def test_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned.txt"
     crafted = tmp_path / "checkpoint.pt"
     torch.save({"model": {}, "payload": _WritesAFile(marker)}, crafted)
-    with pytest.raises(lio.CheckpointError, match=r"not loaded \(loading it could run code\).*python -m lib.io convert"):
+    with pytest.raises(lio.CheckpointError, match=r"not loaded \(loading it could run code\); delete .* and train again"):
         lio.load_checkpoint(crafted)
     assert not marker.exists()
+
+
+def test_a_checkpoint_or_run_config_of_another_format_version_is_refused_naming_the_version(tmp_path):
+    """Checkpoints and run configs carry FORMAT_VERSION; one written before it was recorded (version 1) or by
+    another version fails on reading with the version that wrote it and the fix; nothing converts it."""
+    import torch
+
+    from lib.train.gan_config import make_gan_config
+    from lib.train.systems import load_generator, run_system
+
+    cfg = make_gan_config(preset="tiny")
+    path = lio.save_checkpoint(tmp_path / "checkpoint.pt", {"step": 3}, cfg)
+    assert lio.load_checkpoint(path)["format_version"] == lio.FORMAT_VERSION
+    torch.save({"step": 3, "config": lio.to_dict(cfg), "config_class": "GANConfig"}, tmp_path / "old.pt")  # v1
+    with pytest.raises(lio.FormatVersionError, match=r"old.pt was written by format version 1 .* reads format "
+                                                     f"{lio.FORMAT_VERSION} only.*run it again"):
+        lio.load_checkpoint(tmp_path / "old.pt")
+    torch.save({"step": 3, "format_version": lio.FORMAT_VERSION + 1}, tmp_path / "newer.pt")
+    with pytest.raises(lio.FormatVersionError, match=f"format version {lio.FORMAT_VERSION + 1}"):
+        lio.load_checkpoint(tmp_path / "newer.pt")
+    run = tmp_path / "run"
+    lio.save_config(cfg, run / "config.json")
+    assert run_system(run) == "vicegan" and lio.read_json(run / "config.json")["format_version"] == lio.FORMAT_VERSION
+    stored = lio.read_json(run / "config.json")
+    del stored["format_version"]
+    lio.atomic_write_json(run / "config.json", stored)
+    for read in (run_system, load_generator):
+        with pytest.raises(lio.FormatVersionError, match=r"config.json was written by format version 1"):
+            read(run)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "empty", "garbage"])
@@ -100,18 +129,6 @@ def test_checkpoints_hold_only_plain_values_so_rng_states_survive_weights_only(t
     assert state["when"] == 1.5 and isinstance(state["when"], float)
     restore_global_rng_states(state["rng"])
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
-
-
-def test_a_trusted_legacy_checkpoint_converts_once(tmp_path):
-    import numpy as np
-    import torch
-
-    path = tmp_path / "old.pt"
-    torch.save({"numpy_rng": np.random.get_state(), "step": 2}, path)  # what older versions wrote
-    with pytest.raises(lio.CheckpointError, match="convert"):
-        lio.load_checkpoint(path)
-    subprocess.run([sys.executable, "-m", "lib.io", "convert", str(path)], cwd=REPO_ROOT, check=True)
-    assert lio.load_checkpoint(path)["step"] == 2
 
 
 @pytest.fixture

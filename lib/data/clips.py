@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from lib.config import check_choice, check_positive
+from lib.constants import CLIP_STRIDE, VIDEO_LENGTH
 
 
 # Where a clip starts: anywhere (MoCoGAN), or at the video's first frame, i.e. the neutral -> onset ->
@@ -14,7 +15,7 @@ from lib.config import check_choice, check_positive
 CLIP_STARTS = ("random", "first")
 
 
-def sample_clip_indices(length: int, n_frames: int = 16, every_nth: int = 2,
+def sample_clip_indices(length: int, n_frames: int = VIDEO_LENGTH, every_nth: int = CLIP_STRIDE,
                         rng: np.random.Generator | int | None = None, start: str = "random") -> np.ndarray:
     """Frame numbers of one clip of ``n_frames`` from a video of ``length`` frames.
 

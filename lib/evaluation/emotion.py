@@ -12,7 +12,7 @@
   mean AU vector of its most active quarter of frames, i.e. the apex, and each AU's max
   and mean), fitted on the training subjects' real clips; regressor and head also learn from the
   instrument set's extra faces.  The fixed rule "closest FACS
-  prototype to the apex" (:func:`emotion_from_aus`) is reported beside it by the probe.
+  prototype to the apex" (:func:`lib.evaluation.probes.emotion_from_aus`) is reported beside it by the probe.
 - ``landmarks``: a logistic regression on dlib's 68-point face geometry (aligned shapes, their mean,
   max and min over the clip; :mod:`lib.evaluation.landmarks`), fitted on the training subjects' real
   clips; identity-blind by construction, but it needs dlib to find the face's landmarks.
@@ -24,7 +24,6 @@ Videos: float (B, 3, T, H, W) in [-1, 1] (the generator's layout) or uint8 (B, T
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -33,17 +32,11 @@ import torch
 
 from lib.config import check_choice
 from lib.constants import EMOTIONS
+from lib.evaluation.probes import prototype_matrix
 
 # FER2013 class -> our emotion (neutral has no counterpart and is dropped).
 FER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
                   "sad": "sadness", "surprise": "surprise"}
-
-# FACS prototypes (SPEC "Embedded default"), AU numbers per emotion.
-FACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
-    "happiness": (6, 12, 25), "sadness": (1, 4, 15), "surprise": (1, 2, 5, 26),
-    "fear": (1, 2, 4, 5, 20, 26), "anger": (4, 5, 7, 23), "disgust": (9, 10, 15),
-}
-
 
 class ClassifierUnavailable(RuntimeError):
     """The classifier cannot run in this environment; the message says why and how to fix it."""
@@ -118,33 +111,6 @@ class TrainedClassifier(EmotionClassifier):
         frames = as_model_frames(frames)
         clips = frames.view(b, t, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
         return torch.softmax(self.model(clips), dim=1).numpy()
-
-
-def au_number(name: str) -> int | None:
-    match = re.search(r"(\d+)", str(name))
-    return int(match.group(1)) if match else None
-
-
-def prototype_matrix(au_names) -> np.ndarray:
-    """(6, K) binary prototypes over the cache's AU columns."""
-    numbers = [au_number(n) for n in au_names]
-    return np.array([[1.0 if n in FACS_PROTOTYPES[e] else 0.0 for n in numbers] for e in EMOTIONS])
-
-
-def emotion_from_aus(frame_aus: np.ndarray, prototypes: np.ndarray, sharpness: float = 20.0) -> np.ndarray:
-    """(T, K) AU intensities of one video -> (6,) probabilities.
-
-    Uses the mean AU vector of the most active quarter of frames (the apex); scores are
-    cosine similarities to the prototypes, turned into probabilities with a softmax of
-    fixed sharpness (only the argmax matters for accuracy).
-    """
-    activity = frame_aus.clip(0, None).sum(1)
-    top = max(1, len(frame_aus) // 4)
-    apex = frame_aus[np.argsort(activity)[-top:]].clip(0, None).mean(0)
-    norms = np.linalg.norm(prototypes, axis=1) * max(np.linalg.norm(apex), 1e-12)
-    scores = prototypes @ apex / np.maximum(norms, 1e-12)
-    scores = np.exp(sharpness * (scores - scores.max()))
-    return scores / scores.sum()
 
 
 class TruthAUClassifier(EmotionClassifier):
@@ -233,7 +199,7 @@ class LandmarkClassifier(EmotionClassifier):
             for i in range(len(rows)):
                 first, length = int(rows.loc[i, "start"]), int(rows.loc[i, "length"])
                 for _ in range(draws):
-                    index = sample_clip_indices(length, 16, 2, rng, start=start)
+                    index = sample_clip_indices(length, rng=rng, start=start)
                     yield np.asarray(cache.frames[first + index]), int(rows.loc[i, "label"])
 
         def table(samples):

@@ -35,7 +35,6 @@ from lib.paths import TRAIN_DONE_FILE, split_seed
 from lib.evaluation.protocol import EvaluationPair, make_pairs, pair_clips, pairs_fingerprint, to_model_video
 from lib.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-DONE_MARKER = TRAIN_DONE_FILE
 N_SAMPLE_PAIRS = 4  # clips kept per run for the frame-grid figures
 
 
@@ -95,9 +94,9 @@ def find_runs(runs=None) -> list[Path]:
     from lib.paths import runs_dir
 
     if runs is None:
-        found = sorted(p.parent for p in runs_dir().glob(f"**/{DONE_MARKER}"))
+        found = sorted(p.parent for p in runs_dir().glob(f"**/{TRAIN_DONE_FILE}"))
         if not found:
-            raise FileNotFoundError(f"no finished GAN run (a folder with {DONE_MARKER}) under {runs_dir()}; "
+            raise FileNotFoundError(f"no finished GAN run (a folder with {TRAIN_DONE_FILE}) under {runs_dir()}; "
                                     "train one with notebooks/03_train.ipynb or 04_ablations.ipynb")
         return found
     patterns = name_list(runs)
@@ -105,8 +104,8 @@ def find_runs(runs=None) -> list[Path]:
     for pattern in patterns:
         matches = sorted(Path(p) for p in glob.glob(str(Path(pattern).expanduser()))) or [Path(pattern)]
         for path in matches:
-            if not (path / DONE_MARKER).is_file():
-                raise FileNotFoundError(f"{path} is not a finished GAN run (no {DONE_MARKER}); finish its training "
+            if not (path / TRAIN_DONE_FILE).is_file():
+                raise FileNotFoundError(f"{path} is not a finished GAN run (no {TRAIN_DONE_FILE}); finish its training "
                                         "with notebooks/03_train.ipynb (run_dir=that folder) or leave it out")
             found.append(path.resolve())
     return list(dict.fromkeys(found))
@@ -193,7 +192,7 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
     test_rows = cache.index[cache.index["subject"].astype(str).isin([str(s) for s in split.test_subjects])]
     if config.real_videos is not None and len(test_rows) > config.real_videos:
         test_rows = test_rows.iloc[np.sort(rng.choice(len(test_rows), config.real_videos, replace=False))]
-    real_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
+    real_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), rng=rng))
                            for v, n in zip(test_rows["video_id"], test_rows["length"])])
     subjects = test_rows["subject"].astype(str).to_numpy()
     reference = {"run": "real", "variant": "real", "composition": "real", "cache_dir": str(cache_dir),
@@ -212,7 +211,7 @@ def prepare_cache(cache_dir: str, config: EvaluationConfig, run_config=None, cus
         if config.real_videos is not None and len(train_rows) > config.real_videos:
             train_rows = train_rows.iloc[np.sort(rng.choice(len(train_rows), config.real_videos, replace=False))]
         if len(train_rows):
-            extra_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), 16, 2, rng))
+            extra_clips = np.stack([cache.video(int(v), sample_clip_indices(int(n), rng=rng))
                                     for v, n in zip(train_rows["video_id"], train_rows["length"])])
             subjects = np.concatenate([subjects, train_rows["subject"].astype(str).to_numpy()])
             pair_list = V.real_pairs(subjects, rng, config.real_pairs)
@@ -402,13 +401,13 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 # --------------------------------------------------------------------------- many runs
 def run_config(run_dir):
     """The resolved GANConfig a finished run stored in its ``config.json`` (cache, composition, encoder...)."""
-    from lib.io import read_json
+    from lib.io import read_run_config
     from lib.train.gan_config import gan_config_from_dict
 
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {run_dir} is not a 03_train run folder (or it was damaged)")
-    return gan_config_from_dict(read_json(path))
+    return gan_config_from_dict(read_run_config(path))
 
 
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,

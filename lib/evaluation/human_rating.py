@@ -75,7 +75,7 @@ def build_rating_set(
             for k in range(n_per_emotion):
                 video_id = int(input_rng.choice(test_ids))
                 frames = cache.video(video_id)
-                index = sample_clip_indices(len(frames), n_frames=16, every_nth=2, rng=input_rng)
+                index = sample_clip_indices(len(frames), rng=input_rng)
                 clip = frames_to_tensor(frames[index])
                 video = generator.generate(clip[None], torch.tensor([label]), seed=seed + k)
                 item_id = f"{rng.integers(1 << 62):016x}"  # opaque: names neither the model nor the target

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lib.config import check_choice, to_dict
-from lib.data.clips import uint8_to_model
 from lib.constants import EMOTIONS, VIDEO_LENGTH
+from lib.data.clips import uint8_to_model
 from lib.io import load_checkpoint, save_checkpoint
 from lib.utils import seed_everything
 
@@ -347,7 +348,7 @@ def _real_clips(cache, subjects, draws: int, rng: np.random.Generator):
     clips, labels = [], []
     for _ in range(draws):
         for start, length, label in zip(rows["start"], rows["length"], rows["label"]):
-            clips.append(np.asarray(cache.frames[int(start) + sample_clip_indices(int(length), VIDEO_LENGTH, 2, rng)]))
+            clips.append(np.asarray(cache.frames[int(start) + sample_clip_indices(int(length), rng=rng)]))
             labels.append(int(label))
     return clips, np.asarray(labels, np.int64)
 
@@ -357,13 +358,45 @@ def _per_emotion(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
             if (labels == k).any()}
 
 
+# FACS prototypes (SPEC "Embedded default"), AU numbers per emotion.
+FACS_PROTOTYPES: dict[str, tuple[int, ...]] = {
+    "happiness": (6, 12, 25), "sadness": (1, 4, 15), "surprise": (1, 2, 5, 26),
+    "fear": (1, 2, 4, 5, 20, 26), "anger": (4, 5, 7, 23), "disgust": (9, 10, 15),
+}
+
+
+def au_number(name: str) -> int | None:
+    match = re.search(r"(\d+)", str(name))
+    return int(match.group(1)) if match else None
+
+
+def prototype_matrix(au_names) -> np.ndarray:
+    """(6, K) binary prototypes over the cache's AU columns."""
+    numbers = [au_number(n) for n in au_names]
+    return np.array([[1.0 if n in FACS_PROTOTYPES[e] else 0.0 for n in numbers] for e in EMOTIONS])
+
+
+def emotion_from_aus(frame_aus: np.ndarray, prototypes: np.ndarray, sharpness: float = 20.0) -> np.ndarray:
+    """(T, K) AU intensities of one video -> (6,) probabilities.
+
+    Uses the mean AU vector of the most active quarter of frames (the apex); scores are
+    cosine similarities to the prototypes, turned into probabilities with a softmax of
+    fixed sharpness (only the argmax matters for accuracy).
+    """
+    activity = frame_aus.clip(0, None).sum(1)
+    top = max(1, len(frame_aus) // 4)
+    apex = frame_aus[np.argsort(activity)[-top:]].clip(0, None).mean(0)
+    norms = np.linalg.norm(prototypes, axis=1) * max(np.linalg.norm(apex), 1e-12)
+    scores = prototypes @ apex / np.maximum(norms, 1e-12)
+    scores = np.exp(sharpness * (scores - scores.max()))
+    return scores / scores.sum()
+
+
 def _train_au(config: ProbeConfig, cache, device) -> TrainedProbe:
     """The AU regressor, then a logistic-regression head from each clip's AU statistics to the
     emotion, fitted on the training subjects' real clips (on 72 real test clips of small the fixed
     FACS-prototype rule reads 0.81, the fitted head 0.90)."""
     from sklearn.linear_model import LogisticRegression
-
-    from lib.evaluation.emotion import emotion_from_aus, prototype_matrix
 
     aus, names = frame_aus(cache)
     model, report, extra = _regression_probe(config, cache, lambda ids: aus[ids].astype(np.float32),
@@ -419,7 +452,7 @@ def _train_emotion(config: ProbeConfig, cache, device) -> TrainedProbe:
 
     def clips(rows, picks):
         videos = [cache.frames[int(rows.loc[i, "start"]) + sample_clip_indices(int(rows.loc[i, "length"]),
-                                                                                VIDEO_LENGTH, 2, rng)] for i in picks]
+                                                                                rng=rng)] for i in picks]
         tensor = uint8_to_model(np.concatenate(videos)).view(len(picks), VIDEO_LENGTH, 3, *videos[0].shape[1:3])
         return tensor.permute(0, 2, 1, 3, 4)
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lib.constants import EMOTIONS, VIDEO_LENGTH
+from lib.constants import CLIP_STRIDE, EMOTIONS, VIDEO_LENGTH
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def held_out_emotions(cache, subject: str) -> list[str]:
 
 
 def make_pairs(cache, n_pairs: int | None = None, seed: int = 0, n_frames: int = VIDEO_LENGTH,
-               every_nth: int = 2) -> list[EvaluationPair]:
+               every_nth: int = CLIP_STRIDE) -> list[EvaluationPair]:
     """The protocol's pairs for ``cache``: deterministic in (cache, split, n_pairs, seed).
 
     Every (test subject, held-out emotion) combination is a task; they are shuffled

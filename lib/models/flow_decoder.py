@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lib.constants import VIDEO_LENGTH
+
 MAX_SHIFT = 0.15  # largest displacement in [-1, 1] units (4.8 px at 64x64: a mouth opening)
 FLOW_CELL = 4  # the flow is averaged over 4x4 cells: it moves regions (lips, brows), not single pixels
 BANK_CELL = 4  # the emotion bank's change is drawn on 4x4 cells (16x16 at 64 px), its flow on 8x8: no pixel texture
@@ -57,7 +59,7 @@ class ReferenceFlowDecoder(nn.Module):
     The input frame is encoded once per video (64 -> 32 -> 16 -> 8 px); each frame's latent modulates the decoder
     (8 -> 16 -> 32 -> 64 px, skip connections from the encoder)."""
 
-    def __init__(self, latent_dim: int, width: float = 1.0, n_categories: int = 6, video_length: int = 16,
+    def __init__(self, latent_dim: int, width: float = 1.0, n_categories: int = 6, video_length: int = VIDEO_LENGTH,
                  image_size: int = 64):
         super().__init__()
         # the emotion bank: per emotion and frame, a coarse change and flow shared by every face, learned from zero

@@ -33,13 +33,13 @@ from tqdm.auto import tqdm
 from lib import locks
 from lib.config import ConfigError, check_choice, name_list
 from lib.io import atomic_write_json, read_json
-from lib.paths import runs_dir, safe_name
+from lib.paths import TRAIN_DONE_FILE, runs_dir, safe_name
 from lib.runs.backends import (BACKENDS, BackendOptions, SUBMITIT_DIR, job_alive, make_backend_options, make_executor,
                                max_jobs_at_once, threads_per_job)
 from lib.runs.grid import Variant, resolve_grid, select_variants
 from lib.runs.notebooks import (check_kernel, check_parameters, default_eval_notebook, default_train_notebook,
                                 describe_error, execute_notebook, notebook_parameters)
-from lib.runs.status import (DONE_FILE, is_done, owner, read_status, status_table, trained_steps, variant_state,
+from lib.runs.status import (is_done, owner, read_status, status_table, trained_steps, variant_state,
                              write_status)
 
 RUN_STEPS = ("train", "evaluate")
@@ -136,7 +136,7 @@ def train_variant(name: str, params: Mapping[str, Any], folder: str | Path, note
                 extra["num_threads"] = threads
             execute_notebook(notebook, folder, {**params, **extra}, threads=threads)
             if not is_done(folder):
-                raise RuntimeError(f"{Path(notebook).name} finished without writing {folder / DONE_FILE}")
+                raise RuntimeError(f"{Path(notebook).name} finished without writing {folder / TRAIN_DONE_FILE}")
         except (KeyboardInterrupt, SystemExit):  # cancelled, or preempted / timed out (submitit requeues)
             state = "interrupted"
             error_fields = {"error": "stopped by a signal; resumes from its checkpoint when run again"}
@@ -358,7 +358,7 @@ def evaluate_finished_runs(run_dirs: Sequence[str], preset: str, run_name: str, 
     starts, since on Slurm it is submitted before the training jobs end); returns 05's run folder."""
     finished = [p for p in run_dirs if is_done(Path(p))]
     if not finished:
-        raise RuntimeError(f"none of the {len(run_dirs)} runs finished training (no {DONE_FILE}); nothing to evaluate")
+        raise RuntimeError(f"none of the {len(run_dirs)} runs finished training (no {TRAIN_DONE_FILE}); nothing to evaluate")
     return str(run_evaluation_notebook(finished, preset, run_name, notebook, parameters)[1])
 
 

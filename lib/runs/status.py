@@ -17,7 +17,6 @@ from lib.paths import TRAIN_DONE_FILE
 from lib.runs.backends import job_alive
 
 STATES = ("pending", "queued", "running", "done", "failed", "interrupted")
-DONE_FILE = TRAIN_DONE_FILE
 STATUS_FILE = "status.json"
 
 
@@ -36,7 +35,7 @@ def write_status(folder: Path, **fields: Any) -> dict[str, Any]:
 
 
 def is_done(folder: Path) -> bool:
-    return (Path(folder) / DONE_FILE).is_file()
+    return (Path(folder) / TRAIN_DONE_FILE).is_file()
 
 
 def trained_steps(folder: Path) -> int | None:
@@ -44,7 +43,7 @@ def trained_steps(folder: Path) -> int | None:
     folder = Path(folder)
     if is_done(folder):
         with contextlib.suppress(Exception):
-            done = read_json(folder / DONE_FILE)
+            done = read_json(folder / TRAIN_DONE_FILE)
             for key in ("steps", "step"):
                 if isinstance(done.get(key), int):
                     return done[key]

@@ -241,10 +241,7 @@ def _train_autoencoder_owned(cfg: AETrainConfig, cache, out_dir: Path, rows: np.
     start_epoch, train_seconds, last = 0, 0.0, {}
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
-        # a field missing from an older checkpoint had its default value then
-        check_resumable(state["config"], dataclasses.asdict(cfg), checkpoint_path, RESUME_MAY_CHANGE,
-                        defaults={**{f.name: f.default for f in dataclasses.fields(AETrainConfig)},
-                                  "heldout_every": 0})  # checkpoints from before it existed held nothing out
+        check_resumable(state["config"], dataclasses.asdict(cfg), checkpoint_path, RESUME_MAY_CHANGE)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_global_rng_states(state["rng"])

@@ -33,7 +33,7 @@ from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NO
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
-                                  gan_config_from_dict, make_gan_config, resolve_config, stored_run_defaults,
+                                  gan_config_from_dict, make_gan_config, resolve_config,
                                   validate)
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
 from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
@@ -47,7 +47,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 NEUTRALISER_FIGURE = "neutraliser.png"  # neutralise_input: held-out frames before and after (gan_samples)
 BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
 SNAPSHOTS = ("best", "latest")
-DONE_NAME = TRAIN_DONE_FILE
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
 # Options that may change between a run and its resumption (they do not alter the maths).
 RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
@@ -542,16 +541,13 @@ def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress:
     step, elapsed, best = 0, 0.0, None
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=str(device))
-        # runs from before an option existed trained without it (the thesis way; a preset knob: its value)
-        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE,
-                        defaults=stored_run_defaults(cfg.preset))
+        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE)
         _load_model_states(models, state)
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         sampler.load_state_dict(state["sampler"])
         noise.set_state(state["noise_rng"].cpu())
-        restore_global_rng_states(state["rng"] if "rng" in state else  # older checkpoints: three keys
-                                  {key: state[f"{key}_rng"] for key in ("torch", "numpy", "python")})
+        restore_global_rng_states(state["rng"])
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
     stats = open_run_log(cfg, run_dir, step)
@@ -643,7 +639,7 @@ def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_st
                "learning_curves": str(learning_curves) if learning_curves else None,
                "neutraliser_figure": str(run_dir / NEUTRALISER_FIGURE) if (run_dir / NEUTRALISER_FIGURE).is_file() else None,
                "best": best, "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
-    atomic_write_json(run_dir / DONE_NAME, summary)
+    atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
     return summary
 
 
@@ -714,5 +710,5 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
 
 __all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
            "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
-           "reference_frames", "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME", "DONE_NAME",
+           "reference_frames", "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME",
            "SNAPSHOTS"]

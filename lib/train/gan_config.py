@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
-from lib.constants import PRESET_NAMES
+from lib.constants import CLIP_STRIDE, PRESET_NAMES, VIDEO_LENGTH
 from lib.data.clips import CLIP_STARTS
 from lib.data.splits import COMPOSITIONS
 from lib.display import DISPLAY_PARAMETERS
@@ -74,25 +74,11 @@ DEFAULT_CONSISTENCY_SCALE = {("facenet", "mse"): 10000.0, ("facenet", "cosine"):
 
 
 # Where a run is written is not a hyperparameter: 03 takes these beside GANConfig's fields (name ->
-# (default, help)); configs stored before they left GANConfig still carry them (RETIRED_FIELDS).
+# (default, help)).
 RUN_LOCATION_PARAMETERS: dict[str, tuple[Any, str]] = {
     "run_name": (None, "None: a new numbered folder under papermill_runs/03_train/"),
     "run_dir": (None, "explicit run folder (the sweep runner sets it)"),
 }
-RETIRED_FIELDS = tuple(RUN_LOCATION_PARAMETERS)
-# Recipe options added after runs were stored with every option resolved: those runs trained without them,
-# i.e. with the thesis recipe's value (every option's "off").
-ADDED_OPTIONS_OFF = {name: RECIPES["thesis"][name]
-                     for name in ("template_alignment", "template_upper_weight", "template_lower_weight",
-                                  "drawn_upper_weight", "neutralise_input", "paired_target",
-                                  "landmark_flow_weight", "feature_matching_weight")}
-ADDED_PRESET_KNOBS = ("neutraliser_steps",)  # GAN_PRESETS entries added after runs were stored
-
-
-def stored_run_defaults(preset: str) -> dict[str, Any]:
-    """What fields missing from a run stored before they existed meant: the thesis recipe's options (every
-    option's "off") and the preset's value of a preset knob added since."""
-    return {**RECIPES["thesis"], **{name: GAN_PRESETS[preset][name] for name in ADDED_PRESET_KNOBS}}
 
 
 def _param(default: Any, help: str, choices: tuple | None = None, notebook: bool = True) -> Any:
@@ -257,8 +243,8 @@ class GANConfig:
     n_sample_subjects: int | None = _param(None, "columns of the sample grid", notebook=False)
     beta1: float = _param(0.5, "Adam beta1", notebook=False)
     beta2: float = _param(0.999, "Adam beta2", notebook=False)
-    video_length: int = _param(16, "frames per video", notebook=False)
-    every_nth: int = _param(2, "clip frame stride", notebook=False)
+    video_length: int = _param(VIDEO_LENGTH, "frames per video", notebook=False)
+    every_nth: int = _param(CLIP_STRIDE, "clip frame stride", notebook=False)
     image_size: int | None = _param(None, "None: the cache's frame size", notebook=False)
     # resolved by resolve_config
     autoencoder_checkpoint: str | None = _param(None, "resolved autoencoder checkpoint", notebook=False)
@@ -285,13 +271,9 @@ def parameters_cell() -> str:
 
 
 def gan_config_from_dict(data: dict[str, Any]) -> GANConfig:
-    """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``), older ones included: a
-    recipe option added since a run was stored was off in it (:data:`ADDED_OPTIONS_OFF`)."""
-    stored = {k: v for k, v in data.items() if k not in RETIRED_FIELDS and k != "class"}
-    preset = GAN_PRESETS.get(stored.get("preset", "small"), {})
-    # preset knobs added since: a resolved config stored without one gets its preset's value, so it stays resolved
-    added_knobs = {name: preset[name] for name in ADDED_PRESET_KNOBS if name in preset and stored.get("cache_dir")}
-    return from_dict(GANConfig, {**ADDED_OPTIONS_OFF, **added_knobs, **stored})
+    """A GANConfig from a stored config (``config.json``, a checkpoint's ``config``); the stored format version
+    is checked where the file is read (:func:`lib.io.check_format`)."""
+    return from_dict(GANConfig, {k: v for k, v in data.items() if k not in ("class", "format_version")})
 
 
 def make_gan_config(**params: Any) -> GANConfig:

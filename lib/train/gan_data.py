@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from lib.constants import CLIP_STRIDE, VIDEO_LENGTH
 from lib.data.clips import motion_to_sampling_grid, sample_clip_indices, stabilise_clip, uint8_to_model
 from lib.data.face_warp import FaceShapeReader, sampling_grid
 
@@ -20,7 +21,7 @@ from lib.data.face_warp import FaceShapeReader, sampling_grid
 class ClipSampler:
     """Random real clips ``(n, 3, T, H, W)`` with labels, and random real frames ``(n, 3, H, W)``."""
 
-    def __init__(self, cache: Any, video_ids: Sequence[int], video_length: int = 16, every_nth: int = 2,
+    def __init__(self, cache: Any, video_ids: Sequence[int], video_length: int = VIDEO_LENGTH, every_nth: int = CLIP_STRIDE,
                  seed: int = 0, clip_start: str = "random"):
         if len(video_ids) == 0:
             raise ValueError("no training videos to sample from (empty composition)")
@@ -127,8 +128,8 @@ class EmotionTemplates(NamedTuple):
     shape: torch.Tensor | None  # (68, 2) the mean first-frame landmarks the changes are drawn on, with ``align``
 
 
-def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int, video_length: int = 16,
-                      every_nth: int = 2, stabilise: bool = False, align: bool = False,
+def emotion_templates(cache: Any, video_ids: Sequence[int], n_categories: int,
+                      video_length: int = VIDEO_LENGTH, every_nth: int = CLIP_STRIDE, stabilise: bool = False, align: bool = False,
                       region_weights: tuple[float, float] = (1.0, 1.0)) -> EmotionTemplates:
     """Each emotion's mean change of a clip from its first frame, over the clips that start at each training
     take's first frame (neutral -> onset -> apex, as 05's inputs do): ``(changes, motions)``.

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from lib.config import ConfigError
-from lib.constants import EMOTIONS
+from lib.constants import CLIP_STRIDE, EMOTIONS, VIDEO_LENGTH
 from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
 from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict
 from lib.locks import own_run_folder
@@ -67,7 +67,8 @@ def _codes(autoencoder: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: int = 16, every_nth: int = 2,
+def fit_walk(autoencoder: torch.nn.Module, cache: Any, video_ids, video_length: int = VIDEO_LENGTH,
+             every_nth: int = CLIP_STRIDE,
              seed: int = 0) -> dict[str, torch.Tensor]:
     """Directions, amplitudes and curves of the walk (module doc), from the takes ``video_ids``."""
     from sklearn.linear_model import LogisticRegression
@@ -132,9 +133,6 @@ class LatentWalkGenerator:
         whose code is closest to the training takes' mean first-frame code."""
         if self.config.source_frame == "first":
             return videos[:, :, 0]
-        if "neutral_code" not in self.walk:
-            raise ValueError("this walk was fitted before source_frame existed; delete its latent_walk.pt and "
-                             "train_done.json and run 03 again to refit it (seconds)")
         frames = videos.transpose(1, 2)  # (B, T, 3, H, W)
         codes = self.autoencoder.encode(frames.reshape(-1, *frames.shape[2:])).reshape(*frames.shape[:2], -1)
         return frames[torch.arange(len(frames)), closest_frames(codes, self.walk["neutral_code"])]

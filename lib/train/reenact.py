@@ -167,9 +167,6 @@ class Reenactor:
         clip's first frame, or with ``source_frame="neutral"`` its frame whose aligned landmark shape is closest to
         the training takes' mean first-frame shape."""
         neutral = self.config.source_frame == "neutral"
-        if neutral and self.neutral_shape is None:
-            raise ValueError("this reenact run was trained before source_frame existed: it has no neutral shape; "
-                             "train it again (03) to use source_frame='neutral'")
         if self._predictor is None:
             self._predictor = LandmarkPredictor()
         clips = videos if neutral else videos[:, :, :1]
@@ -275,7 +272,7 @@ def load_reenact(run_dir: str | Path, device: str | torch.device = "cpu", snapsh
     extra = state["extra"]
     model = Reenactor(dataclasses.replace(cfg, reenact_losses="no-feature"), device,  # no loss networks: generation
                       extra["displacements"].numpy(),
-                      extra["neutral_shape"].numpy() if "neutral_shape" in extra else None)  # older runs lack it
+                      extra["neutral_shape"].numpy())
     model.config = cfg
     model.generator.load_state_dict(state["generator"])
     model.generator.eval()

@@ -71,11 +71,14 @@ def train(cfg: Any, run_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
 
 
 def run_system(run_dir: str | Path) -> str:
-    """The system a run folder holds (its ``config.json``; folders from before systems existed: ``vicegan``)."""
-    from lib.io import read_json
+    """The system a run folder holds (its ``config.json``, format version checked)."""
+    from lib.io import read_run_config
 
     path = Path(run_dir) / "config.json"
-    return read_json(path).get("system", "vicegan") if path.is_file() else "vicegan"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {run_dir} is not a trained run folder; train one with "
+                                "notebooks/03_train.ipynb")
+    return read_run_config(path)["system"]
 
 
 def load_generator(run_dir: str | Path, device: str = "cpu", snapshot: str = "best") -> Any:
