@@ -13,7 +13,11 @@ the videos:
 
     .venv/bin/python benchmarks/real_faces.py RUN_DIR [RUN_DIR ...] [--out papermill_runs/benchmarks/real_faces]
 
-Writes ``real_faces.csv`` / ``real_faces.md`` and one frame grid per run and photograph (``<run>-<photo>.png``).
+Also ``fer_asked_change``: the mean, over those emotions, of how much the FER probability of the asked emotion
+rises from the input frame to the last generated frame (a softer reading than the argmax).
+
+Writes ``real_faces.csv`` / ``real_faces.md``, one frame grid per run and photograph (``<run>-<photo>.png``) and,
+per photograph, ``last_frames-<photo>.png``: one row per run, the input then each emotion's last frame.
 """
 from __future__ import annotations
 
@@ -38,7 +42,8 @@ def photographs(folder: Path) -> dict[str, Path]:
     return {name: sample_face(folder, name) for name in SAMPLE_FACES}
 
 
-def score(run: Path, photo: Path, out_dir: Path, instruments: dict, seed: int = 0) -> dict:
+def score(run: Path, photo: Path, out_dir: Path, instruments: dict, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """The run's row of the table, and (7, S, S, 3): the input frame and each emotion's last frame."""
     from lib.evaluation.extractors import dlib_face_rate
     from lib.generate import encode, generate_rows, prepare_input
     from lib.io import atomic_write_bytes
@@ -57,18 +62,25 @@ def score(run: Path, photo: Path, out_dir: Path, instruments: dict, seed: int = 
     distances = np.linalg.norm(dlib.extract(picked) - reference, axis=1).reshape(len(labels), -1)
     identity = float((distances < DLIB_THRESHOLD).all(axis=1).mean())
     fer = instruments["fer"]
-    read_on_input = int(fer.predict(face[None, :1]).item())
-    last = fer.predict(videos[:, -1:])
+    on_input = fer.predict_proba(face[None, :1])[0]
+    read_on_input = int(on_input.argmax())
+    last_proba = fer.predict_proba(videos[:, -1:])
+    last = last_proba.argmax(1)
     counted = [e for e in labels if e != read_on_input]
     shown = [EMOTIONS[e] for e in counted if last[e] == e]
+    change = float(np.mean([last_proba[e, e] - on_input[e] for e in counted]))
     return {"run": run.name, "photo": photo.stem, "faces": round(faces, 3), "identity": round(identity, 3),
             "fer_input": EMOTIONS[read_on_input], "fer_shown": len(shown), "fer_of": len(counted),
-            "fer_emotions": " ".join(shown), "mean_dlib_distance": round(float(distances.mean()), 3)}
+            "fer_emotions": " ".join(shown), "fer_asked_change": round(change, 3),
+            "mean_dlib_distance": round(float(distances.mean()), 3)}, np.concatenate([face[:1], videos[:, -1]])
 
 
 def main(argv: list[str] | None = None) -> None:
     from lib.evaluation.emotion import FERClassifier
     from lib.evaluation.extractors import DlibExtractor
+    from PIL import Image
+
+    from lib.display import labelled_grid
     from lib.io import atomic_write_text
     from lib.paths import runs_dir
 
@@ -81,8 +93,17 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     instruments = {"dlib": DlibExtractor(), "fer": FERClassifier()}
     photos = photographs(out_dir)
-    table = pd.DataFrame([score(Path(run), photo, out_dir, instruments, args.seed)
-                          for run in args.runs for photo in photos.values()])
+    rows, last_frames = [], {}
+    for run in args.runs:
+        for name, photo in photos.items():
+            row, frames = score(Path(run), photo, out_dir, instruments, args.seed)
+            rows.append(row)
+            last_frames.setdefault(name, []).append((Path(run).name, frames))
+    table = pd.DataFrame(rows)
+    for name, runs in last_frames.items():  # rows = runs, columns = the input and each emotion's last frame
+        grid = labelled_grid([[frames[i:i + 1] for i in range(len(frames))] for _, frames in runs],
+                             ["input", *EMOTIONS], [run for run, _ in runs], scale=2)
+        Image.fromarray(grid[0]).save(out_dir / f"last_frames-{name}.png")
     atomic_write_text(out_dir / "real_faces.csv", table.to_csv(index=False))
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]

@@ -175,3 +175,36 @@ def test_a_sweep_killed_at_random_points_loses_nothing(prepared, tmp_path):
             os.environ.update(saved)
         tables.append(table.drop(columns=[c for c in table.columns if c in ("run_dir", "seconds", "cache_dir")]))
     assert tables[0].equals(tables[1])
+    _record(kills, {name: OVERRIDES["steps"] for name in VARIANTS})
+
+
+def _record(kills: list[tuple[str, str, int]], steps: dict[str, int]) -> None:
+    """The kills survived, as JSON and a figure (step logged at each kill, per run), in test-artifacts/faults/."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from lib.paths import REPO_ROOT
+
+    folder = Path(os.environ.get("VICE_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kills.json").write_text(json.dumps({"kills": [{"run": n, "signal": h, "logged_steps": s}
+                                                             for n, h, s in kills], "steps": steps,
+                                                   "identical": True}, indent=1))
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    runs = sorted(steps)
+    for number, (name, how, logged) in enumerate(kills, start=1):
+        axis.scatter(number, runs.index(name), marker="x" if how == "SIGKILL" else "o", color="C3" if how == "SIGKILL"
+                     else "C0", s=50)
+        axis.annotate(str(logged), (number, runs.index(name)), textcoords="offset points", xytext=(0, 7), ha="center",
+                      fontsize=7)
+    axis.set_yticks(range(len(runs)), runs)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.set_xlabel("kill (x: SIGKILL of the worker's job, o: SIGTERM of its kernel; label: steps logged then)")
+    axis.set_title(f"{len(kills)} kills, {len(runs)} runs of {max(steps.values())} steps each: losses, weights and "
+                   "05's table identical to an uninterrupted sweep", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "kills.png", dpi=120)
+    plt.close(figure)
