@@ -16,7 +16,6 @@ measured motion; 1 (the default) is the training takes' own amplitude.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lib.config import ConfigError
 from lib.constants import EMOTIONS
 from lib.data.clips import check_input_videos
 from lib.data.face_warp import sampling_grid
 from lib.data.landmarks import LandmarkPredictor, cache_landmarks, displaced_landmarks
-from lib.io import (StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict,
-                    to_uint8_frames)
-from lib.locks import own_run_folder
-from lib.paths import TRAIN_DONE_FILE
-from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
-from lib.train.gan_samples import sample_inputs, write_sample_grid
-from lib.utils import seed_everything
+from lib.io import load_checkpoint, to_uint8_frames
+from lib.train.gan_config import GANConfig, gan_config_from_dict
+from lib.train.loop import fitted_run
 
 MODEL_NAME = "landmark_warp.pt"
 
@@ -80,48 +74,18 @@ def fit_landmark_warp(cfg: GANConfig, run_dir: str | Path, cache: Any | None = N
     """Fit the motion of a resolved config (``system="landmark-warp"``) into ``run_dir``: ``landmark_warp.pt``,
     ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
     ``train_done.json``, whose summary is returned (a finished folder is reported, not fitted again)."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import training_videos
     from lib.train.reenact import emotion_motion
 
-    cfg = ensure_resolved(cfg)
-    if cfg.system != "landmark-warp":
-        raise ConfigError(f"fit_landmark_warp needs system='landmark-warp', got {cfg.system!r}")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):
-        done = run_dir / TRAIN_DONE_FILE
-        if done.is_file() and (run_dir / MODEL_NAME).is_file():
-            return read_json(done)
-        started = time.time()
-        seed_everything(cfg.seed)
-        cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        # the validation subjects' held-out takes stay out of the fit when a probe scores it on them
-        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=probe is not None)
-        landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress, video_ids=train_ids)
-        displacements, _ = emotion_motion(cache, train_ids, landmarks, cache.split.train_subjects, cfg.video_length,
-                                          cfg.every_nth)
-        save_config(cfg, run_dir / "config.json")
-        save_checkpoint(run_dir / MODEL_NAME, {"displacements": torch.from_numpy(displacements), "step": 0}, cfg)
-        generator = LandmarkWarpGenerator(cfg, displacements)
-        inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)
-        samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
-        best = None
-        if probe is not None:
-            metrics = probe(generator)
-            StatsWriter(run_dir / "stats.jsonl").write({"step": 0, **{f"probe_{k}": v for k, v in metrics.items()},
-                                                        "elapsed_seconds": time.time() - started})
-            best = {"step": 0, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
-                    "metrics": metrics}
+    with fitted_run(cfg, run_dir, "landmark-warp", MODEL_NAME, cache, probe) as run:
+        if run.summary is not None:
+            return run.summary
+        landmarks = cache_landmarks(run.cache, run.cfg.cache_dir, progress=progress, video_ids=run.train_ids)
+        displacements, _ = emotion_motion(run.cache, run.train_ids, landmarks, run.cache.split.train_subjects,
+                                          run.cfg.video_length, run.cfg.every_nth)
         amplitude = np.linalg.norm(displacements[:, -1], axis=-1).mean(-1)  # mean point motion at the last frame
-        summary = {"system": cfg.system, "steps": 0, "wall_seconds": round(time.time() - started, 2),
-                   "seconds_per_iteration": None, "final_losses": {}, "loss_shares": {},
-                   "loss_shares_over_steps": None, "checkpoint": str(run_dir / MODEL_NAME), "samples": str(samples),
-                   "loss_curves": None, "learning_curves": None, "best": best, "best_checkpoint": None,
-                   "last_frame_motion": {e: round(float(a), 4) for e, a in zip(EMOTIONS, amplitude)},
-                   "config": to_dict(cfg)}
-        atomic_write_json(done, summary)
-        return summary
+        return run.finish({"displacements": torch.from_numpy(displacements)},
+                          LandmarkWarpGenerator(run.cfg, displacements),
+                          {"last_frame_motion": {e: round(float(a), 4) for e, a in zip(EMOTIONS, amplitude)}})
 
 
 def load_landmark_warp(run_dir: str | Path, device: str | torch.device = "cpu",

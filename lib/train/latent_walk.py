@@ -33,22 +33,17 @@ measured rather than hand-set.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lib.config import ConfigError
 from lib.constants import CLIP_STRIDE, EMOTIONS, VIDEO_LENGTH
 from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
-from lib.io import StatsWriter, atomic_write_json, load_checkpoint, read_json, save_checkpoint, save_config, to_dict
-from lib.locks import own_run_folder
-from lib.paths import TRAIN_DONE_FILE
-from lib.train.gan_config import GANConfig, ensure_resolved, gan_config_from_dict
-from lib.train.gan_samples import sample_inputs, write_sample_grid
-from lib.utils import seed_everything
+from lib.io import load_checkpoint
+from lib.train.gan_config import GANConfig, gan_config_from_dict
+from lib.train.loop import fitted_run
 
 MODEL_NAME = "latent_walk.pt"
 APEX_WINDOW = (0.35, 0.6)  # fractions of a take's length: its apex frames (as emotion_code_directions)
@@ -164,46 +159,14 @@ def fit_latent_walk(cfg: GANConfig, run_dir: str | Path, cache: Any | None = Non
     """Fit the walk of a resolved config (``system="latent-walk"``) into ``run_dir``: ``latent_walk.pt``,
     ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
     ``train_done.json``, whose summary is returned (a finished folder is reported, not fitted again)."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import training_videos
-
-    cfg = ensure_resolved(cfg)
-    if cfg.system != "latent-walk":
-        raise ConfigError(f"fit_latent_walk needs system='latent-walk', got {cfg.system!r}")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):
-        done = run_dir / TRAIN_DONE_FILE
-        if done.is_file() and (run_dir / MODEL_NAME).is_file():
-            return read_json(done)
-        started = time.time()
-        seed_everything(cfg.seed)
-        cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        # the validation subjects' held-out videos stay out of the fit when a probe scores it on them
-        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=probe is not None)
-        autoencoder = _autoencoder(cfg, "cpu")
-        walk = fit_walk(autoencoder, cache, train_ids, cfg.video_length, cfg.every_nth, cfg.seed)
-        save_config(cfg, run_dir / "config.json")
-        save_checkpoint(run_dir / MODEL_NAME, {"walk": walk, "step": 0}, cfg)
-        generator = LatentWalkGenerator(cfg, autoencoder, walk)
-        inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)
-        samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
-        fit_seconds = time.time() - started
-        best = None
-        if probe is not None:
-            metrics = probe(generator)
-            StatsWriter(run_dir / "stats.jsonl").write({"step": 0, **{f"probe_{k}": v for k, v in metrics.items()},
-                                                        "elapsed_seconds": time.time() - started})
-            best = {"step": 0, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
-                    "metrics": metrics}
+    with fitted_run(cfg, run_dir, "latent-walk", MODEL_NAME, cache, probe) as run:
+        if run.summary is not None:
+            return run.summary
+        autoencoder = _autoencoder(run.cfg, "cpu")
+        walk = fit_walk(autoencoder, run.cache, run.train_ids, run.cfg.video_length, run.cfg.every_nth, run.cfg.seed)
         accuracy = {e: round(float(a), 4) for e, a in zip(EMOTIONS, walk["train_accuracy"]) if np.isfinite(float(a))}
-        summary = {"system": cfg.system, "steps": 0, "wall_seconds": round(fit_seconds, 2),
-                   "seconds_per_iteration": None, "final_losses": {}, "loss_shares": {},
-                   "loss_shares_over_steps": None, "checkpoint": str(run_dir / MODEL_NAME), "samples": str(samples),
-                   "loss_curves": None, "learning_curves": None, "best": best, "best_checkpoint": None,
-                   "direction_train_accuracy": accuracy, "config": to_dict(cfg)}
-        atomic_write_json(done, summary)
-        return summary
+        return run.finish({"walk": walk}, LatentWalkGenerator(run.cfg, autoencoder, walk),
+                          {"direction_train_accuracy": accuracy})
 
 
 def load_latent_walk(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> LatentWalkGenerator:

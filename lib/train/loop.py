@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lib.config import ConfigError, check_choice, check_resumable, to_dict
-from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint
+from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_json, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.paths import TRAIN_DONE_FILE
 from lib.train.gan import BEST_NAME, CHECKPOINT_NAME, RESUME_MAY_CHANGE, SNAPSHOTS  # one definition, VICE-GAN's
@@ -172,3 +172,70 @@ def load_snapshot(run_dir: str | Path, snapshot: str, system_label: str) -> tupl
                                 f"(-p run_dir {run_dir})")
     state = load_checkpoint(path, fix=f"delete {path} and train the run again")
     return state, f"{used} (step {state.get('step')})"
+
+
+@contextmanager
+def fitted_run(cfg: Any, run_dir: str | Path, system: str, model_name: str, cache: Any | None,
+               probe: Callable[[Any], dict[str, float]] | None) -> Iterator[Any]:
+    """The run folder of a system that is fitted, not trained (``latent-walk``, ``landmark-warp``), owned for the
+    ``with`` block.  Yields ``None`` when the folder is finished (its summary is then in ``fitted.summary``), else a
+    :class:`FittedRun` whose ``finish(state, generator, extra)`` writes ``config.json``, ``model_name``, the
+    sample grid, one probe in ``stats.jsonl`` (with ``probe``) and ``train_done.json``."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import training_videos
+    from lib.utils import seed_everything
+
+    cfg = ensure_resolved(cfg)
+    if cfg.system != system:
+        raise ConfigError(f"this fit needs system={system!r}, got {cfg.system!r}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_folder(run_dir):
+        done = run_dir / TRAIN_DONE_FILE
+        if done.is_file() and (run_dir / model_name).is_file():
+            yield FittedRun(cfg, run_dir, model_name, None, (), (), probe, summary=read_json(done))
+            return
+        seed_everything(cfg.seed)
+        cache = cache if cache is not None else load_cache(cfg.cache_dir)
+        # the validation subjects' held-out videos stay out of the fit when a probe scores it on them
+        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=probe is not None)
+        yield FittedRun(cfg, run_dir, model_name, cache, train_ids, validation_ids, probe)
+
+
+@dataclass
+class FittedRun:
+    """What :func:`fitted_run` prepared; ``summary`` is set once the folder is finished."""
+
+    cfg: Any
+    run_dir: Path
+    model_name: str
+    cache: Any
+    train_ids: Any
+    validation_ids: Any
+    probe: Callable[[Any], dict[str, float]] | None
+    summary: dict[str, Any] | None = None
+    started: float = field(default_factory=time.time)
+
+    def finish(self, state: dict[str, Any], generator: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        from lib.io import StatsWriter, save_config
+
+        cfg, run_dir = self.cfg, self.run_dir
+        save_config(cfg, run_dir / "config.json")
+        save_checkpoint(run_dir / self.model_name, {**state, "step": 0}, cfg)
+        inputs = sample_inputs(self.cache, self.validation_ids, cfg, more_ids=self.train_ids)
+        samples = write_sample_grid(generator, inputs, run_dir / "samples", 0)
+        fit_seconds = time.time() - self.started
+        best = None
+        if self.probe is not None:
+            metrics = self.probe(generator)
+            StatsWriter(run_dir / "stats.jsonl").write({"step": 0, **{f"probe_{k}": v for k, v in metrics.items()},
+                                                        "elapsed_seconds": time.time() - self.started})
+            best = {"step": 0, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
+                    "metrics": metrics}
+        self.summary = {"system": cfg.system, "steps": 0, "wall_seconds": round(fit_seconds, 2),
+                        "seconds_per_iteration": None, "final_losses": {}, "loss_shares": {},
+                        "loss_shares_over_steps": None, "checkpoint": str(run_dir / self.model_name),
+                        "samples": str(samples), "loss_curves": None, "learning_curves": None, "best": best,
+                        "best_checkpoint": None, **extra, "config": to_dict(cfg)}
+        atomic_write_json(run_dir / TRAIN_DONE_FILE, self.summary)
+        return self.summary
