@@ -202,15 +202,16 @@ REAL_FACE_SYSTEM = "landmark-warp"  # the default system for a face of one's own
 def default_run(say: Callable[[str], None] = print) -> Path:
     """The newest finished run of :data:`REAL_FACE_SYSTEM` under the runs folder; without one, the newest finished
     run of any system (and the command says so)."""
+    from lib.evaluation.evaluate import find_runs
     from lib.paths import TRAIN_DONE_FILE, runs_dir
     from lib.train.systems import run_system
 
-    finished = sorted((p.parent for p in runs_dir().glob(f"**/{TRAIN_DONE_FILE}")),
-                      key=lambda p: (p / TRAIN_DONE_FILE).stat().st_mtime)
-    if not finished:
+    try:
+        finished = sorted(find_runs(), key=lambda p: (p / TRAIN_DONE_FILE).stat().st_mtime)
+    except FileNotFoundError:
         raise FileNotFoundError(f"no --run given and no finished run under {runs_dir()}; run `make demo` (it fits "
                                 f"a {REAL_FACE_SYSTEM} run in seconds) or notebooks/03_train.ipynb with -p system "
-                                f"{REAL_FACE_SYSTEM}, or name a run with --run")
+                                f"{REAL_FACE_SYSTEM}, or name a run with --run") from None
     warps = [p for p in finished if run_system(p) == REAL_FACE_SYSTEM]
     if warps:
         say(f"no --run given: using {warps[-1]} ({REAL_FACE_SYSTEM}, the system for real faces: it warps the "

@@ -145,14 +145,14 @@ class FormatVersionError(CheckpointError):
     """A checkpoint or run config written by another format version of this repository."""
 
 
-def check_format(stored: Mapping[str, Any], path: str | Path, fix: str = "") -> None:
+def check_format(stored: Mapping[str, Any], path: str | Path) -> None:
     """Raise :class:`FormatVersionError` unless ``stored`` (a checkpoint or a run's config.json) has this
     code's :data:`FORMAT_VERSION`; a file without one was written by version 1."""
     version = stored.get("format_version", 1)
     if version != FORMAT_VERSION:
         raise FormatVersionError(
             f"{path} was written by format version {version} of this repository; this version reads format "
-            f"{FORMAT_VERSION} only. {fix or 'Delete its run folder and run it again (03_train, or `make demo`)'}, "
+            f"{FORMAT_VERSION} only. Delete its run folder and run it again (03_train, or `make demo`), "
             "or check out the version that wrote it to use it as it is")
 
 

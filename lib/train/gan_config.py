@@ -21,7 +21,7 @@ from lib.models.encoders import CONTENT_ENCODERS, default_facenet_weights_path
 from lib.models.mocogan import COMPOSITES
 from lib.models.reenact import OUTPUTS as REENACT_OUTPUTS
 from lib.train.augment import parse_policy
-from lib.train.recipes import (ADVERSARIAL_LOSSES, PAIRED_TARGETS, RECIPE_NAMES, RECIPE_OPTIONS, RECIPES, RECONSTRUCTION_LOSSES,
+from lib.train.recipes import (ADVERSARIAL_LOSSES, PAIRED_TARGETS, RECIPE_NAMES, RECIPE_OPTIONS, RECONSTRUCTION_LOSSES,
                                RECONSTRUCTION_TARGETS, TEMPLATE_ALIGNMENTS, TEMPLATE_MOTIONS,
                                recipe_value)
 from lib.train.systems import SYSTEM_NAMES

@@ -43,20 +43,28 @@ class RunSetup:
 
 
 @contextmanager
-def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None = None) -> Iterator[RunSetup]:
-    """Resolve ``cfg`` (which must be of ``system``), set its threads, and hold ``run_dir``'s owner lock while
-    the block trains (one writer per run folder); loads the cache unless given."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import training_videos
-
+def owned_run(cfg: Any, run_dir: str | Path, system: str) -> Iterator[tuple[Any, Path]]:
+    """Resolve ``cfg`` (which must be of ``system``) and hold ``run_dir``'s owner lock for the block (one writer
+    per run folder); yields the resolved config and the folder."""
     cfg = ensure_resolved(cfg)
     if cfg.system != system:
         raise ConfigError(f"this trainer is system={system!r}'s, got a config with system={cfg.system!r}")
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with own_run_folder(run_dir):
+        yield cfg, run_dir
+
+
+@contextmanager
+def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None = None) -> Iterator[RunSetup]:
+    """:func:`owned_run` with the config's threads set and the cache loaded unless given, for the block that
+    trains."""
+    from lib.data.cache import load_cache
+    from lib.data.splits import training_videos
+
+    with owned_run(cfg, run_dir, system) as (cfg, run_dir):
+        if cfg.num_threads:
+            torch.set_num_threads(int(cfg.num_threads))
         cache = cache if cache is not None else load_cache(cfg.cache_dir)
         train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
         cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
@@ -178,19 +186,14 @@ def load_snapshot(run_dir: str | Path, snapshot: str, system_label: str) -> tupl
 def fitted_run(cfg: Any, run_dir: str | Path, system: str, model_name: str, cache: Any | None,
                probe: Callable[[Any], dict[str, float]] | None) -> Iterator[Any]:
     """The run folder of a system that is fitted, not trained (``latent-walk``, ``landmark-warp``), owned for the
-    ``with`` block.  Yields ``None`` when the folder is finished (its summary is then in ``fitted.summary``), else a
-    :class:`FittedRun` whose ``finish(state, generator, extra)`` writes ``config.json``, ``model_name``, the
-    sample grid, one probe in ``stats.jsonl`` (with ``probe``) and ``train_done.json``."""
+    ``with`` block (:func:`owned_run`).  Yields a :class:`FittedRun`: for a finished folder with its ``summary``
+    read back (nothing to fit), else one whose ``finish(state, generator, extra)`` writes ``config.json``,
+    ``model_name``, the sample grid, one probe in ``stats.jsonl`` (with ``probe``) and ``train_done.json``."""
     from lib.data.cache import load_cache
     from lib.data.splits import training_videos
     from lib.utils import seed_everything
 
-    cfg = ensure_resolved(cfg)
-    if cfg.system != system:
-        raise ConfigError(f"this fit needs system={system!r}, got {cfg.system!r}")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):
+    with owned_run(cfg, run_dir, system) as (cfg, run_dir):
         done = run_dir / TRAIN_DONE_FILE
         if done.is_file() and (run_dir / model_name).is_file():
             yield FittedRun(cfg, run_dir, model_name, None, (), (), probe, summary=read_json(done))
