@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 from lib.config import ConfigError  # noqa: E402
 from lib.io import atomic_write_text, read_jsonl  # noqa: E402
 from lib.paths import runs_dir, safe_name  # noqa: E402
-from lib.train.gan_config import make_gan_config, resolve_config  # noqa: E402
+from lib.train.options import make_config, resolve_config  # noqa: E402
 from lib.train.recipes import RECIPE_OPTIONS, RECIPES  # noqa: E402
 
 HEADLINE = dict(encoder="ae", content_mode="single", finetune=False, composition="seen")  # thesis model 4, seen
@@ -71,8 +71,8 @@ def _train(args: tuple[Path, str, dict, str, float, int]) -> str:
     from lib.train.gan import train_gan
 
     torch.set_num_threads(1)
-    cfg = resolve_config(make_gan_config(preset=preset, recipe="fast", steps=10 ** 6, time_limit_minutes=minutes,
-                                         num_threads=1, seed=seed, **HEADLINE, **options))
+    cfg = resolve_config(make_config(preset=preset, recipe="fast", steps=10 ** 6, time_limit_minutes=minutes,
+                                     num_threads=1, seed=seed, **HEADLINE, **options))
     train_gan(cfg, folder / name, probe=build_learning_probe(cfg), progress=False)
     return name
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     base = parse_base(args.base)
     runs = configurations(base)
     for name, options in runs.items():  # every configuration is valid before any training
-        resolve_config(make_gan_config(preset=args.preset, recipe="fast", **HEADLINE, **options))
+        resolve_config(make_config(preset=args.preset, recipe="fast", **HEADLINE, **options))
     if args.only:
         unknown = sorted(set(args.only) - set(runs))
         if unknown:

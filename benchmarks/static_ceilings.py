@@ -29,7 +29,7 @@ from lib.io import atomic_write_json  # noqa: E402
 from lib.models.encoders import load_autoencoder_network  # noqa: E402
 from lib.paths import runs_dir  # noqa: E402
 from lib.train.autoencoders import find_selected_autoencoder  # noqa: E402
-from lib.train.gan_config import make_gan_config, resolve_config  # noqa: E402
+from lib.train.options import make_config, resolve_config  # noqa: E402
 
 
 class StaticGenerator:
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=48)
     args = parser.parse_args()
     generators = {spec: build(spec, args.preset) for spec in args.generators}  # bad names fail before work
-    cfg = resolve_config(make_gan_config(preset=args.preset, encoder="none", probe_pairs=args.pairs))
+    cfg = resolve_config(make_config(preset=args.preset, encoder="none", probe_pairs=args.pairs))
     probe = build_learning_probe(cfg)
     results = {}
     for spec, generator in generators.items():

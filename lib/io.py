@@ -138,7 +138,9 @@ class CheckpointError(RuntimeError):
 
 # The format of the checkpoints and run-folder configs this code writes.  One written by another version is
 # refused with the version that wrote it and the fix (re-run): no code here converts older formats.
-FORMAT_VERSION = 2  # 1: everything written before the version was recorded
+# 1: everything written before the version was recorded; 2: one config class of every option of every system;
+# 3: each system's own options (lib.train.options)
+FORMAT_VERSION = 3
 
 
 class FormatVersionError(CheckpointError):

@@ -12,7 +12,7 @@ import ast
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from lib.config import ConfigError, accepts, parse_type, type_names
 from lib.paths import notebooks_dir
@@ -61,16 +61,18 @@ def injected_names(history: list[str]) -> set[str]:
     return names
 
 
-def check_parameters(namespace: Mapping[str, Any], notebook: str | Path) -> None:
+def check_parameters(namespace: Mapping[str, Any], notebook: str | Path, more: Collection[str] = ()) -> None:
     """Fail (ConfigError) before any work on a parameter papermill injected that ``notebook`` does not
     declare, or a declared parameter of the wrong type.  Call it in the cell after the parameters cell
-    with ``globals()`` (its ``In`` history holds the injected cell)."""
+    with ``globals()`` (its ``In`` history holds the injected cell).  ``more``: names the notebook takes besides
+    its parameters cell (03: the options of the system it trains; their types are checked where they are used)."""
     declared = declared_parameters(parameters_source(notebook))
-    unknown = injected_names(list(namespace.get("In", []))) - set(declared)
+    valid = [*declared, *more]
+    unknown = injected_names(list(namespace.get("In", []))) - set(valid)
     problems = []
     for name in sorted(unknown):
-        close = difflib.get_close_matches(name, declared, n=3, cutoff=0.5)
-        rest = [n for n in declared if n not in close]
+        close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+        rest = [n for n in valid if n not in close]
         problems.append(f"unknown parameter {name!r}; valid: {', '.join(close + rest)}")
     for name, (_, types) in declared.items():
         if name not in namespace:

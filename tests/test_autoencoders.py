@@ -309,7 +309,7 @@ def test_figures_render_and_are_saved_in_both_places(cache, tmp_path, monkeypatc
 def test_seen_composition_autoencoder_serves_seen_gans_only(cache, tmp_path, monkeypatch):
     from lib.evaluation.ae_report import frame_subjects
     from lib.train.autoencoders import composition_frame_indices
-    from lib.train.gan_config import find_autoencoder_checkpoint
+    from lib.train.options import find_autoencoder_checkpoint
 
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
     seen_rows = composition_frame_indices(cache, "train", "seen")  # + the test subject's seen emotion

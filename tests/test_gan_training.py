@@ -15,7 +15,8 @@ from lib.constants import EMOTIONS
 from lib.io import load_checkpoint, read_jsonl, save_checkpoint
 from lib.train.gan import (build_models, content_codes, load_generator, make_optimizers, train_gan,
                            train_step)
-from lib.train.gan_config import GANConfig, make_gan_config, resolve_config, validate
+from lib.train.gan_config import VICEGANOptions
+from lib.train.options import make_config, resolve_config, validate
 from lib.train.gan_data import ClipSampler
 
 
@@ -53,16 +54,22 @@ def ae_checkpoint(tmp_path_factory) -> Path:
     return save_checkpoint(tmp_path_factory.mktemp("ae") / "checkpoint.pt", {"model": model.state_dict()}, cfg)
 
 
-def _config(cache_dir, ae_checkpoint, encoder, **extra) -> GANConfig:
-    if encoder == "ae":
+def _config(cache_dir, ae_checkpoint, encoder, **extra) -> VICEGANOptions:
+    """A tiny config of ``extra["system"]`` (VICE-GAN by default) with ``encoder`` where the system has one."""
+    from lib.train.options import system_options
+
+    takes = system_options(extra.get("system", "vicegan"))
+    if encoder == "ae" and "autoencoder" in takes:
         extra.setdefault("autoencoder", str(ae_checkpoint))
     if encoder == "facenet":
         extra.setdefault("facenet_weights", "random")
         extra.setdefault("facenet_input_size", 80)
-    return make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder=encoder, device="cpu", **extra)
+    if "encoder" in takes:
+        extra["encoder"] = encoder
+    return make_config(preset="tiny", cache_dir=str(cache_dir), device="cpu", **extra)
 
 
-def _parts(cfg: GANConfig):
+def _parts(cfg: VICEGANOptions):
     from lib.data.cache import load_cache
     from lib.data.splits import composition_videos
 
@@ -172,32 +179,32 @@ def test_load_generator_is_deterministic(cache_dir, ae_checkpoint, tmp_path):
                                         ("consistency_loss", "l1"), ("preset", "huge"), ("device", "tpu")])
 def test_bad_names_fail_with_the_choices(name, value):
     with pytest.raises(ConfigError, match="valid choices"):
-        validate(make_gan_config(**{name: value}))
+        validate(make_config(**{name: value}))
 
 
 def test_unknown_parameter_and_bad_numbers_fail():
-    with pytest.raises(ConfigError, match="unknown GAN parameters"):
-        make_gan_config(encodr="ae")
+    with pytest.raises(ConfigError, match="system 'vicegan' has no options \\['encodr'\\]; its options: .*encoder"):
+        make_config(encodr="ae")
     with pytest.raises(ConfigError, match="category_weight"):
-        validate(make_gan_config(category_weight=-1))
+        validate(make_config(category_weight=-1))
     with pytest.raises(ConfigError, match="finetune"):
-        validate(make_gan_config(encoder="none", finetune=True))
+        validate(make_config(encoder="none", finetune=True))
 
 
 def test_missing_prerequisites_name_the_notebook(cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "empty"))
     with pytest.raises(FileNotFoundError, match="01_preprocess"):
-        resolve_config(make_gan_config(preset="tiny"))
+        resolve_config(make_config(preset="tiny"))
     with pytest.raises(FileNotFoundError, match="02_autoencoders"):
-        resolve_config(make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder="ae"))
+        resolve_config(make_config(preset="tiny", cache_dir=str(cache_dir), encoder="ae"))
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        resolve_config(make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder="facenet",
-                                       facenet_weights=str(tmp_path / "missing.pt")))
+        resolve_config(make_config(preset="tiny", cache_dir=str(cache_dir), encoder="facenet",
+                                   facenet_weights=str(tmp_path / "missing.pt")))
 
 
 def test_facenet_without_weights_defaults_to_training(cache_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    cfg = resolve_config(make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder="facenet"))
+    cfg = resolve_config(make_config(preset="tiny", cache_dir=str(cache_dir), encoder="facenet"))
     assert cfg.facenet_weights == "train" and cfg.facenet_weights_path is None
     assert "TRAINED as an identity embedder" in capsys.readouterr().out
 
@@ -223,8 +230,8 @@ def test_identity_embedder_trains_and_is_reused(cache_dir, tmp_path, monkeypatch
 _SECOND_WRITER = """
 import sys
 from lib.train.gan import train_gan
-from lib.train.gan_config import make_gan_config
-cfg = make_gan_config(preset="tiny", cache_dir=sys.argv[1], encoder="none", device="cpu", steps=100000,
+from lib.train.options import make_config
+cfg = make_config(preset="tiny", cache_dir=sys.argv[1], encoder="none", device="cpu", steps=100000,
                       checkpoint_every=1, probe_every=0, num_threads=1)
 train_gan(cfg, sys.argv[2], progress=False)
 """
@@ -248,7 +255,7 @@ def test_two_writers_on_one_run_folder(cache_dir, tmp_path):
         while not (run / "checkpoint.pt").is_file() and time.time() < deadline:
             time.sleep(0.2)
         assert (run / OWNER_FILE).is_file()
-        cfg = make_gan_config(preset="tiny", cache_dir=str(cache_dir), encoder="none", device="cpu", steps=2,
+        cfg = make_config(preset="tiny", cache_dir=str(cache_dir), encoder="none", device="cpu", steps=2,
                               probe_every=0, checkpoint_every=1, num_threads=1)
         stats_before = (run / "stats.jsonl").read_text()
         with pytest.raises(RunFolderBusy, match=f"in use by pid {first.pid} on host .* since"):

@@ -12,7 +12,7 @@ from PIL import Image
 from lib.constants import EMOTIONS
 from lib.generate import PNG_FRAMES, generate_file, main, read_frames
 from lib.paths import REPO_ROOT
-from lib.train.gan_config import resolve_config
+from lib.train.options import resolve_config
 from lib.train.systems import train
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
 

@@ -6,10 +6,10 @@ import pytest
 from lib.config import ConfigError
 from lib.constants import PRESET_NAMES
 from lib.paths import notebooks_dir
-from lib.runs import grid as grid_module
 from lib.runs.notebooks import notebook_parameters
-from lib.runs.grid import GRID_NAMES, TRAIN_PARAMETER_DEFAULTS, resolve_grid, select_variants
-from lib.train.gan_config import REENACT_LOSSES
+from lib.runs.grid import CELL_PARAMETERS, GRID_NAMES, resolve_grid, select_variants
+from lib.train.systems import SYSTEM_NAMES
+from lib.train.reenact import REENACT_LOSSES
 
 
 def notebook_03_parameters() -> dict | None:
@@ -18,59 +18,35 @@ def notebook_03_parameters() -> dict | None:
     return notebook_parameters(path) if path.exists() else None
 
 
-def valid_choices() -> dict[str, tuple]:
-    """The choices lib.train validates, falling back to docs/architecture.md's lists."""
-    try:
-        from lib.models.encoders import CONTENT_ENCODERS
-        from lib.train.gan_config import COMPOSITIONS, CONSISTENCY_LOSSES, CONTENT_MODES
-    except ImportError:
-        return dict(grid_module.CHOICE_PARAMETERS)
-    return {"encoder": CONTENT_ENCODERS, "content_mode": CONTENT_MODES, "composition": COMPOSITIONS,
-            "consistency_loss": CONSISTENCY_LOSSES, "preset": PRESET_NAMES}
-
-
 def test_grid_parameter_names_match_the_03_notebook():
     declared = notebook_03_parameters()
-    if declared is None:
-        pytest.skip("notebooks/03_train.ipynb does not exist yet")
-    missing = sorted(set(TRAIN_PARAMETER_DEFAULTS) - set(declared))
-    assert not missing, f"03_train lacks parameters the grid may set: {missing}"
-    for name, default in TRAIN_PARAMETER_DEFAULTS.items():
-        if name != "preset":
-            assert declared[name] == default, f"03_train default of {name}: {declared[name]!r} != {default!r}"
+    assert declared == CELL_PARAMETERS, "03_train's parameters cell is not lib.train.options.parameters_cell()"
+    assert len(declared) <= 20  # the options every system shares, the run location and the display
 
 
-def test_run_location_is_a_notebook_parameter_not_a_hyperparameter():
+def test_run_location_is_a_notebook_parameter_not_an_option():
     import dataclasses
 
-    from lib.train.gan_config import RUN_LOCATION_PARAMETERS, GANConfig
+    from lib.train.options import RUN_LOCATION_PARAMETERS, options_class
 
-    assert not set(RUN_LOCATION_PARAMETERS) & {f.name for f in dataclasses.fields(GANConfig)}
-    assert not set(RUN_LOCATION_PARAMETERS) & set(TRAIN_PARAMETER_DEFAULTS)
-    declared = notebook_03_parameters()
-    if declared is not None:
-        assert {"run_name": None, "run_dir": None}.items() <= declared.items()
+    for system in SYSTEM_NAMES:
+        assert not set(RUN_LOCATION_PARAMETERS) & {f.name for f in dataclasses.fields(options_class(system))}
+    assert {"run_name": None, "run_dir": None}.items() <= notebook_03_parameters().items()
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("grid", GRID_NAMES)
 def test_every_variant_resolves_to_valid_03_parameters(grid, preset):
-    declared = notebook_03_parameters() or TRAIN_PARAMETER_DEFAULTS
-    choices = valid_choices()
+    from lib.train.options import make_config, system_options
+
     variants = resolve_grid(grid, preset)
     assert variants and len({v.name for v in variants}) == len(variants)
     for variant in variants:
         params = variant.params
         assert params["preset"] == preset and "run_dir" not in params
-        assert set(params) <= set(declared), f"{variant.name}: {sorted(set(params) - set(declared))}"
-        for key, valid in choices.items():
-            if key in params:
-                assert params[key] in valid, f"{variant.name}: {key}={params[key]!r} not in {valid}"
-        try:  # the training module's own validation, when it exists
-            from lib.train.gan_config import make_gan_config, validate
-        except ImportError:
-            continue
-        validate(make_gan_config(**params))
+        takes = set(CELL_PARAMETERS) | set(system_options(params.get("system") or "vicegan"))
+        assert set(params) <= takes, f"{variant.name}: {sorted(set(params) - takes)}"
+        make_config(**params)  # every type, choice and combination checked (ConfigError otherwise)
 
 
 def test_grid_contents_follow_the_papers():
@@ -114,7 +90,7 @@ def test_bad_names_fail_listing_the_choices():
         resolve_grid("thesys", "small")
     with pytest.raises(ConfigError, match="'tiny', 'small', 'paper'"):
         resolve_grid("thesis", "full")
-    with pytest.raises(ConfigError, match="unknown 03_train parameters \\['stepz'\\]"):
+    with pytest.raises(ConfigError, match="no system has the 03_train parameters \\[.stepz.\\]"):
         resolve_grid("thesis", "tiny", overrides={"stepz": 3})
     with pytest.raises(ConfigError, match="'mse', 'cosine'"):
         resolve_grid("thesis", "tiny", overrides={"consistency_loss": "l1"})

@@ -13,7 +13,7 @@ from lib.data.splits import COMPOSITIONS, composition_videos, training_videos, v
 from lib.io import read_json
 from lib.train.gan import build_models, load_generator, make_optimizers, train_gan, train_step
 from lib.train.gan_data import ClipSampler
-from lib.train.gan_config import resolve_config
+from lib.train.options import resolve_config
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
 
 

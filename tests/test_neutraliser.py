@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lib.models.neutraliser import InputNeutraliser
-from lib.train.gan import NEUTRALISER_FIGURE, _prepare, build_models, generator_inputs, load_generator, train_gan
-from lib.train.gan_config import validate
+from lib.train.gan import NEUTRALISER_FIGURE, prepare_training, build_models, generator_inputs, load_generator, train_gan
+from lib.train.options import validate
 from lib.train.neutraliser import NeutraliserSettings, neutraliser_path, posed_first_frames, train_neutraliser
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
 
@@ -80,7 +80,7 @@ def test_generator_reads_neutralised_inputs_and_the_checkpoint_keeps_them(cache_
     # probes on (they hold the validation videos out of training, the neutraliser's too), as the run below
     cfg = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", steps=2, log_every=1, probe_every=2,
                   content_mode="single")
-    cfg, cache, train_ids, _ = _prepare(validate(cfg), None, False)
+    cfg, cache, train_ids, _ = prepare_training(validate(cfg))
     assert cfg.neutralise_input is True and cfg.neutraliser_steps == 4  # fast's value, tiny's steps
     models = build_models(cfg, torch.device("cpu"), cache, train_ids)
     videos = torch.rand(2, 3, 16, 64, 64) * 2 - 1
@@ -99,9 +99,8 @@ def test_generator_reads_neutralised_inputs_and_the_checkpoint_keeps_them(cache_
         for a, b in zip(models.neutraliser.state_dict().values(), generator.models.neutraliser.state_dict().values()):
             torch.testing.assert_close(a, b)  # the same cached network, restored from the checkpoint
     off = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", neutralise_input=False)
-    cfg_off, cache, train_ids, _ = _prepare(validate(off), None, False)
+    cfg_off, cache, train_ids, _ = prepare_training(validate(off))
     assert build_models(cfg_off, torch.device("cpu"), cache, train_ids).neutraliser is None
-    mocogan, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "none", recipe="fast",
-                                                                 autoencoder=str(ae_checkpoint))), None,
-                                            False)
+    mocogan, cache, train_ids, _ = prepare_training(validate(_config(cache_dir, ae_checkpoint, "none", recipe="fast",
+                                                                 autoencoder=str(ae_checkpoint))))
     assert build_models(mocogan, torch.device("cpu"), cache, train_ids).neutraliser is None  # no input frames

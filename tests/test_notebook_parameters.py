@@ -28,15 +28,19 @@ def test_every_notebook_declares_typed_parameters_and_checks_them_next(notebook)
     cells = json.loads((notebooks_dir() / f"{notebook}.ipynb").read_text())["cells"]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
-    assert f"check_parameters(globals(), {notebook!r})" in "".join(cells[tagged[0] + 1]["source"])
+    assert f"check_parameters(globals(), {notebook!r}" in "".join(cells[tagged[0] + 1]["source"])
     defaults = _defaults(notebook)  # parses: every None default carries a type annotation
     check_parameters({**defaults, "In": ["", parameters_source(notebook)]}, notebook)  # the defaults pass
 
 
 def test_unknown_injected_name_fails_with_the_closest_valid_name_first():
+    from lib.train.options import system_options
+
     namespace = {**_defaults("03_train"), "encodr": "facenet", "In": ["", _injected(encodr="facenet")]}
     with pytest.raises(ConfigError, match=r"unknown parameter 'encodr'; valid: encoder, "):
-        check_parameters(namespace, "03_train")
+        check_parameters(namespace, "03_train", more=system_options("vicegan"))  # 03 takes the system's options
+    with pytest.raises(ConfigError, match=r"unknown parameter 'encodr'"):
+        check_parameters(namespace, "03_train", more=system_options("landmark-warp"))  # the warp has no encoder
     namespace = {**_defaults("01_preprocess"), "data_roots": "/x", "In": [_injected(data_roots="/x")]}
     with pytest.raises(ConfigError, match=r"unknown parameter 'data_roots'; valid: data_root"):
         check_parameters(namespace, "01_preprocess")
@@ -48,12 +52,18 @@ def test_unknown_injected_name_fails_with_the_closest_valid_name_first():
     ("encoder", 3, False), ("category_weight", 5, True),
 ])
 def test_types_follow_the_annotations(name, value, ok):
-    namespace = {**_defaults("03_train"), name: value}
+    """The cell's parameters are checked by check_parameters, a system's own options where its config is made."""
+    from lib.train.options import config_from_notebook
+
+    namespace = {**_defaults("03_train"), name: value, "In": ["", _injected(**{name: value})]}
+    def check() -> None:
+        check_parameters(namespace, "03_train", more=["learning_rate", "finetune", "encoder", "category_weight"])
+        config_from_notebook(namespace)
     if ok:
-        check_parameters(namespace, "03_train")
+        check()
     else:
-        with pytest.raises(ConfigError, match=f"parameter {name}="):
-            check_parameters(namespace, "03_train")
+        with pytest.raises(ConfigError, match=f"{name}="):
+            check()
 
 
 def test_list_parameters_take_lists_or_papermill_strings():

@@ -67,16 +67,16 @@ def test_notebook_runs_under_nbval(name, parameters, shared_outputs):
 
 def test_notebooks_are_thin_sources_without_outputs():
     """The notebooks are the source (edited in JupyterLab): committed without outputs, each parameters cell
-    followed by its check (test_notebook_parameters), and 03's parameters cell is GANConfig's declaration."""
+    followed by its check (test_notebook_parameters), and 03's parameters cell is the shared options' declaration."""
     import nbformat
 
     from lib.notebook_parameters import parameters_source
-    from lib.train.gan_config import parameters_cell
+    from lib.train.options import parameters_cell
 
     for path in sorted(Path(notebooks_dir()).glob("*.ipynb")):
         notebook = nbformat.read(str(path), as_version=4)
         code = [c for c in notebook.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs; clear them"
     assert parameters_source("03_train").strip() == parameters_cell().strip(), (
-        "03_train's parameters cell is not GANConfig's: replace it with the output of "
-        "`python -c 'from lib.train.gan_config import parameters_cell; print(parameters_cell())'`")
+        "03_train's parameters cell is not the shared options' declaration: replace it with the output of "
+        "`python -c 'from lib.train.options import parameters_cell; print(parameters_cell())'`")

@@ -136,7 +136,7 @@ def _write_cache(cache, folder: Path) -> Path:
 def test_two_models_are_scored_on_identical_pairs(cache, tmp_path, monkeypatch):
     from lib.evaluation.evaluate import evaluate_runs, load_results, make_evaluation_config
     from lib.io import save_config
-    from lib.train.gan_config import make_gan_config
+    from lib.train.options import make_config
 
     monkeypatch.setenv("VICE_DATA_DIR", str(tmp_path / "data"))
     cache_dir = _write_cache(cache, tmp_path / "cache")
@@ -145,7 +145,7 @@ def test_two_models_are_scored_on_identical_pairs(cache, tmp_path, monkeypatch):
         run = tmp_path / "runs" / name
         run.mkdir(parents=True)
         (run / "train_done.json").write_text("{}")
-        save_config(make_gan_config(preset="tiny", cache_dir=str(cache_dir), composition=composition, encoder="none",
+        save_config(make_config(preset="tiny", cache_dir=str(cache_dir), composition=composition, encoder="none",
                                     content_mode="single"), run / "config.json")  # where 05 finds the run's cache
         runs[run.resolve()] = cls(cache_dir, composition)
     table = evaluate_runs(list(runs), extractors=[GridColourExtractor()], classifiers=["fer", "deepface"], n_pairs=6, seed=0,

@@ -12,7 +12,7 @@ from lib.config import ConfigError
 from lib.io import load_checkpoint, read_json, read_jsonl
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan import BEST_NAME, load_generator, train_gan, update_ema
-from lib.train.gan_config import option, resolve_config
+from lib.train.options import resolve_config
 from lib.train.recipes import RECIPE_OPTIONS, RECIPES
 from test_gan_training import _config, _parts, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
 
@@ -136,7 +136,7 @@ def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, referenc
     in_fast = RECIPES["thesis"][name] if RECIPES["fast"][name] != RECIPES["thesis"][name] else ALTERNATIVE_ON[name]
     switched = _config(cache_dir, ae_checkpoint, "ae", recipe="fast", **steps, **FAST_NEEDS.get(name, {}),
                        **{name: in_fast})
-    assert option(switched, name) == in_fast
+    assert getattr(switched, name) == in_fast
     on_alone = _config(cache_dir, ae_checkpoint, "ae", **steps, **NEEDS.get(name, {}), **{name: _on_value(name)})
     train_gan(switched, tmp_path / "switched", progress=False)
     train_gan(on_alone, tmp_path / "on", progress=False)
@@ -165,13 +165,13 @@ def test_each_fast_option_switches_on_and_off(cache_dir, ae_checkpoint, referenc
 def test_emotion_directions_start_the_category_columns_at_the_code_changes(cache_dir, ae_checkpoint):  # noqa: F811
     from lib.data.cache import load_cache
     from lib.models.encoders import load_autoencoder_network
-    from lib.train.gan import _prepare, build_models
-    from lib.train.gan_config import validate
+    from lib.train.gan import prepare_training, build_models
+    from lib.train.options import validate
     from lib.train.gan_data import emotion_code_directions
 
-    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", recipe="fast",
+    cfg, cache, train_ids, _ = prepare_training(validate(_config(cache_dir, ae_checkpoint, "ae", recipe="fast",
                                                          emotion_directions=True, warm_start=True,
-                                                         composite="off", landmark_flow_weight=0.0)), None, False)
+                                                         composite="off", landmark_flow_weight=0.0)))
     models = build_models(cfg, torch.device("cpu"), cache, train_ids)
     autoencoder = load_autoencoder_network(cfg.autoencoder_checkpoint)
     directions = emotion_code_directions(autoencoder, cache, train_ids, 6)
@@ -243,14 +243,14 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
                                                                             motion, alignment):
     from lib.data.cache import load_cache
     from lib.data.face_warp import FaceShapeReader
-    from lib.train.gan import _prepare, build_models, content_codes, reference_frames, template_grids
-    from lib.train.gan_config import validate
+    from lib.train.gan import prepare_training, build_models, content_codes, reference_frames, template_grids
+    from lib.train.options import validate
     from lib.train.gan_data import emotion_templates
 
-    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
+    cfg, cache, train_ids, _ = prepare_training(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
                                                          emotion_templates=True, template_motion=motion,
                                                          template_alignment=alignment,
-                                                         content_mode="single")), None, False)
+                                                         content_mode="single")))
     templates, motions, shape = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth,
                                                   stabilise=motion == "warp", align=alignment == "landmarks")
     assert templates.shape == (6, 3, cfg.video_length, cfg.image_size, cfg.image_size)
@@ -354,7 +354,7 @@ def test_diffaugment_policies_are_deterministic_and_validated():
 
 
 def test_bad_recipe_values_fail_before_work(cache_dir, ae_checkpoint, tmp_path):
-    from lib.train.gan_config import validate
+    from lib.train.options import validate
 
     for bad, match in ((dict(recipe="quick"), "thesis"), (dict(adversarial_loss="wgan"), "hinge"),
                        (dict(ema_beta=1.0), "ema_beta"), (dict(diffaugment="blur"), "cutout"),
@@ -458,18 +458,19 @@ def test_compiled_generator_trains_like_the_eager_one_and_resumes_eager(cache_di
 
 
 def test_a_resolved_config_is_taken_as_it_is_and_an_unresolved_one_is_resolved(cache_dir, ae_checkpoint):  # noqa: F811
-    from lib.train.gan_config import ensure_resolved, is_resolved
+    from lib.train.options import ensure_resolved, is_resolved
 
     raw = _config(cache_dir, ae_checkpoint, "ae", recipe="fast")
-    assert not is_resolved(dataclasses.replace(raw, ema_beta=None))
+    assert raw.ema_beta == RECIPES["fast"]["ema_beta"]  # the recipe's values are filled in when the config is made
+    assert not is_resolved(raw)  # the autoencoder checkpoint is not found yet
     resolved = resolve_config(raw)
     assert is_resolved(resolved) and ensure_resolved(resolved) is resolved  # validated once, where it was resolved
-    assert ensure_resolved(dataclasses.replace(raw, ema_beta=None)).ema_beta == RECIPES["fast"]["ema_beta"]
+    assert ensure_resolved(raw).autoencoder_checkpoint == str(ae_checkpoint)
 
 
 def test_region_weights_scale_the_templates_above_and_below_the_nose_mouth_split(cache_dir, ae_checkpoint):  # noqa: F811
-    from lib.train.gan import _prepare
-    from lib.train.gan_config import validate
+    from lib.train.gan import prepare_training
+    from lib.train.options import validate
     from lib.train.gan_data import TEMPLATE_SPLIT, emotion_templates, face_region_weights
 
     weights = face_region_weights(64, 0.5, 2.0)
@@ -478,8 +479,8 @@ def test_region_weights_scale_the_templates_above_and_below_the_nose_mouth_split
     assert weights[: int(split) - 8].sub(0.5).abs().max() < 0.05 and weights[int(split) + 8:].sub(2.0).abs().max() < 0.05
     assert (weights[1:] >= weights[:-1]).all()  # a monotone, seamless step
     assert torch.equal(face_region_weights(64, 1.0, 1.0), torch.ones(64, 1))
-    cfg, cache, train_ids, _ = _prepare(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
-                                                         emotion_templates=True)), None, False)
+    cfg, cache, train_ids, _ = prepare_training(validate(_config(cache_dir, ae_checkpoint, "ae", composite="residual",
+                                                         emotion_templates=True)))
     plain = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth)
     weighted = emotion_templates(cache, train_ids, 6, cfg.video_length, cfg.every_nth, region_weights=(0.5, 2.0))
     size = plain.changes.shape[-1]

@@ -9,7 +9,8 @@ import torch
 from lib.data.landmarks import MIRROR, displaced_landmarks, emotion_displacements, flip_points, rotate
 from lib.models.mocogan import init_dcgan_weights
 from lib.models.reenact import HEATMAP_RADIUS, PatchDiscriminator, UNetGenerator, landmark_heatmaps
-from lib.train.gan_config import REENACT_LOSSES, resolve_config
+from lib.train.options import resolve_config
+from lib.train.reenact import REENACT_LOSSES
 from lib.train.reenact import LOSS_GROUPS, loss_terms
 from lib.train.systems import load_generator, train
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)

@@ -77,10 +77,10 @@ def test_a_checkpoint_or_run_config_of_another_format_version_is_refused_naming_
     another version fails on reading with the version that wrote it and the fix; nothing converts it."""
     import torch
 
-    from lib.train.gan_config import make_gan_config
+    from lib.train.options import make_config
     from lib.train.systems import load_generator, run_system
 
-    cfg = make_gan_config(preset="tiny")
+    cfg = make_config(preset="tiny")
     path = lio.save_checkpoint(tmp_path / "checkpoint.pt", {"step": 3}, cfg)
     assert lio.load_checkpoint(path)["format_version"] == lio.FORMAT_VERSION
     torch.save({"step": 3, "config": lio.to_dict(cfg), "config_class": "GANConfig"}, tmp_path / "old.pt")  # v1
@@ -203,10 +203,10 @@ def test_a_failed_runs_empty_numbered_folder_is_swept_by_the_next_run(tmp_path, 
                                           ("learning_rate", "fast")])
 def test_gan_config_fields_are_type_checked_before_any_work(field, value):
     from lib.config import ConfigError
-    from lib.train.gan_config import make_gan_config, validate
+    from lib.train.options import make_config, validate
 
     with pytest.raises(ConfigError, match=f"invalid {field}={value!r}"):
-        validate(make_gan_config(preset="tiny", **{field: value}))
+        validate(make_config(preset="tiny", **{field: value}))
 
 
 from test_gan_training import ae_checkpoint, cache_dir  # noqa: E402, F401 (fixtures)
@@ -221,7 +221,7 @@ def test_sigterm_checkpoints_the_step_and_resumes_with_identical_losses(cache_di
     import lib.train.fevgan as fevgan_module
     import lib.train.gan as gan_module
     from lib.io import load_checkpoint, read_jsonl
-    from lib.train.gan_config import resolve_config
+    from lib.train.options import resolve_config
     from lib.train.stopping import TrainingStopped
     from lib.train.systems import train
     from test_gan_training import _config
@@ -311,7 +311,7 @@ class _FullDisk:
 def test_a_full_disk_stops_training_cleanly_and_it_resumes_when_space_returns(cache_dir, ae_checkpoint, tmp_path,  # noqa: F811
                                                                                monkeypatch, name, nth):
     from lib.io import read_jsonl
-    from lib.train.gan_config import resolve_config
+    from lib.train.options import resolve_config
     from lib.train.systems import train
     from test_gan_training import _config
 

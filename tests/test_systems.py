@@ -10,7 +10,7 @@ import torch
 
 from lib.config import ConfigError
 from lib.io import read_json
-from lib.train.gan_config import resolve_config
+from lib.train.options import make_config, resolve_config
 from lib.train.latent_walk import MODEL_NAME, LatentWalkGenerator, fit_walk
 from lib.train.systems import SYSTEM_NAMES, load_generator, run_system, train
 from test_gan_training import _config, ae_checkpoint, cache_dir  # noqa: F401 (fixtures)
@@ -108,8 +108,10 @@ def test_system_choices_fail_before_any_work(cache_dir, ae_checkpoint, tmp_path)
     assert SYSTEM_NAMES == ("vicegan", "fevgan", "reenact", "landmark-warp", "templates", "latent-walk")
     with pytest.raises(ConfigError, match="latent-walk"):
         resolve_config(_config(cache_dir, ae_checkpoint, "ae", system="latent_walk"))
-    with pytest.raises(ConfigError, match="encoder='ae'"):
-        resolve_config(_config(cache_dir, ae_checkpoint, "none", system="latent-walk"))
+    with pytest.raises(ConfigError, match="system 'latent-walk' has no options \\['encoder'\\]; its options: .*walk_output"):
+        make_config(system="latent-walk", encoder="none")
+    with pytest.raises(ConfigError, match="system 'fevgan' has no options \\['recipe'\\]"):
+        make_config(system="fevgan", recipe="fast")
     with pytest.raises(FileNotFoundError, match="03_train"):
         load_generator(tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
@@ -200,3 +202,29 @@ def test_an_identity_encoder_is_needed_unless_ablated(cache_dir, ae_checkpoint, 
     resolve_config(_config(cache_dir, ae_checkpoint, "none", system=system, **{option: ablation}))
     with pytest.raises(ConfigError, match=valid):
         resolve_config(_config(cache_dir, ae_checkpoint, "ae", system=system, **{option: "neither"}))
+
+
+def test_each_system_declares_its_own_options_and_refuses_the_others():
+    """Every system's option set (lib.train.options.system_options): shared options once, each system's own next
+    to its code, a stored config read back as its system's class, and an option of another system refused."""
+    from lib.config import to_dict
+    from lib.train.options import RunOptions, cell_options, config_from_dict, notebook_parameters, system_options
+    from lib.train.recipes import RECIPE_OPTIONS
+
+    shared = {f.name for f in dataclasses.fields(RunOptions) if f.metadata["given"]} - {f.name for f in cell_options()}
+    own = {system: set(system_options(system)) - shared for system in SYSTEM_NAMES}
+    assert own["landmark-warp"] == {"warp_gain"}
+    assert own["latent-walk"] == {"autoencoder", "walk_output", "source_frame"}
+    assert {"fevgan_encoders", "encoder", "consistency_loss", "learning_rate"} <= own["fevgan"]
+    assert {"reenact_losses", "reenact_output", "source_frame", "encoder"} <= own["reenact"]
+    assert {"recipe", "content_mode", "finetune", *RECIPE_OPTIONS} <= own["vicegan"] == own["templates"]
+    for system, foreign in (("fevgan", "recipe"), ("reenact", "consistency_loss"), ("latent-walk", "encoder"),
+                            ("landmark-warp", "autoencoder"), ("vicegan", "warp_gain")):
+        assert foreign not in own[system]
+        with pytest.raises(ConfigError, match=f"system {system!r} has no options \\['{foreign}'\\]; its options: "):
+            make_config(system=system, **{foreign: system_options("vicegan").get(foreign, 1.0)})
+    assert len(notebook_parameters()) <= 20  # 03's parameters cell: the shared options, the run location, display
+    for system in SYSTEM_NAMES:  # resolved once, saved whole, read back as its own class
+        cfg = make_config(system=system, preset="tiny")
+        assert config_from_dict(to_dict(cfg)) == cfg and all(value is not None for name, value in to_dict(cfg).items()
+                                                              if name in {"steps", "probe_every", "log_every"})

@@ -1,6 +1,6 @@
 """Evaluate trained GAN runs under one protocol and collect one results table.
 
-For every cache (a run is evaluated on the cache recorded in its GANConfig) the pairs of
+For every cache (a run is evaluated on the cache recorded in its config) the pairs of
 :mod:`lib.evaluation.protocol` are drawn once, a real-video reference is measured once
 (reference ACD, classifier accuracy on real test videos, verification ROC on real
 same/different-subject pairs, probe errors) and every run generates the same pairs with
@@ -400,14 +400,14 @@ def _save_npz(path: Path, arrays: dict) -> Path:
 
 # --------------------------------------------------------------------------- many runs
 def run_config(run_dir):
-    """The resolved GANConfig a finished run stored in its ``config.json`` (cache, composition, encoder...)."""
+    """The resolved options a finished run stored in its ``config.json`` (cache, composition, encoder...)."""
     from lib.io import read_run_config
-    from lib.train.gan_config import gan_config_from_dict
+    from lib.train.options import config_from_dict
 
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {run_dir} is not a 03_train run folder (or it was damaged)")
-    return gan_config_from_dict(read_run_config(path))
+    return config_from_dict(read_run_config(path))
 
 
 def evaluate_runs(run_dirs=None, extractors=None, classifiers=None, n_pairs=None, seed: int = 0,

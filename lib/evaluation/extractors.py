@@ -127,7 +127,7 @@ def build_extractor(name: str, cache=None, run_config=None, preset: str = "small
     """The extractor ``name`` (one of :data:`EXTRACTORS`).
 
     ``cache`` is needed by ``truth`` (training data); ``run_config`` (the evaluated run's
-    GANConfig) lets ``facenet`` use the encoder that run was trained with.
+    options) lets ``facenet`` use the encoder that run was trained with.
     """
     check_choice("extractor", name, EXTRACTORS)
     return EXTRACTOR_BUILDERS[name](ExtractorOptions(cache, run_config, preset, seed, device))
@@ -204,7 +204,7 @@ def _resize64(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ExtractorOptions:
-    """What a builder may need: the cache (``truth``), the evaluated run's GANConfig (``facenet``)..."""
+    """What a builder may need: the cache (``truth``), the evaluated run's options (``facenet``)..."""
     cache: Any = None
     run_config: Any = None
     preset: str = "small"

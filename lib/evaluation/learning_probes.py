@@ -81,7 +81,7 @@ class LearningProbe:
 
 
 def build_learning_probe(run_config, n_pairs: int | None = None, device: str = "cpu") -> LearningProbe:
-    """The probe for a resolved GANConfig: its cache, preset and ``probe_pairs``."""
+    """The probe for a resolved run config: its cache, preset and ``probe_pairs``."""
     config = make_evaluation_config(run_config.preset, extractors=list(PROBE_EXTRACTORS),
                                     classifiers=list(PROBE_CLASSIFIERS), n_pairs=n_pairs or run_config.probe_pairs,
                                     seed=PROBE_PAIR_SEED, device=device)

@@ -257,11 +257,11 @@ def prepare_instruments(preset: str) -> None:
     if getattr(cache, "identities", None):
         build_extractor("truth", cache, preset=preset)
     # the input neutraliser that every VICE-GAN run of the fast recipe shares: trained here with every core
-    from lib.train.gan_config import GAN_PRESETS
+    from lib.train.options import PRESETS
     from lib.train.neutraliser import neutraliser_for
 
     _say("input neutraliser of the fast recipe ...")
-    neutraliser_for(cache, find_cache(preset), GAN_PRESETS[preset]["neutraliser_steps"])
+    neutraliser_for(cache, find_cache(preset), PRESETS[preset]["neutraliser_steps"])
     # the training videos' landmarks (the flow's landmark loss), once, before two runs would compute them each
     import numpy as np
 

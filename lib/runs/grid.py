@@ -30,15 +30,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from lib.config import ConfigError, check_choice, name_list
+from lib.config import ConfigError, check_choice, name_list, to_dict
 from lib.constants import PRESET_NAMES
 from lib.paths import seeded_run_name, split_seed
-from lib.train.gan_config import COMPOSITIONS, REENACT_LOSSES, GANConfig, notebook_parameters
+from lib.data.splits import COMPOSITIONS
+from lib.train.options import make_config, notebook_parameters, options_class, system_options
+from lib.train.systems import SYSTEM_NAMES
+from lib.train.reenact import REENACT_LOSSES
 
-# 03_train's papermill parameters, defaults and choices: declared once, in GANConfig's fields.
-TRAIN_PARAMETER_DEFAULTS: dict[str, Any] = notebook_parameters()
-CHOICE_PARAMETERS: dict[str, tuple] = {f.name: f.metadata["choices"] for f in dataclasses.fields(GANConfig)
-                                       if f.metadata.get("choices") and f.name in TRAIN_PARAMETER_DEFAULTS}
+# 03_train's parameters cell (the options every system shares) and, per system, the options it takes with -p:
+# declared once, in the systems' option dataclasses.
+CELL_PARAMETERS: dict[str, Any] = notebook_parameters()
 # Loss weights a variant may set to 0 to drop a term.
 LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 
@@ -130,18 +132,18 @@ def templates_variants() -> list[Variant]:
 
 
 def latent_walk_variants() -> list[Variant]:
-    return [Variant("baseline-latent-walk", {"system": "latent-walk", "encoder": "ae", "composition": "seen"},
+    return [Variant("baseline-latent-walk", {"system": "latent-walk", "composition": "seen"},
                     "seed 004's latent-direction walk on the autoencoder's codes (no training; seconds)")]
 
 
 def landmark_warp_variants() -> list[Variant]:
-    return [Variant("baseline-landmark-warp", {"system": "landmark-warp", "encoder": "none", "composition": "seen"},
+    return [Variant("baseline-landmark-warp", {"system": "landmark-warp", "composition": "seen"},
                     "the emotions' mean landmark motion as a warp of the input's own pixels (no training; seconds)")]
 
 
 def our_option_variants() -> list[Variant]:
     """The seeds' systems with our output options (not the papers'), beside the faithful ones."""
-    return [Variant("baseline-latent-walk-residual", {"system": "latent-walk", "encoder": "ae", "composition": "seen",
+    return [Variant("baseline-latent-walk-residual", {"system": "latent-walk", "composition": "seen",
                                                       "walk_output": "residual"},
                     "the latent walk shown as the input frame plus the decoded change (our option)"),
             Variant("baseline-reenact-warp", {"system": "reenact", "encoder": "ae", "reenact_output": "warp",
@@ -188,9 +190,15 @@ def _merge_duplicates(variants: list[Variant]) -> list[Variant]:
     return kept
 
 
+def train_parameters(system: str) -> dict[str, Any]:
+    """name -> default of every 03_train parameter for ``system``: the cell's and the system's own."""
+    return {**CELL_PARAMETERS, **system_options(system)}
+
+
 def _effective(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Parameters with 03's defaults filled in, so equal experiments compare equal."""
-    return {**TRAIN_PARAMETER_DEFAULTS, **params}
+    """The options 03 would train with (the system's defaults, preset and recipe filled in), so equal experiments
+    compare equal."""
+    return to_dict(make_config(**params))
 
 
 def _grid_variants(name: str) -> list[Variant]:
@@ -216,14 +224,16 @@ def _grid_variants(name: str) -> list[Variant]:
 
 
 def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> None:
-    """Raise ConfigError for a parameter 03_train does not have or a choice it does not accept."""
-    unknown = sorted(set(params) - set(TRAIN_PARAMETER_DEFAULTS))
+    """Raise ConfigError for a parameter 03_train does not have for the variant's system or a choice it does not
+    accept."""
+    system = check_choice(f"{where}.system", params.get("system") or "vicegan", SYSTEM_NAMES)
+    valid = train_parameters(system)
+    unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ConfigError(f"{where}: unknown 03_train parameters {unknown}; "
-                          f"valid: {sorted(TRAIN_PARAMETER_DEFAULTS)}")
-    for key, valid in CHOICE_PARAMETERS.items():
-        if key in params:
-            check_choice(f"{where}.{key}", params[key], valid)
+        raise ConfigError(f"{where}: system {system!r} has no 03_train parameters {unknown}; valid: {sorted(valid)}")
+    for item in dataclasses.fields(options_class(system)):
+        if item.metadata["choices"] and params.get(item.name) is not None:
+            check_choice(f"{where}.{item.name}", params[item.name], item.metadata["choices"])
     for key in LOSS_WEIGHT_PARAMETERS:
         value = params.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
@@ -248,7 +258,8 @@ def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = N
                  seeds: Any = None) -> list[Variant]:
     """The variants of grid ``name`` at ``preset``, each with its full 03 parameters.
 
-    ``overrides`` (e.g. ``{"steps": 200, "device": "cpu"}``) are applied to every variant.
+    ``overrides`` (e.g. ``{"steps": 200, "device": "cpu"}``) are applied to every variant whose system has them
+    (``recipe``: the VICE-GAN ones); one that no system has fails.
     ``seeds`` (e.g. ``[0, 1, 2]``) trains each variant once per seed, as ``<variant>-seed<N>``
     (05 then also reports each variant's mean and interval over its seeds).
     Bad names fail before any work, listing the valid choices.
@@ -261,10 +272,15 @@ def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = N
     seeds = parse_seeds(seeds)
     if seeds is not None and "seed" in overrides:
         raise ConfigError("pass either seeds (one run per seed) or a seed override, not both")
-    validate_train_params(overrides, where="overrides")
+    known = set().union(*(train_parameters(system) for system in SYSTEM_NAMES))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"overrides: no system has the 03_train parameters {unknown}; valid: {sorted(known)}")
     resolved = []
     for variant in _grid_variants(name):
-        params = {**variant.params, "preset": preset, **overrides}
+        takes = train_parameters(variant.params.get("system") or "vicegan")
+        # an override reaches the variants whose system has it (the recipe: the VICE-GAN variants)
+        params = {**variant.params, "preset": preset, **{k: v for k, v in overrides.items() if k in takes}}
         validate_train_params(params, where=variant.name)
         if seeds is None:
             resolved.append(dataclasses.replace(variant, params=params))

@@ -8,7 +8,7 @@ import os
 import re
 import traceback
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from lib.config import ConfigError
 from lib.paths import notebooks_dir
@@ -77,10 +77,11 @@ class _QuietPapermillParsing(logging.Filter):
 _QUIET = _QuietPapermillParsing()
 
 
-def check_parameters(notebook: str | Path, parameters: Mapping[str, Any]) -> None:
-    """Fail before any work when the notebook lacks a parameter we would inject."""
+def check_parameters(notebook: str | Path, parameters: Mapping[str, Any], more: Collection[str] = ()) -> None:
+    """Fail before any work when the notebook lacks a parameter we would inject (``more``: names it takes besides
+    its parameters cell, as 03 takes the options of the system it trains)."""
     declared = notebook_parameters(notebook)
-    unknown = sorted(set(parameters) - set(declared))
+    unknown = sorted(set(parameters) - set(declared) - set(more))
     if unknown:
         raise ConfigError(f"{Path(notebook).name} has no parameters {unknown}; its parameters: {sorted(declared)}")
 

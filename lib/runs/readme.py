@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.paths import REPO_ROOT, runs_dir
+from lib.paths import REPO_ROOT
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 

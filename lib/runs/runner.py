@@ -316,8 +316,11 @@ class _Sweep:
 
 
 def _check_train_notebook(variants: Sequence[Variant], notebook: Path) -> None:
-    for variant in variants:
-        check_parameters(notebook, {**variant.params, "run_dir": None})
+    from lib.train.options import system_options
+
+    for variant in variants:  # 03 takes the options of the variant's system besides its parameters cell
+        check_parameters(notebook, {**variant.params, "run_dir": None},
+                         more=system_options(variant.params.get("system") or "vicegan"))
     check_kernel()
 
 

@@ -25,9 +25,8 @@ import torch
 from lib.io import atomic_write_json
 from lib.models.encoders import AutoencoderContent, FaceNetContent, build_facenet_network
 from lib.models.neutraliser import InputNeutraliser
-from lib.train.gan_config import (DEFAULT_CONSISTENCY_SCALE, GAN_PRESETS, make_gan_config, option, preset_value,
-                                  validate)
-from lib.train.recipes import RECIPE_NAMES, RECIPE_OPTIONS
+from lib.train.options import PRESETS, make_config
+from lib.train.recipes import RECIPE_NAMES
 
 DEFAULT_ITERATIONS = {("paper", "cpu"): 2, ("small", "cpu"): 8, ("paper", "cuda"): 10, ("small", "cuda"): 20}
 AUTOENCODER_FOR_PRESET = {"tiny": ("sae-large", 0.25), "small": ("sae-large", 0.5), "paper": ("sae-large", 1.0)}
@@ -91,11 +90,8 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
-    cfg = validate(make_gan_config(preset=preset, encoder=encoder, device=device, recipe=recipe))
-    values = {name: preset_value(cfg, name) for name in GAN_PRESETS[preset]}  # incl. per-encoder overrides
-    values.update({name: option(cfg, name) for name in RECIPE_OPTIONS}, reconstruction_weight=0.0)
-    cfg = dataclasses.replace(cfg, **values, image_size=64,
-                              consistency_scale=DEFAULT_CONSISTENCY_SCALE[(encoder, cfg.consistency_loss)])
+    cfg = make_config(preset=preset, encoder=encoder, device=device, recipe=recipe, reconstruction_weight=0.0)
+    cfg = dataclasses.replace(cfg, image_size=64)
     rss_before = _peak_rss_mb()
     name, width = AUTOENCODER_FOR_PRESET[preset]
     autoencoder = build_autoencoder(name, 50, 64, width)
@@ -142,7 +138,7 @@ def run_case(preset: str, encoder: str, device: str, iterations: int, threads: i
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["paper", "small"], choices=list(GAN_PRESETS))
+    parser.add_argument("--presets", nargs="+", default=["paper", "small"], choices=list(PRESETS))
     parser.add_argument("--encoders", nargs="+", default=["ae", "facenet"], choices=["ae", "facenet", "none"])
     parser.add_argument("--recipes", nargs="+", default=["thesis", "fast"], choices=list(RECIPE_NAMES))
     parser.add_argument("--devices", nargs="+", default=None, choices=["cpu", "cuda"],

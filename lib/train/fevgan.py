@@ -13,15 +13,15 @@ the real target clips and the generated ones with the target labels.  Losses (pa
   generated frames (4 at ``small``, as the paper) to the input frame's code (``consistency_loss``,
   weighted by ``consistency_scale``: the same defaults as VICE-GAN's content-consistency term).
 
-Options read from :class:`GANConfig`: ``encoder`` (the identity encoder: ``ae`` or ``facenet``, frozen),
+Options (:class:`FEVGANOptions`): ``encoder`` (the identity encoder: ``ae`` or ``facenet``, frozen),
 ``fevgan_encoders`` (``both`` | ``spatial`` = without the identity encoder | ``identity`` = without
-the spatial encoder: the paper's ablations), ``composition``, the preset's sizes and schedules,
-``learning_rate`` / ``beta1`` / ``beta2``, ``seed``, ``time_limit_minutes`` and the probes.  The
-``recipe`` options are VICE-GAN's and are not read.  Resumable like ``train_gan`` (checkpoint with
-every RNG state); ``best.pt`` keeps the best probe's generator.
+the spatial encoder: the paper's ablations), the consistency loss of the identity term, the networks' sizes and
+``learning_rate`` / ``beta1`` / ``beta2``, and the options every run shares.  Resumable like every system
+(:mod:`lib.train.loop`); ``best.pt`` keeps the best probe's generator.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,19 +32,39 @@ from lib.data.clips import check_input_videos
 from lib.models.encoders import build_content_encoder
 from lib.models.fevgan import FEVDiscriminator, FEVGenerator
 from lib.models.mocogan import init_dcgan_weights
-from lib.train.gan_config import GANConfig, gan_config_from_dict
+from lib.config import ConfigError, check_positive
+from lib.train.options import ConsistencyOptions, EncoderOptions, NetworkOptions, config_from_dict, option
 from lib.train.gan_data import ClipSampler
 from lib.train.gan_losses import bce_fake, bce_real, consistency_distance
 from lib.train.loop import Trainee, load_snapshot, run_training, training_run
 from lib.utils import resolve_device, seed_everything
 
 L1_WEIGHT = 100.0
+FEVGAN_ENCODERS = ("both", "spatial", "identity")
+
+
+@dataclass
+class FEVGANOptions(NetworkOptions, ConsistencyOptions, EncoderOptions):
+    """FEV-GAN's options: its encoders (the paper's ablations) besides the identity encoder and the networks."""
+
+    fevgan_encoders: str = option("both", "both encoders | spatial (without the identity encoder) | identity "
+                                          "(without the spatial encoder): the paper's ablations", FEVGAN_ENCODERS)
+
+    def check(self) -> None:
+        super().check()
+        check_positive("steps", self.steps)
+        if self.fevgan_encoders != "spatial" and self.encoder == "none":
+            raise ConfigError("system='fevgan' takes its identity encoder from encoder: choose 'ae' or 'facenet' "
+                              "(or fevgan_encoders='spatial', the ablation without it)")
+
+    def describe(self) -> str:
+        return f"fevgan-{self.encoder}-{self.fevgan_encoders}-{self.composition}"
 
 
 class FEVGAN:
     """The networks of one run and ``generate(input_videos, labels, seed)`` for samples, probes and 05."""
 
-    def __init__(self, cfg: GANConfig, device: torch.device | str = "cpu"):
+    def __init__(self, cfg: FEVGANOptions, device: torch.device | str = "cpu"):
         self.config, self.device, self.snapshot = cfg, torch.device(device), "latest"
         uses_identity = cfg.fevgan_encoders in ("both", "identity")
         self.encoder = None
@@ -81,7 +101,7 @@ class FEVGAN:
             self.generator.train(was_training)
 
 
-def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: GANConfig, device: torch.device) -> dict:
+def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: FEVGANOptions, device: torch.device) -> dict:
     videos, _, positions = sampler.clips(cfg.video_batch)
     targets, target_labels, paired = sampler.partner_clips(positions)
     videos, targets, target_labels = videos.to(device), targets.to(device), target_labels.to(device)
@@ -114,7 +134,7 @@ def train_step(model: FEVGAN, optimizers: dict, sampler: ClipSampler, cfg: GANCo
             "l1": reconstruction.item(), "paired": mask.mean().item()}
 
 
-def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def fit_fevgan(cfg: FEVGANOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                probe: Callable[[FEVGAN], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or report the finished) FEV-GAN run of a config with ``system="fevgan"``."""
     with training_run(cfg, run_dir, "fevgan", cache) as run:
@@ -127,7 +147,7 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
         sampler = ClipSampler(run.cache, run.train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed,
                               clip_start="first")
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
-                          sampler, lambda: train_step(model, optimizers, sampler, cfg, device),
+                          sampler, lambda step: train_step(model, optimizers, sampler, cfg, device),
                           f"FEV-GAN {cfg.fevgan_encoders}")
         return run_training(run, trainee, progress, probe)
 
@@ -135,7 +155,7 @@ def fit_fevgan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pr
 def load_fevgan(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> FEVGAN:
     """The generator of a FEV-GAN run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
     state, used = load_snapshot(run_dir, snapshot, "FEV-GAN")
-    model = FEVGAN(gan_config_from_dict(state["config"]), device)
+    model = FEVGAN(config_from_dict(state["config"]), device)
     model.generator.load_state_dict(state["generator"])
     model.generator.eval()
     model.snapshot = used

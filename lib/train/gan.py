@@ -1,56 +1,42 @@
-"""VICE-GAN training loop (notebook 03): D_I step, D_V step, G step per iteration, resumable.
+"""VICE-GAN (notebook 03): its networks and one iteration (D_I step, D_V step, G step), trained by the shared loop.
 
-``train_gan(cfg, run_dir)`` trains one variant chosen by :class:`GANConfig`, logs every
-loss term and its share of the generator loss to ``stats.jsonl``, checkpoints atomically
-(networks, optimisers, step and every RNG state, so stop + resume gives the same losses
-as one uninterrupted run on CPU), writes sample GIFs and a loss-curve PNG, and finally
+``train_gan(cfg, run_dir)`` builds one variant chosen by :class:`VICEGANOptions` and hands its step to
+:func:`lib.train.loop.run_training`, which logs every loss term and its share of the generator loss to
+``stats.jsonl``, checkpoints atomically (networks, optimisers, step and every RNG state, so stop + resume gives
+the same losses as one uninterrupted run on CPU), writes sample GIFs and a loss-curve PNG, and finally
 ``train_done.json``.  ``load_generator(run_dir)`` gives evaluation a :class:`TrainedGenerator`.
 """
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from lib.config import ConfigError, check_resumable, to_dict
 from lib.data.clips import check_input_videos
 from lib.data.face_warp import ShapeAligner
-from lib.io import (atomic_write_json, load_checkpoint, open_run_log, read_jsonl, save_checkpoint,
-                    to_uint8_frames)
-from lib.locks import own_run_folder
+from lib.io import load_checkpoint, to_uint8_frames
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.flow_decoder import BANK_LR_RATIO, landmark_flow_error
 from lib.models.neutraliser import InputNeutraliser
 from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
                                 AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator,
                                 VideoGenerator, add_spectral_norm, init_dcgan_weights)
-from lib.paths import TRAIN_DONE_FILE
 from lib.train.augment import diff_augment, parse_policy
-from lib.train.gan_config import (GAN_PRESETS, GANConfig, description, ensure_resolved,  # noqa: F401
-                                  gan_config_from_dict, make_gan_config, resolve_config,
-                                  validate)
+from lib.train.gan_config import VICEGANOptions
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
-from lib.train.gan_losses import (GENERATOR_TERMS, consistency_distance, discriminator_loss, generator_adv_loss,
-                                  loss_shares, pyramid_error, r1_penalty)
-from lib.train.stopping import StopOnSignal
-from lib.train.gan_samples import (sample_inputs, write_learning_curves, write_loss_curves, write_neutraliser_figure,
-                                   write_sample_grid)
-from lib.utils import global_rng_states, resolve_device, restore_global_rng_states, seed_everything
+from lib.train.gan_losses import (consistency_distance, discriminator_loss, generator_adv_loss, loss_shares,
+                                  pyramid_error, r1_penalty)
+from lib.train.gan_samples import write_neutraliser_figure
+from lib.train.loop import BEST_NAME, CHECKPOINT_NAME, SNAPSHOTS, Trainee, prepare_run, run_training, training_run
+from lib.train.options import config_from_dict, description, ensure_resolved
+from lib.utils import resolve_device, seed_everything
 
-CHECKPOINT_NAME = "checkpoint.pt"
 NEUTRALISER_FIGURE = "neutraliser.png"  # neutralise_input: held-out frames before and after (gan_samples)
-BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
-SNAPSHOTS = ("best", "latest")
 GENERATE_CHUNK = 16  # videos per generator call in TrainedGenerator.generate
-# Options that may change between a run and its resumption (they do not alter the maths).
-RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
-                     "num_threads", "compile_generator")
 
 
 @dataclasses.dataclass
@@ -69,7 +55,7 @@ class GANModels:
         return self.generator_ema if self.generator_ema is not None else self.generator
 
 
-def build_models(cfg: GANConfig, device: torch.device, cache: Any | None = None,
+def build_models(cfg: VICEGANOptions, device: torch.device, cache: Any | None = None,
                  train_ids: Any | None = None) -> GANModels:
     """Networks of a resolved config (``cfg.image_size`` set); DCGAN init from the global seed.
 
@@ -111,7 +97,7 @@ def compile_decoder(generator: VideoGenerator) -> None:
     generator.decoder.forward = torch.compile(generator.decoder.forward)
 
 
-def build_networks(cfg: GANConfig, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
+def build_networks(cfg: VICEGANOptions, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
                    directions: torch.Tensor | None = None,
                    templates: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
     """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
@@ -174,7 +160,7 @@ def _flat_frames(videos: torch.Tensor) -> torch.Tensor:
     return videos.transpose(1, 2).reshape(-1, videos.shape[1], *videos.shape[-2:])
 
 
-def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
+def content_codes(models: GANModels, cfg: VICEGANOptions, videos: torch.Tensor,
                   noise: torch.Generator) -> torch.Tensor:
     """(B, T, D) content codes for the generator from input clips (B, 3, T, H, W).
 
@@ -192,32 +178,32 @@ def content_codes(models: GANModels, cfg: GANConfig, videos: torch.Tensor,
         return models.encoder(_flat_frames(videos)).reshape(batch, length, -1)
 
 
-def uses_composite(cfg: GANConfig) -> bool:
+def uses_composite(cfg: VICEGANOptions) -> bool:
     """The ``composite`` option applies to variants with a content encoder (they have input frames)."""
     return cfg.composite != "off" and cfg.encoder != "none"
 
 
-def uses_landmark_flow(cfg: GANConfig) -> bool:
+def uses_landmark_flow(cfg: VICEGANOptions) -> bool:
     """``landmark_flow_weight`` applies to flow generators trained on aligned pairs (variants with an encoder)."""
     return bool(cfg.landmark_flow_weight) and uses_composite(cfg) and cfg.reconstruction_weight > 0
 
 
-def uses_templates(cfg: GANConfig) -> bool:
+def uses_templates(cfg: VICEGANOptions) -> bool:
     """``emotion_templates`` applies where ``composite="residual"`` does (variants with a content encoder)."""
     return bool(cfg.emotion_templates) and uses_composite(cfg) and cfg.composite == "residual"
 
 
-def uses_template_motion(cfg: GANConfig) -> bool:
+def uses_template_motion(cfg: VICEGANOptions) -> bool:
     """The templates' head movement is a warp of the frames (``template_motion="warp"``), not pixels."""
     return uses_templates(cfg) and cfg.template_motion == "warp"
 
 
-def uses_neutraliser(cfg: GANConfig) -> bool:
+def uses_neutraliser(cfg: VICEGANOptions) -> bool:
     """``neutralise_input`` applies to variants with a content encoder (they read input frames)."""
     return bool(cfg.neutralise_input) and cfg.encoder != "none"
 
 
-def generator_inputs(models: GANModels, cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor:
+def generator_inputs(models: GANModels, cfg: VICEGANOptions, videos: torch.Tensor) -> torch.Tensor:
     """The input clips as the generator reads them (content codes, composite reference, template grids): with
     ``neutralise_input`` the frames it reads (the first with ``content_mode="single"``, else all) go through the
     neutraliser; otherwise the clips themselves."""
@@ -232,7 +218,7 @@ def generator_inputs(models: GANModels, cfg: GANConfig, videos: torch.Tensor) ->
         return frames.reshape(batch, length, channels, *videos.shape[-2:]).transpose(1, 2)
 
 
-def uses_template_alignment(cfg: GANConfig) -> bool:
+def uses_template_alignment(cfg: VICEGANOptions) -> bool:
     """The templates are drawn on a mean face and moved onto each input face (``template_alignment``)."""
     return uses_templates(cfg) and cfg.template_alignment != "none"
 
@@ -250,7 +236,7 @@ def template_grids(models: GANModels, videos: torch.Tensor) -> torch.Tensor | No
     return torch.from_numpy(models.template_aligner.grids(first_frames)).to(videos.device)
 
 
-def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | None:
+def reference_frames(cfg: VICEGANOptions, videos: torch.Tensor) -> torch.Tensor | None:
     """The input frames a composite generator copies from, aligned with :func:`content_codes`: the first
     frame repeated (``single``, and ``flow`` always) or every frame (``all``); None for other generators."""
     if not uses_composite(cfg):
@@ -259,14 +245,14 @@ def reference_frames(cfg: GANConfig, videos: torch.Tensor) -> torch.Tensor | Non
     return videos[:, :, :1].expand_as(videos) if single else videos
 
 
-def _lazy_r1(real_logits: torch.Tensor, real_inputs: torch.Tensor, cfg: GANConfig, log: dict, key: str) -> torch.Tensor:
+def _lazy_r1(real_logits: torch.Tensor, real_inputs: torch.Tensor, cfg: VICEGANOptions, log: dict, key: str) -> torch.Tensor:
     """The weighted R1 term of a lazy-R1 step (x r1_every: it runs every r1_every steps); logs the penalty."""
     penalty = r1_penalty(real_logits, real_inputs)
     log[key] = penalty.item()
     return 0.5 * cfg.r1_gamma * cfg.r1_every * penalty
 
 
-def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: GANConfig,
+def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: VICEGANOptions,
                noise: torch.Generator, device: torch.device, step: int = 0) -> dict[str, float]:
     """One MoCoGAN iteration: D_I step, D_V step, then G (+ R_m, + a fine-tuned encoder) step.
 
@@ -407,7 +393,7 @@ def train_step(models: GANModels, optimizers: dict, sampler: ClipSampler, cfg: G
     return log
 
 
-def make_optimizers(models: GANModels, cfg: GANConfig) -> dict[str, torch.optim.Optimizer]:
+def make_optimizers(models: GANModels, cfg: VICEGANOptions) -> dict[str, torch.optim.Optimizer]:
     betas = (cfg.beta1, cfg.beta2)
     bank = [p for name, p in models.generator.named_parameters() if name.startswith("decoder.bank_")]
     generator_params = [p for name, p in models.generator.named_parameters() if not name.startswith("decoder.bank_")]
@@ -424,12 +410,12 @@ def make_optimizers(models: GANModels, cfg: GANConfig) -> dict[str, torch.optim.
     }
 
 
-def _saves_encoder(cfg: GANConfig) -> bool:
+def _saves_encoder(cfg: VICEGANOptions) -> bool:
     # a fine-tuned encoder changes; a randomly initialised one cannot be rebuilt from a file
     return cfg.encoder != "none" and (cfg.finetune or cfg.facenet_weights_path is None and cfg.encoder == "facenet")
 
 
-def _model_states(models: GANModels, cfg: GANConfig) -> dict[str, Any]:
+def _model_states(models: GANModels, cfg: VICEGANOptions) -> dict[str, Any]:
     state = {"generator": models.generator.state_dict(),
              "image_discriminator": models.image_discriminator.state_dict(),
              "video_discriminator": models.video_discriminator.state_dict()}
@@ -458,52 +444,48 @@ def _load_model_states(models: GANModels, state: dict[str, Any]) -> None:
         models.neutraliser.load_state_dict(state["neutraliser"])
 
 
-def save_best(path: Path, models: GANModels, cfg: GANConfig, step: int, metrics: dict[str, float]) -> Path:
-    """best.pt: the sampling generator (EMA when kept) + a saved encoder, the step and the probe's metrics."""
-    state = {"generator": models.sampling_generator.state_dict(), "step": step, "probe": metrics}
+def best_state(models: GANModels, cfg: VICEGANOptions) -> dict[str, Any]:
+    """What best.pt keeps: the sampling generator (EMA when kept) + a saved encoder and the neutraliser."""
+    state = {"generator": models.sampling_generator.state_dict()}
     if _saves_encoder(cfg):
         state["encoder"] = models.encoder.state_dict()
     if models.neutraliser is not None:
         state["neutraliser"] = models.neutraliser.state_dict()
-    return save_checkpoint(path, state, cfg)
+    return state
 
 
-def save_training_state(path: Path, models: GANModels, optimizers: dict, sampler: ClipSampler,
-                        noise: torch.Generator, step: int, elapsed: float, cfg: GANConfig,
-                        best: dict | None = None) -> Path:
-    state = _model_states(models, cfg)
-    state.update(step=step, elapsed=elapsed, sampler=sampler.state_dict(), noise_rng=noise.get_state(), best=best,
-                 rng=global_rng_states(),
-                 optimizers={name: opt.state_dict() for name, opt in optimizers.items()})
-    return save_checkpoint(path, state, cfg)
+def _saved_networks(models: GANModels, cfg: VICEGANOptions) -> dict[str, torch.nn.Module]:
+    """The networks a training checkpoint holds, by name (:func:`_load_model_states` reads the same names)."""
+    named = {"generator": models.generator, "image_discriminator": models.image_discriminator,
+             "video_discriminator": models.video_discriminator, "encoder": models.encoder if _saves_encoder(cfg) else None,
+             "generator_ema": models.generator_ema, "neutraliser": models.neutraliser}
+    return {name: network for name, network in named.items() if network is not None}
 
 
-def _prepare(cfg: GANConfig, cache: Any | None, progress: bool) -> tuple[GANConfig, Any, np.ndarray, np.ndarray]:
-    """Resolve the config, open the cache, train the FaceNet identity embedder when asked; returns the training
-    and validation video ids (:func:`lib.data.splits.training_videos`)."""
-    from lib.data.cache import load_cache
-    from lib.data.splits import training_videos
+def with_identity_embedder(cfg: VICEGANOptions, cache: Any) -> VICEGANOptions:
+    """``cfg`` with ``facenet_weights="train"`` pointing at the FaceNet identity embedder trained on the training
+    subjects (trained once per cache and settings); any other config as it is."""
+    if cfg.encoder != "facenet" or cfg.facenet_weights != "train":
+        return cfg
+    from lib.train.identity import train_identity_embedder
 
-    cfg = ensure_resolved(cfg)
-    cache = cache if cache is not None else load_cache(cfg.cache_dir)
-    # no test subject's held-out video; the validation videos leave training when the probes select on them
-    train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
-    cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
-    if int(cache.frames.shape[1]) != cfg.image_size:
-        raise ConfigError(f"image_size={cfg.image_size} but the cache holds {cache.frames.shape[1]}px frames")
-    if cfg.encoder == "facenet" and cfg.facenet_weights == "train":
-        from lib.train.identity import train_identity_embedder
-
-        path = train_identity_embedder(cache, cfg.cache_dir, cfg.facenet_input_size, cfg.identity_steps,
-                                       cfg.identity_batch, seed=cfg.seed, device=resolve_device(cfg.device))
-        print(f"FaceNet identity embedder (trained on the training subjects): {path}")
-        cfg = dataclasses.replace(cfg, facenet_weights_path=str(path))
-    return cfg, cache, train_ids, validation_ids
+    path = train_identity_embedder(cache, cfg.cache_dir, cfg.facenet_input_size, cfg.identity_steps,
+                                   cfg.identity_batch, seed=cfg.seed, device=resolve_device(cfg.device))
+    print(f"FaceNet identity embedder (trained on the training subjects): {path}")
+    return dataclasses.replace(cfg, facenet_weights_path=str(path))
 
 
-def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def prepare_training(cfg: VICEGANOptions, cache: Any | None = None) -> tuple[VICEGANOptions, Any, np.ndarray, np.ndarray]:
+    """What :func:`train_gan` trains from, without a run folder (tests, benchmarks): the resolved config, the
+    cache, the training and validation video ids (:func:`lib.train.loop.prepare_run`)."""
+    cfg, cache, train_ids, validation_ids = prepare_run(ensure_resolved(cfg), cache)
+    return with_identity_embedder(cfg, cache), cache, train_ids, validation_ids
+
+
+def train_gan(cfg: VICEGANOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
               probe: Callable[["TrainedGenerator"], dict[str, float]] | None = None) -> dict[str, Any]:
-    """Train (or resume, or just report a finished) run in ``run_dir``; returns the train_done summary.
+    """Train (or resume, or just report a finished) run in ``run_dir`` with the shared loop
+    (:func:`lib.train.loop.run_training`); returns the train_done summary.
 
     ``probe(generator) -> metrics`` (see :mod:`lib.evaluation.learning_probes`) runs before the first step,
     every ``probe_every`` steps and at the end; its metrics go to ``stats.jsonl`` (``probe_*``) and the
@@ -511,142 +493,40 @@ def train_gan(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, pro
     ``cfg`` is the config :func:`resolve_config` returned (as 03 makes it, validated there); an unresolved
     one is resolved, and so validated, here, before any work.
     """
-    cfg = ensure_resolved(cfg)
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with own_run_folder(run_dir):  # one writer per run folder: a second one fails here, naming the owner
-        return _train_gan_owned(cfg, run_dir, cache, progress, probe)
+    with training_run(cfg, run_dir, ("vicegan", "templates"), cache) as run:  # one writer per run folder
+        cfg = run.cfg = with_identity_embedder(run.cfg, run.cache)
+        cache, train_ids, device = run.cache, run.train_ids, resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        models = build_models(cfg, device, cache, train_ids)
+        if cfg.compile_generator:  # training only: loading a generator for evaluation stays eager
+            compile_decoder(models.generator)
+        optimizers = make_optimizers(models, cfg)
+        sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed,
+                              clip_start=cfg.clip_start)
+        if uses_landmark_flow(cfg):  # the training videos' dlib points, computed once beside the cache
+            from lib.data.landmarks import cache_landmarks
 
-
-def _train_gan_owned(cfg: GANConfig, run_dir: Path, cache: Any | None, progress: bool,
-                     probe: Callable[["TrainedGenerator"], dict[str, float]] | None) -> dict[str, Any]:
-    cfg, cache, train_ids, validation_ids = _prepare(cfg, cache, progress)
-    device = resolve_device(cfg.device)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-
-    seed_everything(cfg.seed)
-    models = build_models(cfg, device, cache, train_ids)
-    if cfg.compile_generator:  # training only: loading a generator for evaluation stays eager
-        compile_decoder(models.generator)
-    optimizers = make_optimizers(models, cfg)
-    sampler = ClipSampler(cache, train_ids, cfg.video_length, cfg.every_nth, seed=cfg.seed, clip_start=cfg.clip_start)
-    if uses_landmark_flow(cfg):  # the training videos' dlib points, computed once beside the cache
-        from lib.data.landmarks import cache_landmarks
-
-        sampler.landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress, video_ids=train_ids)
-    noise = torch.Generator(device=device)
-    noise.manual_seed(cfg.seed + 1)
-    step, elapsed, best = 0, 0.0, None
-    if checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, map_location=str(device))
-        check_resumable(state["config"], to_dict(cfg), checkpoint_path, RESUME_MAY_CHANGE)
-        _load_model_states(models, state)
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        sampler.load_state_dict(state["sampler"])
-        noise.set_state(state["noise_rng"].cpu())
-        restore_global_rng_states(state["rng"])
-        step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
-        print(f"resuming {run_dir} from step {step}")
-    stats = open_run_log(cfg, run_dir, step)
-    inputs = sample_inputs(cache, validation_ids, cfg, more_ids=train_ids)  # validation faces, never test ones
-    if models.neutraliser is not None and not (run_dir / NEUTRALISER_FIGURE).is_file():
-        write_neutraliser_figure(models.neutraliser, cache, validation_ids, run_dir / NEUTRALISER_FIGURE)
-
-    models.generator.train()
-    models.image_discriminator.train()
-    models.video_discriminator.train()
-    if cfg.probe_every and probe is None:
-        print(f"note: probe_every={cfg.probe_every} but no probe was given (notebook 03 builds one): "
-              "no learning probes and no best.pt for this run")
-
-    def run_probe() -> None:
-        nonlocal best
-        started = time.perf_counter()
-        metrics = probe(TrainedGenerator(cfg, models, device))
-        stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
-                     "probe_seconds": time.perf_counter() - started,
-                     "elapsed_seconds": wall_seconds()})
-        score = metrics[cfg.best_criterion]
-        if best is None or score > best["score"]:
-            best = {"step": step, "score": score, "criterion": cfg.best_criterion, "metrics": metrics}
-            save_best(run_dir / BEST_NAME, models, cfg, step, metrics)
-
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"GAN {description(cfg)}", disable=not progress)
-    session_start, session_steps, step_seconds = time.time(), 0, 0.0
-
-    def wall_seconds() -> float:  # wall time of the run so far, earlier sittings (resumes) included
-        return elapsed + time.time() - session_start
-
-    time_limit = 60.0 * cfg.time_limit_minutes if cfg.time_limit_minutes else float("inf")
-
-    def _after_step(step: int, log: dict) -> None:
-        # the last step of the run: the step count, or the wall-time budget (samples, probe, checkpoint follow)
-        final = step == cfg.steps or wall_seconds() >= time_limit
-        if step % cfg.log_every == 0 or final:
-            stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
-            bar.set_postfix(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
-                            d_vid=f"{log.get('d_video', 0):.3g}")
-        if step % cfg.sample_every == 0 or final:
-            write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
-        if probe is not None and cfg.probe_every and (step % cfg.probe_every == 0 or final):
-            run_probe()
-        if step % cfg.checkpoint_every == 0 or final:
-            save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
-
-    if probe is not None and cfg.probe_every and step == 0:  # where the curves start: the untrained generator
-        run_probe()                                           # (warm-started, with templates: already a video)
-    with StopOnSignal() as stop:  # SIGTERM: finish this step, checkpoint, raise TrainingStopped
-        while step < cfg.steps and wall_seconds() < time_limit:
-            started = time.perf_counter()
-            log = train_step(models, optimizers, sampler, cfg, noise, device, step)
-            step_seconds += time.perf_counter() - started  # the iteration alone, without logging/samples/checkpoints
-            step += 1
-            session_steps += 1
-            bar.update(1)
-            if stop.requested:
-                stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
-                save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg,
-                                    best)
-                bar.close()
-                raise stop.stopped(step, checkpoint_path)
-            _after_step(step, log)
-    bar.close()
-    if cfg.steps == 0 and not checkpoint_path.is_file():  # an untrained generator (the templates prior), as it is
-        write_sample_grid(TrainedGenerator(cfg, models, device), inputs, run_dir / "samples", step)
-        save_training_state(checkpoint_path, models, optimizers, sampler, noise, step, wall_seconds(), cfg, best)
-    elapsed = wall_seconds()
-    return _finish(cfg, run_dir, step, elapsed, session_steps, step_seconds, best)
-
-
-def _finish(cfg: GANConfig, run_dir: Path, step: int, elapsed: float, session_steps: int,
-            session_seconds: float, best: dict | None = None) -> dict[str, Any]:
-    records = read_jsonl(run_dir / "stats.jsonl")
-    loss_curves = write_loss_curves(records, run_dir / "loss_curves.png")  # None: no step (the templates prior)
-    learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
-    tail = [r for r in records if r["step"] > 0.8 * step] or records[-1:]
-    keys = [f"share_{t}" for t in GENERATOR_TERMS] + ["share_adversarial"]
-    shares = {k: float(np.mean([r.get(k, 0.0) for r in tail])) for k in keys} if tail else {}
-    final = {k: v for k, v in (records[-1] if records else {}).items() if k not in ("time",)}
-    summary = {"steps": step, "wall_seconds": round(elapsed, 2),
-               "seconds_per_iteration": (session_seconds / session_steps if session_steps else
-                                         final.get("seconds_per_iteration")),
-               "final_losses": final, "loss_shares": shares, "loss_shares_over_steps": [tail[0]["step"], step] if tail else None,
-               "checkpoint": str(run_dir / CHECKPOINT_NAME), "samples": str(run_dir / "samples" / "latest.gif"),
-               "loss_curves": str(loss_curves) if loss_curves else None,
-               "learning_curves": str(learning_curves) if learning_curves else None,
-               "neutraliser_figure": str(run_dir / NEUTRALISER_FIGURE) if (run_dir / NEUTRALISER_FIGURE).is_file() else None,
-               "best": best, "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
-    atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
-    return summary
+            sampler.landmarks = cache_landmarks(cache, cfg.cache_dir, progress=progress, video_ids=train_ids)
+        noise = torch.Generator(device=device)
+        noise.manual_seed(cfg.seed + 1)
+        figure = run.run_dir / NEUTRALISER_FIGURE
+        if models.neutraliser is not None and not figure.is_file():
+            write_neutraliser_figure(models.neutraliser, cache, run.validation_ids, figure)
+        trainee = Trainee(TrainedGenerator(cfg, models, device), _saved_networks(models, cfg), optimizers, sampler,
+                          lambda step: train_step(models, optimizers, sampler, cfg, noise, device, step),
+                          f"GAN {description(cfg)}", streams={"noise": noise},
+                          trained=("generator", "image_discriminator", "video_discriminator"),
+                          best_state=lambda: best_state(models, cfg),
+                          postfix=lambda log: dict(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",
+                                                   d_vid=f"{log.get('d_video', 0):.3g}"),
+                          summary={"neutraliser_figure": str(figure) if figure.is_file() else None})
+        return run_training(run, trainee, progress, probe)
 
 
 class TrainedGenerator:
     """A trained generator + its content encoder: ``generate(input_videos, labels, seed)``."""
 
-    def __init__(self, config: GANConfig, models: GANModels, device: torch.device | str = "cpu"):
+    def __init__(self, config: VICEGANOptions, models: GANModels, device: torch.device | str = "cpu"):
         self.config, self.models, self.device = config, models, torch.device(device)
 
     def _input_clip(self, videos: torch.Tensor) -> torch.Tensor:
@@ -698,7 +578,7 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
         raise FileNotFoundError(f"no GAN checkpoint at {path}; train it with notebooks/03_train.ipynb "
                                 f"(-p run_dir {run_dir})")
     state = load_checkpoint(path)
-    cfg = gan_config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"])
     device = resolve_device(str(device)) if str(device) in ("auto", "cpu", "cuda") else torch.device(device)
     models = build_models(cfg, device)
     _load_model_states(models, state)
@@ -708,7 +588,6 @@ def load_generator(run_dir: str | Path, device: str | torch.device = "cpu", snap
     return trained
 
 
-__all__ = ["GANConfig", "GAN_PRESETS", "make_gan_config", "validate", "resolve_config", "description", "train_gan",
-           "load_generator", "TrainedGenerator", "GANModels", "build_models", "train_step", "content_codes",
-           "reference_frames", "build_networks", "update_ema", "CHECKPOINT_NAME", "BEST_NAME",
-           "SNAPSHOTS"]
+__all__ = ["VICEGANOptions", "train_gan", "load_generator", "TrainedGenerator", "GANModels", "build_models",
+           "train_step", "content_codes", "reference_frames", "build_networks", "update_ema", "CHECKPOINT_NAME",
+           "BEST_NAME", "SNAPSHOTS"]

@@ -16,6 +16,7 @@ measured motion; 1 (the default) is the training takes' own amplitude.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,24 @@ from lib.data.clips import check_input_videos
 from lib.data.face_warp import sampling_grid
 from lib.data.landmarks import LandmarkPredictor, cache_landmarks, displaced_landmarks
 from lib.io import load_checkpoint, to_uint8_frames
-from lib.train.gan_config import GANConfig, gan_config_from_dict
+from lib.config import check_positive
 from lib.train.loop import fitted_run
+from lib.train.options import RunOptions, config_from_dict, option
+
+
+@dataclass
+class LandmarkWarpOptions(RunOptions):
+    """The warp's one option: how far it moves the landmarks (nothing is trained)."""
+
+    warp_gain: float = option(1.0, "the emotions' mean landmark motion is multiplied by it (1: the training takes' "
+                                   "own amplitude)")
+
+    def check(self) -> None:
+        super().check()
+        check_positive("warp_gain", self.warp_gain, allow_zero=True)
+
+    def describe(self) -> str:
+        return f"{self.system}-{self.composition}" + ("" if self.warp_gain == 1.0 else f"-x{self.warp_gain:g}")
 
 MODEL_NAME = "landmark_warp.pt"
 
@@ -37,7 +54,7 @@ MODEL_NAME = "landmark_warp.pt"
 class LandmarkWarpGenerator:
     """``generate(input_videos, labels, seed)`` of a fitted motion (module doc); deterministic, ``seed`` unused."""
 
-    def __init__(self, config: GANConfig, displacements: np.ndarray, device: torch.device | str = "cpu"):
+    def __init__(self, config: LandmarkWarpOptions, displacements: np.ndarray, device: torch.device | str = "cpu"):
         self.config, self.device = config, torch.device(device)
         self.displacements = np.asarray(displacements, np.float32)  # (n_emotions, T, 68, 2), face coordinates
         self.snapshot = "fitted"
@@ -69,7 +86,7 @@ class LandmarkWarpGenerator:
         return frames.reshape(batch, length, *first.shape[1:]).transpose(1, 2).clamp(-1, 1)
 
 
-def fit_landmark_warp(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def fit_landmark_warp(cfg: LandmarkWarpOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                       probe=None) -> dict[str, Any]:
     """Fit the motion of a resolved config (``system="landmark-warp"``) into ``run_dir``: ``landmark_warp.pt``,
     ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
@@ -96,5 +113,5 @@ def load_landmark_warp(run_dir: str | Path, device: str | torch.device = "cpu",
         raise FileNotFoundError(f"no landmark warp at {path}; fit it with notebooks/03_train.ipynb "
                                 f"(-p system landmark-warp -p run_dir {run_dir})")
     state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
-    cfg = gan_config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"])
     return LandmarkWarpGenerator(cfg, state["displacements"].numpy(), device)

@@ -33,6 +33,7 @@ measured rather than hand-set.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,22 @@ import torch
 from lib.constants import CLIP_STRIDE, EMOTIONS, VIDEO_LENGTH
 from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
 from lib.io import load_checkpoint
-from lib.train.gan_config import GANConfig, gan_config_from_dict
 from lib.train.loop import fitted_run
+from lib.train.options import AutoencoderOptions, SourceFrameOptions, config_from_dict, option
+
+WALK_OUTPUTS = ("decoded", "residual")
+
+
+@dataclass
+class LatentWalkOptions(SourceFrameOptions, AutoencoderOptions):
+    """The walk's options: what it shows and which input frame it walks from (nothing is trained)."""
+
+    walk_output: str = option("decoded", "decoded (the autoencoder's decoding of the walked code: seed 004) | "
+                                         "residual (the input frame plus the decoded change from its own code: "
+                                         "keeps the input's detail; our option)", WALK_OUTPUTS)
+
+    def describe(self) -> str:
+        return f"{self.system}-{self.composition}" + ("" if self.walk_output == "decoded" else f"-{self.walk_output}")
 
 MODEL_NAME = "latent_walk.pt"
 APEX_WINDOW = (0.35, 0.6)  # fractions of a take's length: its apex frames (as emotion_code_directions)
@@ -116,7 +131,7 @@ class LatentWalkGenerator:
     """``generate(input_videos, labels, seed)`` of a fitted walk (the module doc); ``seed`` is unused: the
     walk is deterministic."""
 
-    def __init__(self, config: GANConfig, autoencoder: torch.nn.Module, walk: dict[str, torch.Tensor],
+    def __init__(self, config: LatentWalkOptions, autoencoder: torch.nn.Module, walk: dict[str, torch.Tensor],
                  device: torch.device | str = "cpu"):
         self.config, self.device = config, torch.device(device)
         self.autoencoder = autoencoder.to(self.device).eval()
@@ -148,13 +163,13 @@ class LatentWalkGenerator:
         return frames.clamp(-1, 1).transpose(1, 2)
 
 
-def _autoencoder(cfg: GANConfig, device: torch.device | str) -> torch.nn.Module:
+def _autoencoder(cfg: LatentWalkOptions, device: torch.device | str) -> torch.nn.Module:
     from lib.models.encoders import load_autoencoder_network
 
     return load_autoencoder_network(cfg.autoencoder_checkpoint, device)
 
 
-def fit_latent_walk(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def fit_latent_walk(cfg: LatentWalkOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                     probe=None) -> dict[str, Any]:
     """Fit the walk of a resolved config (``system="latent-walk"``) into ``run_dir``: ``latent_walk.pt``,
     ``config.json``, ``samples/latest.gif``, one learning probe in ``stats.jsonl`` (with ``probe``) and
@@ -177,5 +192,5 @@ def load_latent_walk(run_dir: str | Path, device: str | torch.device = "cpu", sn
         raise FileNotFoundError(f"no latent walk at {path}; fit it with notebooks/03_train.ipynb "
                                 f"(-p system latent-walk -p run_dir {run_dir})")
     state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
-    cfg = gan_config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"])
     return LatentWalkGenerator(cfg, _autoencoder(cfg, device), state["walk"], device)

@@ -1,11 +1,12 @@
-"""The training loop that the seeds' other GAN systems share (``fevgan``, ``reenact``): resume, progress bar,
-stats, sample grids, learning probes with ``best.pt``, atomic checkpoints, the wall-time limit and the
-``train_done.json`` summary.  A system supplies a :class:`Trainee` (its networks, optimizers, sampler and
-one training iteration); VICE-GAN keeps its own loop in :mod:`lib.train.gan` (EMA, compile, loss shares).
+"""The one training loop of every trained system (``vicegan``, ``fevgan``, ``reenact``): resume, progress bar,
+stats, sample grids, learning probes with ``best.pt``, atomic checkpoints, the wall-time limit, SIGTERM and the
+``train_done.json`` summary.  A system supplies a :class:`Trainee` (its networks, optimizers, sampler, random
+streams and one training iteration).
 
 Checkpoint layout (``checkpoint.pt``): each network's state dict under its name, ``optimizers``,
-``sampler``, ``rng`` (every global RNG), ``step``, ``elapsed``, ``best`` and the system's ``extra`` state;
-``best.pt``: the generator, ``step``, ``probe`` and the same ``extra``.
+``sampler``, ``<name>_rng`` for each of the trainee's own random streams, ``rng`` (every global RNG), ``step``,
+``elapsed``, ``best`` and the system's ``extra`` state; ``best.pt``: the trainee's ``best_state()`` (by default
+the generator), ``step``, ``probe`` and the same ``extra``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -23,11 +25,17 @@ from lib.config import ConfigError, check_choice, check_resumable, to_dict
 from lib.io import atomic_write_json, load_checkpoint, open_run_log, read_json, read_jsonl, save_checkpoint
 from lib.locks import own_run_folder
 from lib.paths import TRAIN_DONE_FILE
-from lib.train.gan import BEST_NAME, CHECKPOINT_NAME, RESUME_MAY_CHANGE, SNAPSHOTS  # one definition, VICE-GAN's
-from lib.train.gan_config import ensure_resolved
+from lib.train.options import ensure_resolved
 from lib.train.gan_samples import sample_inputs, write_learning_curves, write_loss_curves, write_sample_grid
 from lib.train.stopping import StopOnSignal
 from lib.utils import global_rng_states, restore_global_rng_states
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # the generator of the best probe so far (lib.evaluation.learning_probes)
+SNAPSHOTS = ("best", "latest")
+# Options that may change between a run and its resumption (they do not alter the maths).
+RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
+                     "num_threads", "compile_generator")
 
 @dataclass
 class RunSetup:
@@ -43,11 +51,11 @@ class RunSetup:
 
 
 @contextmanager
-def owned_run(cfg: Any, run_dir: str | Path, system: str) -> Iterator[tuple[Any, Path]]:
-    """Resolve ``cfg`` (which must be of ``system``) and hold ``run_dir``'s owner lock for the block (one writer
-    per run folder); yields the resolved config and the folder."""
+def owned_run(cfg: Any, run_dir: str | Path, system: str | tuple[str, ...]) -> Iterator[tuple[Any, Path]]:
+    """Resolve ``cfg`` (which must be of ``system``, or one of them) and hold ``run_dir``'s owner lock for the block
+    (one writer per run folder); yields the resolved config and the folder."""
     cfg = ensure_resolved(cfg)
-    if cfg.system != system:
+    if cfg.system not in ((system,) if isinstance(system, str) else system):
         raise ConfigError(f"this trainer is system={system!r}'s, got a config with system={cfg.system!r}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -55,33 +63,47 @@ def owned_run(cfg: Any, run_dir: str | Path, system: str) -> Iterator[tuple[Any,
         yield cfg, run_dir
 
 
-@contextmanager
-def training_run(cfg: Any, run_dir: str | Path, system: str, cache: Any | None = None) -> Iterator[RunSetup]:
-    """:func:`owned_run` with the config's threads set and the cache loaded unless given, for the block that
-    trains."""
+def prepare_run(cfg: Any, cache: Any | None = None) -> tuple[Any, Any, Any, Any]:
+    """(config with the cache's image size, cache, training ids, validation ids) of a resolved config: the
+    composition's training videos, without the validation subjects' held-out ones when the run probes."""
     from lib.data.cache import load_cache
     from lib.data.splits import training_videos
 
+    cache = cache if cache is not None else load_cache(cfg.cache_dir)
+    train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
+    cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
+    if int(cache.frames.shape[1]) != cfg.image_size:
+        raise ConfigError(f"image_size={cfg.image_size} but the cache holds {cache.frames.shape[1]}px frames")
+    return cfg, cache, train_ids, validation_ids
+
+
+@contextmanager
+def training_run(cfg: Any, run_dir: str | Path, system: str | tuple[str, ...], cache: Any | None = None) -> Iterator[RunSetup]:
+    """:func:`owned_run` with the config's threads set and the cache loaded unless given (:func:`prepare_run`),
+    for the block that trains."""
     with owned_run(cfg, run_dir, system) as (cfg, run_dir):
         if cfg.num_threads:
             torch.set_num_threads(int(cfg.num_threads))
-        cache = cache if cache is not None else load_cache(cfg.cache_dir)
-        train_ids, validation_ids = training_videos(cache, cfg.composition, hold_out=bool(cfg.probe_every))
-        cfg = dataclasses.replace(cfg, image_size=cfg.image_size or int(cache.frames.shape[1]))
+        cfg, cache, train_ids, validation_ids = prepare_run(cfg, cache)
         yield RunSetup(cfg, run_dir, cache, train_ids, validation_ids)
 
 
 @dataclass
 class Trainee:
-    """What the shared loop trains: ``model`` has ``.generator`` and ``generate(inputs, labels, seed)``."""
+    """What the loop trains: ``model`` has ``generate(inputs, labels, seed)`` (samples, probes)."""
 
     model: Any
     networks: dict[str, torch.nn.Module]  # saved and restored by name (the generator under "generator")
     optimizers: dict[str, torch.optim.Optimizer]
     sampler: Any  # state_dict() / load_state_dict(): its RNG, so a resumed run draws the same batches
-    train_step: Callable[[], dict[str, float]]  # one iteration -> the values to log
+    train_step: Callable[[int], dict[str, float]]  # one iteration at the step count given -> the values to log
     label: str  # the progress bar's
     extra_state: dict[str, Any] = field(default_factory=dict)  # saved with every checkpoint and best.pt
+    streams: dict[str, torch.Generator] = field(default_factory=dict)  # the system's own random streams
+    trained: tuple[str, ...] | None = None  # the networks put in train mode (None: all; frozen ones stay as built)
+    best_state: Callable[[], dict[str, Any]] | None = None  # what best.pt keeps (None: the generator)
+    postfix: Callable[[dict[str, float]], dict[str, str]] | None = None  # the progress bar's values from a log
+    summary: dict[str, Any] = field(default_factory=dict)  # added to train_done.json
 
 
 def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
@@ -100,6 +122,8 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
         trainee.sampler.load_state_dict(state["sampler"])
+        for name, stream in trainee.streams.items():
+            stream.set_state(state[f"{name}_rng"].cpu())
         restore_global_rng_states(state["rng"])
         step, elapsed, best = int(state["step"]), float(state["elapsed"]), state.get("best")
         print(f"resuming {run_dir} from step {step}")
@@ -113,21 +137,30 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
 
     def run_probe() -> None:
         nonlocal best
+        started = time.perf_counter()
         metrics = probe(model)
-        stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()}, "elapsed_seconds": wall_seconds()})
+        stats.write({"step": step, **{f"probe_{k}": v for k, v in metrics.items()},
+                     "probe_seconds": time.perf_counter() - started, "elapsed_seconds": wall_seconds()})
         if best is None or metrics[cfg.best_criterion] > best["score"]:
             best = {"step": step, "score": metrics[cfg.best_criterion], "criterion": cfg.best_criterion,
                     "metrics": metrics}
-            save_checkpoint(run_dir / BEST_NAME, {"generator": model.generator.state_dict(), "step": step,
-                                                  "probe": metrics, "extra": trainee.extra_state}, cfg)
+            kept = trainee.best_state() if trainee.best_state else {"generator": model.generator.state_dict()}
+            save_checkpoint(run_dir / BEST_NAME, {**kept, "step": step, "probe": metrics,
+                                                  "extra": trainee.extra_state}, cfg)
 
-    if probe is not None and cfg.probe_every and step == 0:
+    if cfg.probe_every and probe is None:
+        print(f"note: probe_every={cfg.probe_every} but no probe was given (notebook 03 builds one): "
+              "no learning probes and no best.pt for this run")
+    for name, network in networks.items():
+        if trainee.trained is None or name in trainee.trained:
+            network.train()
+    if probe is not None and cfg.probe_every and step == 0:  # where the curves start: the untrained generator
         run_probe()
     bar = tqdm(total=cfg.steps, initial=step, desc=trainee.label, disable=not progress)
-    for network in networks.values():
-        network.train()
+
     def save_state() -> None:
         save_checkpoint(checkpoint, {**{name: net.state_dict() for name, net in networks.items()},
+                                     **{f"{name}_rng": stream.get_state() for name, stream in trainee.streams.items()},
                                      "step": step, "elapsed": wall_seconds(),
                                      "sampler": trainee.sampler.state_dict(), "rng": global_rng_states(),
                                      "best": best, "extra": trainee.extra_state,
@@ -136,13 +169,15 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
     with StopOnSignal() as stop:  # SIGTERM: finish this step, checkpoint, raise TrainingStopped
         while step < cfg.steps and wall_seconds() < time_limit:
             started = time.perf_counter()
-            log = trainee.train_step()
+            log = trainee.train_step(step)
             step_seconds += time.perf_counter() - started
             step, session_steps = step + 1, session_steps + 1
             bar.update(1)
             final = step == cfg.steps or wall_seconds() >= time_limit
             if step % cfg.log_every == 0 or final or stop.requested:
                 stats.write({"step": step, **log, "seconds_per_iteration": step_seconds / session_steps})
+                if trainee.postfix:
+                    bar.set_postfix(trainee.postfix(log))
             if stop.requested:
                 save_state()
                 bar.close()
@@ -154,15 +189,27 @@ def run_training(run: RunSetup, trainee: Trainee, progress: bool = True,
             if step % cfg.checkpoint_every == 0 or final:
                 save_state()
     bar.close()
+    if cfg.steps == 0 and not checkpoint.is_file():  # an untrained generator (the templates prior), as it is
+        write_sample_grid(model, inputs, run_dir / "samples", step)
+        save_state()
     records = read_jsonl(run_dir / "stats.jsonl")
     learning_curves = write_learning_curves(records, run_dir / "learning_curves.png")
+    loss_curves = write_loss_curves(records, run_dir / "loss_curves.png")  # None: no step (the templates prior)
+    final = {k: v for k, v in (records[-1] if records else {}).items() if k != "time"}
+    # each generator loss term's share over the last 20% of training (Oostveen Table 1), where the system logs them
+    tail = [r for r in records if r["step"] > 0.8 * step] or records[-1:]
+    share_keys = sorted({k for r in tail for k in r if k.startswith("share_")})
     summary = {"system": cfg.system, "steps": step, "wall_seconds": round(wall_seconds(), 2),
-               "seconds_per_iteration": step_seconds / session_steps if session_steps else None,
-               "final_losses": {k: v for k, v in (records[-1] if records else {}).items() if k != "time"},
-               "loss_shares": {}, "checkpoint": str(checkpoint), "samples": str(run_dir / "samples" / "latest.gif"),
-               "loss_curves": str(write_loss_curves(records, run_dir / "loss_curves.png") or "") or None,
+               "seconds_per_iteration": (step_seconds / session_steps if session_steps
+                                         else final.get("seconds_per_iteration")),
+               "final_losses": final,
+               "loss_shares": {k: float(np.mean([r.get(k, 0.0) for r in tail])) for k in share_keys},
+               "loss_shares_over_steps": [tail[0]["step"], step] if share_keys else None,
+               "checkpoint": str(checkpoint), "samples": str(run_dir / "samples" / "latest.gif"),
+               "loss_curves": str(loss_curves) if loss_curves else None,
                "learning_curves": str(learning_curves) if learning_curves else None, "best": best,
-               "best_checkpoint": str(run_dir / BEST_NAME) if best else None, "config": to_dict(cfg)}
+               "best_checkpoint": str(run_dir / BEST_NAME) if best else None, **trainee.summary,
+               "config": to_dict(cfg)}
     atomic_write_json(run_dir / TRAIN_DONE_FILE, summary)
     return summary
 

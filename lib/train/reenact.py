@@ -36,6 +36,7 @@ VGG-19's relu2_2.  Resumable like every system (:mod:`lib.train.loop`); ``best.p
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,7 +53,9 @@ from lib.io import to_uint8_frames
 from lib.models.encoders import build_content_encoder, load_autoencoder_network
 from lib.models.mocogan import init_dcgan_weights
 from lib.models.reenact import PatchDiscriminator, UNetGenerator, landmark_heatmaps
-from lib.train.gan_config import GANConfig, gan_config_from_dict
+from lib.config import ConfigError, check_positive
+from lib.models.reenact import OUTPUTS
+from lib.train.options import EncoderOptions, NetworkOptions, SourceFrameOptions, config_from_dict, option
 from lib.train.gan_losses import bce_fake, bce_real
 from lib.train.loop import Trainee, load_snapshot, run_training, training_run
 from lib.utils import resolve_device, seed_everything
@@ -136,10 +139,40 @@ def _gram(maps: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / flat.shape[-1] / flat.shape[1]
 
 
+# the loss groups: all, or seed 002's ablations, one group dropped
+REENACT_LOSSES = ("all", "no-pixel", "no-consistency", "no-feature")
+
+
+@dataclass
+class ReenactOptions(SourceFrameOptions, NetworkOptions, EncoderOptions):
+    """The reenactment's options: its loss groups, its output and its source frame, besides the identity loss's
+    encoder and the networks."""
+
+    reenact_losses: str = option("all", "all loss groups | no-pixel | no-consistency (self + triple) | no-feature "
+                                        "(perceptual + identity): seed 002's ablations", REENACT_LOSSES)
+    reenact_output: str = option("image", "image (pix2pix's U-Net draws the frame: the paper) | warp (it moves the "
+                                          "source frame by a drawn flow and blends drawn colour by a drawn mask: our "
+                                          "option)", OUTPUTS)
+
+    def check(self) -> None:
+        super().check()
+        check_positive("steps", self.steps)
+        if self.reenact_losses != "no-feature" and self.encoder == "none":
+            raise ConfigError("system='reenact' takes its identity loss's encoder from encoder: choose 'ae' or "
+                              "'facenet' (or reenact_losses='no-feature', the ablation without the feature losses)")
+
+    def needs_autoencoder(self) -> bool:  # the perceptual loss reads the autoencoder's encoder
+        return self.encoder == "ae" or self.reenact_losses != "no-feature"
+
+    def describe(self) -> str:
+        output = "" if self.reenact_output == "image" else f"-{self.reenact_output}"
+        return f"reenact-{self.encoder}-{self.reenact_losses}{output}-{self.composition}"
+
+
 class Reenactor:
     """The networks of one run and ``generate(input_videos, labels, seed)`` for samples, probes and 05."""
 
-    def __init__(self, cfg: GANConfig, device: torch.device | str = "cpu", displacements: np.ndarray | None = None,
+    def __init__(self, cfg: ReenactOptions, device: torch.device | str = "cpu", displacements: np.ndarray | None = None,
                  neutral_shape: np.ndarray | None = None):
         self.config, self.device, self.snapshot = cfg, torch.device(device), "latest"
         self.terms = loss_terms(cfg.reenact_losses)
@@ -243,7 +276,7 @@ def emotion_motion(cache: Any, video_ids, landmarks: np.ndarray, train_subjects,
             aligned(clips[:, 0]).mean(0).astype(np.float32))
 
 
-def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def fit_reenact(cfg: ReenactOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                 probe: Callable[[Reenactor], dict[str, float]] | None = None) -> dict[str, Any]:
     """Train (or resume, or report the finished) reenactment run of a config with ``system="reenact"``."""
     with training_run(cfg, run_dir, "reenact", cache) as run:
@@ -259,7 +292,7 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
                                                         cfg.learning_rate * D_LR_RATIO, betas)}
         sampler = TripletSampler(run.cache, run.train_ids, landmarks, seed=cfg.seed)
         trainee = Trainee(model, {"generator": model.generator, "discriminator": model.discriminator}, optimizers,
-                          sampler, lambda: train_step(model, optimizers, sampler, cfg.image_batch),
+                          sampler, lambda step: train_step(model, optimizers, sampler, cfg.image_batch),
                           f"reenact {cfg.reenact_losses}", {"displacements": torch.from_numpy(displacements),
                                                              "neutral_shape": torch.from_numpy(neutral_shape)})
         return run_training(run, trainee, progress, probe)
@@ -268,7 +301,7 @@ def fit_reenact(cfg: GANConfig, run_dir: str | Path, cache: Any | None = None, p
 def load_reenact(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> Reenactor:
     """The generator of a reenactment run folder: ``best.pt`` when there is one and ``snapshot="best"``."""
     state, used = load_snapshot(run_dir, snapshot, "reenact")
-    cfg = gan_config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"])
     extra = state["extra"]
     model = Reenactor(dataclasses.replace(cfg, reenact_losses="no-feature"), device,  # no loss networks: generation
                       extra["displacements"].numpy(),

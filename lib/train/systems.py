@@ -1,12 +1,12 @@
 """Generator systems by name: what 03 trains (``-p system ...``) and what 05 loads from a run folder.
 
-Every system writes a run folder with ``config.json`` (a :class:`lib.train.gan_config.GANConfig` whose
-``system`` field names it), ``samples/latest.gif`` and ``train_done.json``, and loads as an object with
+Every system declares its options as a dataclass next to its code (on :class:`lib.train.options.RunOptions`)
+and writes a run folder with ``config.json`` (those options, resolved; the ``system`` field names it), ``samples/latest.gif`` and ``train_done.json``, and loads as an object with
 ``generate(input_videos, labels, seed)``, ``config`` and ``snapshot``, so 05 scores every system on the
-same pairs.  The registry names modules, not objects, so that ``gan_config`` can import the names
-without importing the systems.
+same pairs.  The registry names modules, not objects, so that the names can be imported without importing the
+systems.
 
-- ``vicegan``: VICE-GAN and MoCoGAN (``encoder="none"``), every option of :mod:`lib.train.gan_config`.
+- ``vicegan``: VICE-GAN and MoCoGAN (``encoder="none"``), the options of :mod:`lib.train.gan_config`.
 - ``fevgan``: seed 003's one-step spatio-temporal GAN (:mod:`lib.train.fevgan`).
 - ``reenact``: seed 002's landmark-driven pix2pix reenactment (:mod:`lib.train.reenact`), driven by each
   emotion's mean landmark motion.
@@ -30,27 +30,28 @@ class System:
     module: str  # where its functions live
     train: str  # train(cfg, run_dir, cache=None, progress=True, probe=None) -> train_done summary
     load: str  # load(run_dir, device="cpu", snapshot="best") -> a generator with .generate
+    options: str  # its options dataclass (lib.train.options.RunOptions and its own fields)
     description: str
 
 
 SYSTEMS: dict[str, System] = {
-    "vicegan": System("lib.train.gan", "train_gan", "load_generator",
+    "vicegan": System("lib.train.gan", "train_gan", "load_generator", "VICEGANOptions",
                       "VICE-GAN (encoder ae/facenet) and MoCoGAN (encoder none): the GAN of every recipe option"),
-    "fevgan": System("lib.train.fevgan", "fit_fevgan", "load_fevgan",
+    "fevgan": System("lib.train.fevgan", "fit_fevgan", "load_fevgan", "FEVGANOptions",
                      "seed 003's FEV-GAN: frozen identity encoder + trainable spatial encoder -> 3D-convolutional "
                      "decoder drawing all 16 frames at once; adversarial, L1 and identity losses"),
-    "reenact": System("lib.train.reenact", "fit_reenact", "load_reenact",
+    "reenact": System("lib.train.reenact", "fit_reenact", "load_reenact", "ReenactOptions",
                       "seed 002: pix2pix U-Net + PatchGAN conditioned on the first input frame and target landmark "
                       "heatmaps; the input's dlib landmarks moved by the target emotion's mean landmark motion; pixel, "
                       "self/triple-consistency, perceptual and identity losses"),
-    "landmark-warp": System("lib.train.landmark_warp", "fit_landmark_warp", "load_landmark_warp",
+    "landmark-warp": System("lib.train.landmark_warp", "fit_landmark_warp", "load_landmark_warp", "LandmarkWarpOptions",
                             "each emotion's mean landmark motion in the training takes moves the input's dlib "
                             "points; the input frame is warped through the thin-plate spline of the moved points "
                             "(its own pixels, nothing drawn)"),
-    "templates": System("lib.train.templates", "fit_templates", "load_templates",
+    "templates": System("lib.train.templates", "fit_templates", "load_templates", "TemplatesOptions",
                         "a training-free prior: the neutralised input + each emotion's mean pixel change in the "
                         "training takes, decoded by the autoencoder's decoder (VICE-GAN's generator at step 0)"),
-    "latent-walk": System("lib.train.latent_walk", "fit_latent_walk", "load_latent_walk",
+    "latent-walk": System("lib.train.latent_walk", "fit_latent_walk", "load_latent_walk", "LatentWalkOptions",
                           "seed 004: per-emotion logistic-regression directions in the autoencoder's code space, "
                           "the input's code walked along them on a neutral -> onset -> apex curve, decoded"),
 }

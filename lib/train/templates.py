@@ -9,26 +9,40 @@ a trained generator has to beat.
 """
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lib.config import ConfigError
+from lib.train.gan_config import VICEGANOptions
 from lib.train.recipes import TEMPLATES_PRIOR
 
 
-def prior_config(cfg: Any) -> Any:
-    """``cfg`` as the prior's generator: every recipe option at :data:`TEMPLATES_PRIOR`, no GAN step, one probe
-    (step 0) when probes are on, so ``best.pt`` is the prior itself."""
-    return dataclasses.replace(cfg, **TEMPLATES_PRIOR, steps=0, probe_every=1 if cfg.probe_every else 0)
+@dataclass
+class TemplatesOptions(VICEGANOptions):
+    """VICE-GAN's options with every recipe option at :data:`TEMPLATES_PRIOR`, whatever is given, and no GAN step;
+    one probe (step 0) when probes are on, so ``best.pt`` is the prior itself."""
+
+    @classmethod
+    def fixed(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {**values, **TEMPLATES_PRIOR, "steps": 0, "probe_every": 1 if values["probe_every"] else 0}
+
+    def check(self) -> None:
+        super().check()
+        if self.encoder != "ae":
+            raise ConfigError(f"system='templates' decodes with the autoencoder's decoder: it needs encoder='ae', "
+                              f"got {self.encoder!r}")
+
+    def describe(self) -> str:
+        return f"{self.system}-{self.composition}"
 
 
-def fit_templates(cfg: Any, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
+def fit_templates(cfg: TemplatesOptions, run_dir: str | Path, cache: Any | None = None, progress: bool = True,
                   probe: Any = None) -> dict[str, Any]:
     """Build the prior for ``cfg`` (its encoder, composition, cache) and write its run folder; returns the summary."""
     from lib.train.gan import train_gan
-    from lib.train.gan_config import resolve_config
 
-    return train_gan(resolve_config(prior_config(cfg)), run_dir, cache, progress, probe)
+    return train_gan(cfg, run_dir, cache, progress, probe)
 
 
 def load_templates(run_dir: str | Path, device: str = "cpu", snapshot: str = "best") -> Any:
