@@ -171,8 +171,3 @@ def split_grid(video: np.ndarray, n_rows: int, pad: int = 2) -> list[list[np.nda
     return [[video[:, pad + r * (cell + pad): pad + r * (cell + pad) + cell,
                    pad + c * (cell + pad): pad + c * (cell + pad) + cell] for c in range(n_cols)]
             for r in range(n_rows)]
-
-
-def display_parameters() -> str:
-    """The notebooks' parameter-cell lines for :data:`DISPLAY_PARAMETERS` (03, 05 and 06 use them)."""
-    return "\n".join(f"{name} = {default!r}   # {text}" for name, (default, text) in DISPLAY_PARAMETERS.items())

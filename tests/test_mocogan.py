@@ -7,8 +7,8 @@ import torch
 from lib.config import ConfigError
 from lib.models.encoders import (CONTENT_ENCODERS, AutoencoderContent, FaceNetContent, build_content_encoder,
                                  build_facenet_network)
-from lib.models.mocogan import (CategoricalVideoDiscriminator, MotionGRU, PatchImageDiscriminator, VideoGenerator,
-                                init_dcgan_weights)
+from lib.models.mocogan import (COMPOSITES, OUTPUT_HEADS, CategoricalVideoDiscriminator, MotionGRU,
+                                PatchImageDiscriminator, ResidualFrames, VideoGenerator, init_dcgan_weights)
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -94,24 +94,23 @@ def test_warp_moves_the_image_by_the_flow_and_zero_flow_keeps_it():
 
 @pytest.mark.parametrize("composite", ["mask", "warp"])
 def test_composite_generators_need_reference_frames_and_keep_them_at_a_saturated_mask(composite):
-    generator = VideoGenerator(50, 32, 0.125, composite=composite)
+    generator = VideoGenerator(50, 32, 0.125, head=OUTPUT_HEADS[composite]())
     reference = torch.rand(2, 3, 16, 32, 32) * 2 - 1
     videos, drawn = generator(torch.randn(2, 16, 50), torch.tensor([0, 1]), reference=reference, return_drawn=True)
     assert videos.shape == reference.shape and drawn.shape == (2, 1, 16, 32, 32)
     assert 0 < drawn.mean() < 0.5  # starts mostly keeping the reference
-    with pytest.raises(ValueError, match="reference"):
+    with pytest.raises(ValueError, match="input frames"):
         generator(torch.randn(2, 16, 50), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="composite"):
-        VideoGenerator(50, 32, 0.125, composite="yes")
+    assert COMPOSITES == ("off", "mask", "warp", "residual", "flow")  # the heads by name
 
 
 def test_residual_drawn_change_smoothing_and_ramp():
     torch.manual_seed(0)
-    plain = VideoGenerator(50, 32, 0.125, composite="residual")
+    plain = VideoGenerator(50, 32, 0.125, head=ResidualFrames(32))
     with torch.no_grad():  # a drawn change that is not zero (it starts at zero)
         for parameter in plain.decoder.output_layer().parameters():
             parameter.normal_(0, 0.5)
-    shaped = VideoGenerator(50, 32, 0.125, composite="residual", drawn_smoothing=4, drawn_ramp=True)
+    shaped = VideoGenerator(50, 32, 0.125, head=ResidualFrames(32, smoothing=4, ramp=True))
     shaped.load_state_dict(plain.state_dict())
     content, labels = torch.randn(2, 16, 50), torch.tensor([0, 1])
     reference = torch.rand(2, 3, 16, 32, 32) * 2 - 1
@@ -124,18 +123,16 @@ def test_residual_drawn_change_smoothing_and_ramp():
     ramp = torch.linspace(0, 1, 16)[None, None, :, None, None]
     expected = coarse.reshape(2, 16, 3, 32, 32).transpose(1, 2) * ramp
     torch.testing.assert_close(shaped_change, expected, atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="residual"):
-        VideoGenerator(50, 32, 0.125, composite="mask", drawn_ramp=True)
     # per-row weights (drawn_upper_weight=0: nothing drawn above the mouth), saved with the generator
-    weighted = VideoGenerator(50, 32, 0.125, composite="residual", drawn_weighted=True)
+    weighted = VideoGenerator(50, 32, 0.125, head=ResidualFrames(32, weighted=True))
     weights = torch.cat([torch.zeros(20, 1), torch.full((12, 1), 2.0)])
-    weighted.load_state_dict({**plain.state_dict(), "drawn_weights": weights})
+    weighted.load_state_dict({**plain.state_dict(), "head.drawn_weights": weights})
     weighted_change = weighted(content, labels, torch.Generator().manual_seed(1), reference) - reference
     assert weighted_change[..., :20, :].abs().max() == 0
     torch.testing.assert_close(weighted_change[..., 20:, :], 2 * change[..., 20:, :], atol=1e-5, rtol=0)
-    assert torch.equal(weighted.state_dict()["drawn_weights"], weights)
-    with pytest.raises(ValueError, match="residual"):
-        VideoGenerator(50, 32, 0.125, composite="mask", drawn_weighted=True)
+    assert torch.equal(weighted.state_dict()["head.drawn_weights"], weights)
+    with pytest.raises(ValueError, match="templates=True"):
+        ResidualFrames(32, template_motion=True)
 
 
 def test_dcgan_init():

@@ -259,7 +259,7 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
     assert all(templates[e].abs().sum() > 0 for e in labels)
     models = build_models(cfg, torch.device("cpu"), cache, train_ids)
     generator = models.generator.eval()
-    torch.testing.assert_close(generator.templates, templates)
+    torch.testing.assert_close(generator.head.templates, templates)
     videos = torch.rand(2, 3, cfg.video_length, cfg.image_size, cfg.image_size) * 2 - 1
     noise = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -271,7 +271,7 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
         reader = FaceShapeReader()
         first_points = [reader.points(np.asarray(cache.frames[int(start)])) for start in rows["start"]]
         torch.testing.assert_close(shape, torch.from_numpy(np.mean(first_points, 0)).float())
-        torch.testing.assert_close(generator.template_shape, shape)
+        torch.testing.assert_close(generator.head.template_shape, shape)
         grids = template_grids(models, videos)
         assert grids.shape == (2, cfg.image_size, cfg.image_size, 2)
         chosen = torch.nn.functional.grid_sample(chosen.flatten(1, 2), grids, align_corners=False).reshape(chosen.shape)
@@ -279,14 +279,14 @@ def test_residual_generator_starts_at_the_input_plus_each_emotions_template(cach
             generator(content_codes(models, cfg, videos, noise), torch.tensor([1, 4]), noise,
                       reference_frames(cfg, videos))
     else:
-        assert shape is None and generator.template_shape is None
+        assert shape is None and generator.head.template_shape is None
     expected = videos[:, :, :1] + chosen  # the drawn change starts at zero: input frame + template
     if motion == "pixels":
-        assert motions is None and generator.template_motion is None
+        assert motions is None and generator.head.template_motion is None
     else:  # ... moved by each emotion's mean head movement at each frame (identity at frame 0)
         assert motions.shape == (6, cfg.video_length, 2, 3)
         torch.testing.assert_close(motions[:, 0], torch.eye(2, 3).expand(6, 2, 3))
-        torch.testing.assert_close(generator.template_motion, motions)
+        torch.testing.assert_close(generator.head.template_motion, motions)
         frames = expected.transpose(1, 2).reshape(-1, 3, cfg.image_size, cfg.image_size)
         grid = torch.nn.functional.affine_grid(motions[[1, 4]].reshape(-1, 2, 3), list(frames.shape),
                                                align_corners=False)

@@ -24,13 +24,9 @@ from lib.models.flow_decoder import ReferenceFlowDecoder, warp
 N_CATEGORIES = len(EMOTIONS)
 MOTION_DIM = 10  # MoCoGAN: GRUCell(10, 10)
 NOISE_CONTENT_DIM = 50  # content size of plain MoCoGAN (encoder "none")
-# ``composite``: the mask logit's offset, so a fresh generator starts mostly copying its reference frame
+# ``mask`` / ``warp`` heads: the mask logit's offset, so a fresh generator starts mostly copying its reference frame
 # (sigmoid(2) = 0.88) and learns where to draw.
 COMPOSITE_MASK_BIAS = 2.0
-# Extra decoder channels per composite mode: the mask logit, and for ``warp`` a 2-d flow field (``flow`` has a
-# decoder of its own that reads the input frame: lib/models/flow_decoder.py).
-COMPOSITE_CHANNELS = {"off": 0, "mask": 1, "warp": 3, "residual": 0, "flow": 0}
-COMPOSITES = tuple(COMPOSITE_CHANNELS)
 # ``warp``: the largest displacement, in [-1, 1] image coordinates (0.15 = 4.8 px at 64x64: a mouth opening),
 # and the flow's resolution: averaged over 4x4 cells and upsampled, so it moves regions, not single pixels.
 WARP_MAX_SHIFT = 0.15
@@ -96,90 +92,176 @@ class FrameDecoder(nn.Module):
         return _colour_and_extra(self.main(codes[:, :, None, None]))
 
 
-class VideoGenerator(nn.Module):
-    """G_I with R_m: per-frame concat(z_c, z_m, z_a) -> frames; returns (B, 3, T, S, S).
+class OutputHead(nn.Module):
+    """How the generator turns its decoder's output into frames (``composite``): drawn outright, or composited with
+    the input frames it was given (its ``reference``).  A head may own buffers (the residual head's templates),
+    saved with the generator under ``head.``."""
 
-    ``content`` is (B, T, content_dim) - one code per frame (``all``) or the first
-    frame's code repeated (``single``); the category one-hot is fixed across a video, or, with
-    ``category_ramp``, scaled by t / (T - 1) at frame t: MUG's takes go neutral -> onset -> apex, and
-    a constant code gives the generator no time signal (its GRU sees only noise), so its videos
-    came out static.
+    extra_channels = 0  # decoder channels besides the colour: a mask logit, a flow field
+    needs_reference = True
 
-    ``composite`` (GANimation's attention, Pumarola et al. 2018): ``mask``: the decoder also draws a
-    mask, and frame t = mask * reference_t + (1 - mask) * colour, where the reference frames are the
-    input frames the content codes were taken from; ``warp``: the reference is first moved by a flow
-    field the decoder also draws (warp-guided, as in Geng et al. 2018's wg-GAN), so an expression can
-    move the input's own lips and brows.  The generator then redraws only what changes and keeps the
-    rest of the input's face exactly.  ``residual``: frame t = reference_t + the decoder's output (which
-    starts at zero), so the decoder draws only the change from the input frame; with ``emotion_templates``,
-    a fixed per-emotion change at each of the ``video_length`` frames is added too (the ``templates``
-    buffer, which the trainer fills from the training videos), and with ``template_motion`` each frame is then
-    moved by that emotion's mean head movement at that frame (the ``template_motion`` buffer of affine thetas).
-    With ``template_alignment`` the templates are drawn on a mean face shape (the ``template_shape`` buffer of
-    68 landmarks) and each video's template is first moved onto its input face by ``template_grid`` (B, S, S, 2),
+    def build_decoder(self, latent_dim: int, image_size: int, width: float, n_categories: int,
+                      video_length: int) -> nn.Module:
+        """The decoder this head reads when none is given (MoCoGAN's DCGAN decoder)."""
+        return FrameDecoder(latent_dim, image_size, width, extra_channels=self.extra_channels)
+
+    def start(self, decoder: nn.Module) -> None:
+        """Set the decoder so that step 0 draws what the head starts from (nothing to do for most heads)."""
+
+    def forward(self, decoder: nn.Module, latent: torch.Tensor, reference: torch.Tensor | None, labels: torch.Tensor,
+                length: int, template_grid: torch.Tensor | None = None):
+        """(B*T, dim) frame latents -> (frames (B*T, 3, S, S), drawn (B*T, 1, S, S) or None, flow or None);
+        ``reference`` (B*T, 3, S, S): the input frames of each generated frame."""
+        return decoder(latent), None, None
+
+
+class DrawnFrames(OutputHead):
+    """``off``: MoCoGAN's decoder draws every pixel."""
+
+    needs_reference = False
+
+
+class MaskedFrames(OutputHead):
+    """``mask`` (GANimation's attention, Pumarola et al. 2018): the decoder also draws a mask, and frame t =
+    mask * reference_t + (1 - mask) * colour, so it redraws only what changes and keeps the rest of the input."""
+
+    extra_channels = 1
+
+    def forward(self, decoder, latent, reference, labels, length, template_grid=None):
+        frames = decoder(latent)
+        mask = torch.sigmoid(frames[:, 3:4] + COMPOSITE_MASK_BIAS)
+        return mask * self.moved(frames, reference) + (1 - mask) * frames[:, :3], 1 - mask, None
+
+    def moved(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return reference
+
+
+class WarpedMaskedFrames(MaskedFrames):
+    """``warp``: as ``mask``, with the reference first moved by a flow field the decoder also draws (warp-guided,
+    as in Geng et al. 2018's wg-GAN), so an expression can move the input's own lips and brows."""
+
+    extra_channels = 3
+
+    def moved(self, frames, reference):
+        coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)
+        flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear", align_corners=False)
+        return warp(reference, WARP_MAX_SHIFT * torch.tanh(flow))
+
+
+class ResidualFrames(OutputHead):
+    """``residual``: frame t = reference_t + the decoder's output (which starts at zero), so the decoder draws only
+    the change from the input frame.
+
+    ``smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``ramp`` scales it by
+    t / (T - 1), ``weighted`` by a per-row weight (the ``drawn_weights`` buffer, filled by the trainer).  With
+    ``templates``, a fixed per-emotion change at each of the ``video_length`` frames is added too (the ``templates``
+    buffer, filled from the training videos); with ``template_motion`` each frame is then moved by that emotion's
+    mean head movement at that frame (affine thetas); with ``template_alignment`` the templates are drawn on a mean
+    face shape (``template_shape``, 68 landmarks) and moved onto each input face by ``template_grid`` (B, S, S, 2),
     a ``grid_sample`` grid from that face's landmarks (:class:`lib.data.face_warp.ShapeAligner`).
-    ``drawn_smoothing`` k > 1 averages the drawn change over k x k cells (bilinear back up), ``drawn_ramp``
-    scales it by t / (T - 1), and ``drawn_weighted`` by a per-row weight (the ``drawn_weights`` buffer, filled by
-    the trainer); all three for ``residual`` only.  ``off``: MoCoGAN's decoder alone.
     """
 
-    def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0,
-                 motion_dim: int = MOTION_DIM, n_categories: int = N_CATEGORIES, decoder: nn.Module | None = None,
-                 category_ramp: bool = False, composite: str = "off", emotion_templates: bool = False,
-                 template_motion: bool = False, drawn_smoothing: int = 1, drawn_ramp: bool = False,
-                 video_length: int = VIDEO_LENGTH, template_alignment: bool = False, drawn_weighted: bool = False):
+    def __init__(self, image_size: int = 64, smoothing: int = 1, ramp: bool = False, weighted: bool = False,
+                 templates: bool = False, template_motion: bool = False, template_alignment: bool = False,
+                 n_categories: int = N_CATEGORIES, video_length: int = VIDEO_LENGTH):
         super().__init__()
-        if composite not in COMPOSITES:
-            raise ValueError(f"composite must be one of {COMPOSITES}, got {composite!r}")
-        self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
-        self.image_size, self.category_ramp, self.composite = image_size, category_ramp, composite
-        if (drawn_smoothing != 1 or drawn_ramp) and composite != "residual":
-            raise ValueError("drawn_smoothing and drawn_ramp shape a residual generator's change: composite='residual'")
-        self.drawn_smoothing, self.drawn_ramp = int(drawn_smoothing), bool(drawn_ramp)
-        if drawn_weighted:  # (S, 1) per-row scale of the drawn change, filled by the trainer; saved with the generator
-            if composite != "residual":
-                raise ValueError("drawn_weighted scales a residual generator's change: composite='residual'")
-            self.register_buffer("drawn_weights", torch.ones(image_size, 1))
-        else:
-            self.drawn_weights = None
-        self.motion = MotionGRU(motion_dim)
-        # ``decoder``: any (N, latent_dim) -> (N, 3 + COMPOSITE_CHANNELS[composite], S, S) module,
-        # e.g. :class:`AutoencoderFrameDecoder`; ``flow``: a decoder that also reads the input frame
-        if composite == "flow":
-            self.decoder = decoder if decoder is not None else ReferenceFlowDecoder(
-                self.latent_dim, width, n_categories, video_length, image_size)
-        else:
-            self.decoder = decoder if decoder is not None else FrameDecoder(
-                self.latent_dim, image_size, width, extra_channels=COMPOSITE_CHANNELS[composite])
-        self.start_from_reference()
-        if emotion_templates:  # (n_categories, 3, T, S, S), filled by the trainer; saved with the generator
-            if composite != "residual":
-                raise ValueError("emotion templates are added to a residual generator's change: composite='residual'")
-            self.register_buffer("templates", torch.zeros(n_categories, 3, video_length, image_size, image_size))
-        else:
-            self.templates = None
-        if template_motion:  # (n_categories, T, 2, 3) affine_grid thetas, filled by the trainer (identity here)
-            if not emotion_templates:
-                raise ValueError("template_motion moves the frames of emotion templates: emotion_templates=True")
-            self.register_buffer("template_motion", torch.eye(2, 3).repeat(n_categories, video_length, 1, 1))
-        else:
-            self.template_motion = None
-        if template_alignment:  # (68, 2) the landmarks the templates are drawn on, filled by the trainer
-            if not emotion_templates:
-                raise ValueError("template_alignment moves emotion templates onto each face: emotion_templates=True")
-            self.register_buffer("template_shape", torch.zeros(N_LANDMARKS, 2))
-        else:
-            self.template_shape = None
+        if (template_motion or template_alignment) and not templates:
+            raise ValueError("template_motion and template_alignment move emotion templates: templates=True")
+        self.smoothing, self.ramp = int(smoothing), bool(ramp)
+        shapes = {"drawn_weights": (weighted, torch.ones(image_size, 1)),
+                  "templates": (templates, torch.zeros(n_categories, 3, video_length, image_size, image_size)),
+                  "template_motion": (template_motion, torch.eye(2, 3).repeat(n_categories, video_length, 1, 1)),
+                  "template_shape": (template_alignment, torch.zeros(N_LANDMARKS, 2))}
+        for name, (wanted, initial) in shapes.items():  # filled by the trainer; saved with the generator
+            if wanted:
+                self.register_buffer(name, initial)
+            else:
+                setattr(self, name, None)
 
-    @torch.no_grad()
-    def start_from_reference(self) -> None:
-        """``residual``: zero the decoder's output layer, so the drawn change starts at zero and step 0 repeats
-        the reference (call again after re-initialising the weights)."""
-        if self.composite == "flow":
-            self.decoder.start_from_reference()
-        elif self.composite == "residual":
-            for parameter in self.decoder.output_layer().parameters():
+    def start(self, decoder):
+        with torch.no_grad():
+            for parameter in decoder.output_layer().parameters():
                 parameter.zero_()
+
+    def forward(self, decoder, latent, reference, labels, length, template_grid=None):
+        change = decoder(latent)
+        if self.smoothing > 1:  # only coarse changes: no decoder texture (checkerboard) on the face
+            change = nn.functional.interpolate(nn.functional.avg_pool2d(change, self.smoothing),
+                                               size=change.shape[-2:], mode="bilinear", align_corners=False)
+        batch = change.shape[0] // length
+        if self.ramp:  # nothing drawn at the first frame: it is the input frame (neutral) exactly
+            ramp = torch.linspace(0.0, 1.0, length, device=change.device, dtype=change.dtype)
+            change = change * ramp.repeat(batch)[:, None, None, None]
+        if self.drawn_weights is not None:  # e.g. nothing drawn above the mouth (drawn_upper_weight=0)
+            change = change * self.drawn_weights
+        frames = reference + change
+        if self.templates is not None:  # each emotion's mean change at this frame of the clip
+            templates = self.templates[labels.long()]  # (B, 3, T, S, S)
+            if self.template_shape is not None:  # moved from the mean face onto each input face
+                if template_grid is None:
+                    raise ValueError("an aligned-template generator needs each input's template_grid (B, S, S, 2)")
+                size = templates.shape[-1]
+                templates = nn.functional.grid_sample(
+                    templates.reshape(batch, -1, size, size), template_grid.to(templates), align_corners=False,
+                    padding_mode="zeros").reshape(templates.shape)
+            frames = frames + templates.transpose(1, 2).reshape(frames.shape)
+        if self.template_motion is not None:  # each emotion's mean head movement moves the whole frame
+            theta = self.template_motion[labels.long()].reshape(batch * length, 2, 3)
+            grid = nn.functional.affine_grid(theta, list(frames.shape), align_corners=False)
+            frames = nn.functional.grid_sample(frames, grid, padding_mode="border", align_corners=False)
+        return frames, change.abs().mean(dim=1, keepdim=True), None
+
+
+class FlowFrames(OutputHead):
+    """``flow``: a U-Net reads the input frame and moves its pixels by a drawn flow, drawing only occlusions
+    (:class:`lib.models.flow_decoder.ReferenceFlowDecoder`, which is this head's decoder)."""
+
+    def build_decoder(self, latent_dim, image_size, width, n_categories, video_length):
+        return ReferenceFlowDecoder(latent_dim, width, n_categories, video_length, image_size)
+
+    def start(self, decoder):
+        decoder.start_from_reference()
+
+    def forward(self, decoder, latent, reference, labels, length, template_grid=None):
+        first = reference.reshape(-1, length, *reference.shape[1:])[:, 0]  # the decoder reads the first frame
+        return decoder(latent, first, labels)
+
+
+# The generator's output heads by name (the ``composite`` option); a head takes its own options.
+OUTPUT_HEADS: dict[str, type[OutputHead]] = {"off": DrawnFrames, "mask": MaskedFrames, "warp": WarpedMaskedFrames,
+                                             "residual": ResidualFrames, "flow": FlowFrames}
+COMPOSITES = tuple(OUTPUT_HEADS)
+
+
+class VideoGenerator(nn.Module):
+    """G_I with R_m, made of parts: per-frame latents concat(z_c, z_m, z_a) (content from outside: an encoder or
+    noise; motion from :class:`MotionGRU`; the category one-hot) -> ``decoder`` -> ``head`` (how the frames are
+    made, :data:`OUTPUT_HEADS`); returns (B, 3, T, S, S).
+
+    ``content`` is (B, T, content_dim) - one code per frame (``all``) or the first frame's code repeated
+    (``single``); the category one-hot is fixed across a video, or, with ``category_ramp``, scaled by t / (T - 1)
+    at frame t: MUG's takes go neutral -> onset -> apex, and a constant code gives the generator no time signal
+    (its GRU sees only noise), so its videos came out static.  ``decoder``: any (N, latent_dim) ->
+    (N, 3 + head.extra_channels, S, S) module, e.g. :class:`AutoencoderFrameDecoder`; None: the head's own.
+    """
+
+    def __init__(self, content_dim: int, image_size: int = 64, width: float = 1.0, head: OutputHead | None = None,
+                 decoder: nn.Module | None = None, category_ramp: bool = False, motion_dim: int = MOTION_DIM,
+                 n_categories: int = N_CATEGORIES, video_length: int = VIDEO_LENGTH):
+        super().__init__()
+        self.content_dim, self.motion_dim, self.n_categories = content_dim, motion_dim, n_categories
+        self.image_size, self.category_ramp = image_size, category_ramp
+        self.motion = MotionGRU(motion_dim)
+        head = head if head is not None else DrawnFrames()
+        self.decoder = decoder if decoder is not None else head.build_decoder(
+            self.latent_dim, image_size, width, n_categories, video_length)
+        self.head = head
+        self.start_from_reference()
+
+    def start_from_reference(self) -> None:
+        """Let the head set the decoder's start (``residual``: a zero change; ``flow``: the input frame); call again
+        after re-initialising the weights."""
+        self.head.start(self.decoder)
 
     @property
     def latent_dim(self) -> int:
@@ -198,66 +280,28 @@ class VideoGenerator(nn.Module):
     def forward(self, content: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
                 reference: torch.Tensor | None = None, return_drawn: bool = False,
                 template_grid: torch.Tensor | None = None, return_flow: bool = False):
-        """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S) is required with ``composite``, ``template_grid``
-        (B, S, S, 2) with ``template_alignment``.
+        """(B, 3, T, S, S) videos; ``reference`` (B, 3, T, S, S), the input frames, is required by every head but
+        ``off``, ``template_grid`` (B, S, S, 2) with ``template_alignment``.
         ``return_drawn``: also a (B, 1, T, S, S) map of how much of each pixel is drawn rather than kept from
-        the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None without ``composite``).
+        the reference (1 - mask; for ``residual`` the drawn change's mean magnitude; None for ``off``).
         ``return_flow`` (``flow`` only): (videos, drawn, flow (B, T, 2, S, S))."""
         latent = self.latent(content, labels, generator)
         batch, length, dim = latent.shape
-        if self.composite == "flow":  # the input frame's pixels moved by a drawn flow, occlusions drawn
+        if self.head.needs_reference:
             if reference is None:
-                raise ValueError("a flow generator needs its input frames (B, 3, T, S, S); it reads the first")
-            frames, drawn, flow = self.decoder(latent.reshape(batch * length, dim), reference[:, :, 0], labels)
-            videos = frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
-            drawn = drawn.reshape(batch, length, *drawn.shape[1:]).transpose(1, 2)
-            if return_flow:
-                return videos, drawn, flow.reshape(batch, length, *flow.shape[1:])
-            return (videos, drawn) if return_drawn else videos
-        frames = self.decoder(latent.reshape(batch * length, dim))
-        drawn = None
-        if self.composite != "off":
-            if reference is None:
-                raise ValueError("a composite generator needs its reference frames (B, 3, T, S, S)")
+                raise ValueError(f"a {type(self.head).__name__} generator needs its reference, the input frames "
+                                 "(B, 3, T, S, S)")
             reference = reference.transpose(1, 2).reshape(batch * length, 3, *reference.shape[-2:])
-        if self.composite == "residual":
-            if self.drawn_smoothing > 1:  # only coarse changes: no decoder texture (checkerboard) on the face
-                frames = nn.functional.interpolate(nn.functional.avg_pool2d(frames, self.drawn_smoothing),
-                                                   size=frames.shape[-2:], mode="bilinear", align_corners=False)
-            if self.drawn_ramp:  # nothing drawn at the first frame: it is the input frame (neutral) exactly
-                ramp = torch.linspace(0.0, 1.0, length, device=frames.device, dtype=frames.dtype)
-                frames = frames * ramp.repeat(batch)[:, None, None, None]
-            if self.drawn_weights is not None:  # e.g. nothing drawn above the mouth (drawn_upper_weight=0)
-                frames = frames * self.drawn_weights
-            drawn = frames.abs().mean(dim=1, keepdim=True)
-            frames = reference + frames
-            if self.templates is not None:  # each emotion's mean change at this frame of the clip
-                templates = self.templates[labels.long()]  # (B, 3, T, S, S)
-                if self.template_shape is not None:  # moved from the mean face onto each input face
-                    if template_grid is None:
-                        raise ValueError("an aligned-template generator needs each input's template_grid (B, S, S, 2)")
-                    size = templates.shape[-1]
-                    templates = nn.functional.grid_sample(
-                        templates.reshape(batch, -1, size, size), template_grid.to(templates), align_corners=False,
-                        padding_mode="zeros").reshape(templates.shape)
-                frames = frames + templates.transpose(1, 2).reshape(frames.shape)
-            if self.template_motion is not None:  # each emotion's mean head movement moves the whole frame
-                theta = self.template_motion[labels.long()].reshape(batch * length, 2, 3)
-                grid = nn.functional.affine_grid(theta, list(frames.shape), align_corners=False)
-                frames = nn.functional.grid_sample(frames, grid, padding_mode="border", align_corners=False)
-        elif self.composite != "off":
-            if self.composite == "warp":
-                coarse = nn.functional.avg_pool2d(frames[:, 4:6], WARP_FLOW_CELL)
-                flow = nn.functional.interpolate(coarse, size=reference.shape[-2:], mode="bilinear",
-                                                 align_corners=False)
-                reference = warp(reference, WARP_MAX_SHIFT * torch.tanh(flow))
-            mask = torch.sigmoid(frames[:, 3:4] + COMPOSITE_MASK_BIAS)
-            frames = mask * reference + (1 - mask) * frames[:, :3]
-            drawn = 1 - mask
-        videos = frames.reshape(batch, length, *frames.shape[1:]).transpose(1, 2)
-        if drawn is not None:
-            drawn = drawn.reshape(batch, length, *drawn.shape[1:]).transpose(1, 2)
-        return (videos, drawn) if return_drawn else videos
+        frames, drawn, flow = self.head(self.decoder, latent.reshape(batch * length, dim), reference, labels, length,
+                                        template_grid)
+
+        def videos(per_frame: torch.Tensor) -> torch.Tensor:
+            return per_frame.reshape(batch, length, *per_frame.shape[1:]).transpose(1, 2)
+
+        drawn = videos(drawn) if drawn is not None else None
+        if return_flow:
+            return videos(frames), drawn, flow.reshape(batch, length, *flow.shape[1:])
+        return (videos(frames), drawn) if return_drawn else videos(frames)
 
 
 class AutoencoderFrameDecoder(nn.Module):

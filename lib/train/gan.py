@@ -22,9 +22,9 @@ from lib.io import load_checkpoint, to_uint8_frames
 from lib.models.encoders import ContentEncoder, build_content_encoder
 from lib.models.flow_decoder import BANK_LR_RATIO, landmark_flow_error
 from lib.models.neutraliser import InputNeutraliser
-from lib.models.mocogan import (COMPOSITE_CHANNELS, MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM,
-                                AutoencoderFrameDecoder, CategoricalVideoDiscriminator, PatchImageDiscriminator,
-                                VideoGenerator, add_spectral_norm, init_dcgan_weights)
+from lib.models.mocogan import (MOTION_DIM, N_CATEGORIES, NOISE_CONTENT_DIM, OUTPUT_HEADS, AutoencoderFrameDecoder,
+                                CategoricalVideoDiscriminator, FlowFrames, OutputHead, PatchImageDiscriminator,
+                                ResidualFrames, VideoGenerator, add_spectral_norm, init_dcgan_weights)
 from lib.train.augment import diff_augment, parse_policy
 from lib.train.gan_config import VICEGANOptions
 from lib.train.gan_data import ClipSampler, emotion_code_directions, emotion_templates, face_region_weights
@@ -32,7 +32,7 @@ from lib.train.gan_losses import (consistency_distance, discriminator_loss, gene
                                   pyramid_error, r1_penalty)
 from lib.train.gan_samples import write_neutraliser_figure
 from lib.train.loop import BEST_NAME, CHECKPOINT_NAME, SNAPSHOTS, Trainee, prepare_run, run_training, training_run
-from lib.train.options import config_from_dict, description, ensure_resolved
+from lib.train.options import config_from_dict, ensure_resolved
 from lib.utils import resolve_device, seed_everything
 
 NEUTRALISER_FIGURE = "neutraliser.png"  # neutralise_input: held-out frames before and after (gan_samples)
@@ -97,40 +97,47 @@ def compile_decoder(generator: VideoGenerator) -> None:
     generator.decoder.forward = torch.compile(generator.decoder.forward)
 
 
+def output_head(cfg: VICEGANOptions) -> OutputHead:
+    """The generator's output head that the config names (``composite``; ``off`` without a content encoder), with
+    its options: the residual head's shaping and templates."""
+    composite = cfg.composite if uses_composite(cfg) else "off"
+    if composite != "residual":
+        return OUTPUT_HEADS[composite]()
+    head = ResidualFrames(cfg.image_size, smoothing=cfg.drawn_smoothing, ramp=cfg.drawn_ramp,
+                          weighted=cfg.drawn_upper_weight != 1, templates=uses_templates(cfg),
+                          template_motion=uses_template_motion(cfg), template_alignment=uses_template_alignment(cfg),
+                          video_length=cfg.video_length)
+    if head.drawn_weights is not None:
+        head.drawn_weights.copy_(face_region_weights(cfg.image_size, cfg.drawn_upper_weight, 1.0))
+    return head
+
+
 def build_networks(cfg: VICEGANOptions, content_dim: int, device: torch.device, autoencoder: torch.nn.Module | None = None,
                    directions: torch.Tensor | None = None,
                    templates: torch.Tensor | None = None) -> dict[str, torch.nn.Module | None]:
     """The generator, both discriminators and the EMA generator of a resolved config, as the recipe
     builds them: ``autoencoder`` is the warm start's decoder source (needed when ``cfg.warm_start``),
     ``directions`` the optional emotion directions, ``templates`` the optional :class:`EmotionTemplates`.  Shared by :func:`build_models` and ``make benchmark``."""
+    head = output_head(cfg)
     decoder = None
-    composite = cfg.composite if uses_composite(cfg) else "off"
     if cfg.warm_start:
         decoder = AutoencoderFrameDecoder(autoencoder, content_dim + MOTION_DIM + N_CATEGORIES, content_dim,
-                                          extra_channels=COMPOSITE_CHANNELS[composite])
+                                          extra_channels=head.extra_channels)
         if directions is not None:
             decoder.set_category_directions(autoencoder.from_code[0].weight, directions)
-    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, decoder=decoder, category_ramp=cfg.category_ramp,
-                               composite=composite, emotion_templates=uses_templates(cfg),
-                               template_motion=uses_template_motion(cfg),
-                               template_alignment=uses_template_alignment(cfg),
-                               drawn_smoothing=(cfg.drawn_smoothing or 1) if composite == "residual" else 1,
-                               drawn_ramp=bool(cfg.drawn_ramp) and composite == "residual",
-                               drawn_weighted=composite == "residual" and cfg.drawn_upper_weight != 1,
-                               video_length=cfg.video_length)
-    if generator.drawn_weights is not None:
-        generator.drawn_weights.copy_(face_region_weights(cfg.image_size, cfg.drawn_upper_weight, 1.0))
+    generator = VideoGenerator(content_dim, cfg.image_size, cfg.width, head=head, decoder=decoder,
+                               category_ramp=cfg.category_ramp, video_length=cfg.video_length)
     if templates is not None:
-        generator.templates.copy_(templates.changes)
+        head.templates.copy_(templates.changes)
         if templates.motions is not None:
-            generator.template_motion.copy_(templates.motions)
+            head.template_motion.copy_(templates.motions)
         if templates.shape is not None:
-            generator.template_shape.copy_(templates.shape)
+            head.template_shape.copy_(templates.shape)
     image_d = PatchImageDiscriminator(cfg.image_size, cfg.width)
     video_d = CategoricalVideoDiscriminator(cfg.image_size, cfg.video_length, cfg.width)
     # a warm-started decoder keeps the autoencoder's weights; the flow U-Net keeps PyTorch's default init (DCGAN's
     # N(0, 0.02) would shrink its signal through the skip-connected levels)
-    keeps_init = cfg.warm_start or composite == "flow"
+    keeps_init = cfg.warm_start or isinstance(head, FlowFrames)
     for net in ((image_d, video_d) if keeps_init else (generator, image_d, video_d)):
         net.apply(init_dcgan_weights)
     generator.start_from_reference()
@@ -227,9 +234,10 @@ def template_grids(models: GANModels, videos: torch.Tensor) -> torch.Tensor | No
     """(B, S, S, 2) grids that move an aligned-template generator's templates onto the faces of the input clips'
     first frames (dlib's landmarks, kept per frame: training reads each first frame once); None without
     ``template_alignment``."""
-    if models.generator.template_shape is None:
+    template_shape = getattr(models.generator.head, "template_shape", None)
+    if template_shape is None:
         return None
-    shape, size = models.generator.template_shape.cpu().numpy(), videos.shape[-1]
+    shape, size = template_shape.cpu().numpy(), videos.shape[-1]
     if models.template_aligner is None or not models.template_aligner.matches(shape, size):
         models.template_aligner = ShapeAligner(shape, size)
     first_frames = to_uint8_frames(videos[:, :, 0])  # (B, H, W, 3)
@@ -415,19 +423,6 @@ def _saves_encoder(cfg: VICEGANOptions) -> bool:
     return cfg.encoder != "none" and (cfg.finetune or cfg.facenet_weights_path is None and cfg.encoder == "facenet")
 
 
-def _model_states(models: GANModels, cfg: VICEGANOptions) -> dict[str, Any]:
-    state = {"generator": models.generator.state_dict(),
-             "image_discriminator": models.image_discriminator.state_dict(),
-             "video_discriminator": models.video_discriminator.state_dict()}
-    if _saves_encoder(cfg):
-        state["encoder"] = models.encoder.state_dict()
-    if models.generator_ema is not None:
-        state["generator_ema"] = models.generator_ema.state_dict()
-    if models.neutraliser is not None:
-        state["neutraliser"] = models.neutraliser.state_dict()
-    return state
-
-
 def _load_model_states(models: GANModels, state: dict[str, Any]) -> None:
     models.generator.load_state_dict(state["generator"])
     if "image_discriminator" in state:  # absent from best.pt, which keeps the sampling generator only
@@ -514,7 +509,7 @@ def train_gan(cfg: VICEGANOptions, run_dir: str | Path, cache: Any | None = None
             write_neutraliser_figure(models.neutraliser, cache, run.validation_ids, figure)
         trainee = Trainee(TrainedGenerator(cfg, models, device), _saved_networks(models, cfg), optimizers, sampler,
                           lambda step: train_step(models, optimizers, sampler, cfg, noise, device, step),
-                          f"GAN {description(cfg)}", streams={"noise": noise},
+                          f"GAN {cfg.describe()}", streams={"noise": noise},
                           trained=("generator", "image_discriminator", "video_discriminator"),
                           best_state=lambda: best_state(models, cfg),
                           postfix=lambda log: dict(g=f"{log['g_total']:.3g}", d_img=f"{log.get('d_image', 0):.3g}",

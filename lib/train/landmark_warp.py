@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from lib.constants import EMOTIONS
+from lib.config import check_positive
 from lib.data.clips import check_input_videos
 from lib.data.face_warp import sampling_grid
 from lib.data.landmarks import LandmarkPredictor, cache_landmarks, displaced_landmarks
-from lib.io import load_checkpoint, to_uint8_frames
-from lib.config import check_positive
-from lib.train.loop import fitted_run
-from lib.train.options import RunOptions, config_from_dict, option
+from lib.io import to_uint8_frames
+from lib.train.loop import fitted_run, load_fitted
+from lib.train.options import RunOptions, option
 
 
 @dataclass
@@ -108,10 +108,5 @@ def fit_landmark_warp(cfg: LandmarkWarpOptions, run_dir: str | Path, cache: Any 
 def load_landmark_warp(run_dir: str | Path, device: str | torch.device = "cpu",
                        snapshot: str = "best") -> LandmarkWarpGenerator:
     """The fitted motion of a run folder (``snapshot`` is accepted for the systems' common signature)."""
-    path = Path(run_dir) / MODEL_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no landmark warp at {path}; fit it with notebooks/03_train.ipynb "
-                                f"(-p system landmark-warp -p run_dir {run_dir})")
-    state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
-    cfg = config_from_dict(state["config"])
+    state, cfg = load_fitted(run_dir, MODEL_NAME, "landmark-warp")
     return LandmarkWarpGenerator(cfg, state["displacements"].numpy(), device)

@@ -42,9 +42,8 @@ import torch
 
 from lib.constants import CLIP_STRIDE, EMOTIONS, VIDEO_LENGTH
 from lib.data.clips import check_input_videos, closest_frames, sample_clip_indices, uint8_to_model
-from lib.io import load_checkpoint
-from lib.train.loop import fitted_run
-from lib.train.options import AutoencoderOptions, SourceFrameOptions, config_from_dict, option
+from lib.train.loop import fitted_run, load_fitted
+from lib.train.options import AutoencoderOptions, SourceFrameOptions, option
 
 WALK_OUTPUTS = ("decoded", "residual")
 
@@ -187,10 +186,5 @@ def fit_latent_walk(cfg: LatentWalkOptions, run_dir: str | Path, cache: Any | No
 def load_latent_walk(run_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best") -> LatentWalkGenerator:
     """The fitted walk of a run folder (``snapshot`` is accepted for the systems' common signature: a walk
     has one state)."""
-    path = Path(run_dir) / MODEL_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no latent walk at {path}; fit it with notebooks/03_train.ipynb "
-                                f"(-p system latent-walk -p run_dir {run_dir})")
-    state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
-    cfg = config_from_dict(state["config"])
+    state, cfg = load_fitted(run_dir, MODEL_NAME, "latent-walk")
     return LatentWalkGenerator(cfg, _autoencoder(cfg, device), state["walk"], device)

@@ -37,6 +37,7 @@ SNAPSHOTS = ("best", "latest")
 RESUME_MAY_CHANGE = ("steps", "time_limit_minutes", "checkpoint_every", "log_every", "sample_every", "device",
                      "num_threads", "compile_generator")
 
+
 @dataclass
 class RunSetup:
     """What :func:`training_run` prepared: the resolved config (image size from the cache), the run folder,
@@ -78,7 +79,8 @@ def prepare_run(cfg: Any, cache: Any | None = None) -> tuple[Any, Any, Any, Any]
 
 
 @contextmanager
-def training_run(cfg: Any, run_dir: str | Path, system: str | tuple[str, ...], cache: Any | None = None) -> Iterator[RunSetup]:
+def training_run(cfg: Any, run_dir: str | Path, system: str | tuple[str, ...],
+                 cache: Any | None = None) -> Iterator[RunSetup]:
     """:func:`owned_run` with the config's threads set and the cache loaded unless given (:func:`prepare_run`),
     for the block that trains."""
     with owned_run(cfg, run_dir, system) as (cfg, run_dir):
@@ -227,6 +229,18 @@ def load_snapshot(run_dir: str | Path, snapshot: str, system_label: str) -> tupl
                                 f"(-p run_dir {run_dir})")
     state = load_checkpoint(path, fix=f"delete {path} and train the run again")
     return state, f"{used} (step {state.get('step')})"
+
+
+def load_fitted(run_dir: str | Path, model_name: str, system: str) -> tuple[dict[str, Any], Any]:
+    """(state, config) of a fitted system's model file in ``run_dir``; a missing one names how to fit it."""
+    from lib.train.options import config_from_dict
+
+    path = Path(run_dir) / model_name
+    if not path.is_file():
+        raise FileNotFoundError(f"no {system} model at {path}; fit it with notebooks/03_train.ipynb "
+                                f"(-p system {system} -p run_dir {run_dir})")
+    state = load_checkpoint(path, fix=f"delete {path} and run 03 again to refit it")
+    return state, config_from_dict(state["config"])
 
 
 @contextmanager

@@ -361,11 +361,6 @@ def resolve_facenet_weights(weights: str | None) -> tuple[str, str | None]:
     return str(path), str(path)
 
 
-def description(cfg: RunOptions) -> str:
-    """A readable run-folder suffix from the options, e.g. ``ae-all-frozen-seen-mse``."""
-    return cfg.describe()
-
-
 def _cell_entries() -> list[tuple[str, str, Any, str]]:
     """(name, type, default, help) of 03's parameters cell: the run location, the shared options, the display."""
     from lib.display import DISPLAY_PARAMETERS
