@@ -34,15 +34,13 @@ from lib.config import ConfigError, check_choice, name_list, to_dict
 from lib.constants import PRESET_NAMES
 from lib.paths import seeded_run_name, split_seed
 from lib.data.splits import COMPOSITIONS
-from lib.train.options import make_config, notebook_parameters, options_class, system_options
+from lib.train.options import cell_options, make_config, notebook_parameters, system_options
 from lib.train.systems import SYSTEM_NAMES
 from lib.train.reenact import REENACT_LOSSES
 
 # 03_train's parameters cell (the options every system shares) and, per system, the options it takes with -p:
 # declared once, in the systems' option dataclasses.
 CELL_PARAMETERS: dict[str, Any] = notebook_parameters()
-# Loss weights a variant may set to 0 to drop a term.
-LOSS_WEIGHT_PARAMETERS = ("consistency_scale", "category_weight", "image_adv_weight", "video_adv_weight")
 
 GRID_NAMES = ("thesis", "facenet", "ablation", "baseline", "baselines", "headline", "demo", "papers", "all")
 HEADLINE_VARIANTS = ("thesis-m4-seen", "thesis-m4-unseen")  # the learning issue's headline and its twin
@@ -224,20 +222,18 @@ def _grid_variants(name: str) -> list[Variant]:
 
 
 def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> None:
-    """Raise ConfigError for a parameter 03_train does not have for the variant's system or a choice it does not
-    accept."""
+    """Raise ConfigError for a parameter 03_train does not have for the variant's system, or a value its options
+    refuse (types, choices, numbers, combinations: :func:`lib.train.options.make_config`)."""
     system = check_choice(f"{where}.system", params.get("system") or "vicegan", SYSTEM_NAMES)
     valid = train_parameters(system)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ConfigError(f"{where}: system {system!r} has no 03_train parameters {unknown}; valid: {sorted(valid)}")
-    for item in dataclasses.fields(options_class(system)):
-        if item.metadata["choices"] and params.get(item.name) is not None:
-            check_choice(f"{where}.{item.name}", params[item.name], item.metadata["choices"])
-    for key in LOSS_WEIGHT_PARAMETERS:
-        value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ConfigError(f"{where}: {key}={value!r} must be a number >= 0 (or None for the default)")
+    try:
+        make_config(**{name: value for name, value in params.items() if name in system_options(system)
+                       or name in {f.name for f in cell_options()}})
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def parse_seeds(seeds: Any) -> list[int] | None:

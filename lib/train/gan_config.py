@@ -129,8 +129,8 @@ class VICEGANOptions(NetworkOptions, ConsistencyOptions, EncoderOptions):
                                            "mean |change| (0 = off)")
 
     @classmethod
-    def derived(cls, values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-        values = super().derived(values, given)
+    def derived(cls, values: dict[str, Any]) -> dict[str, Any]:
+        values = super().derived(values)
         values.update(ENCODER_PRESET_OVERRIDES.get((values["preset"], values["encoder"]), {}))
         values.update(RECIPES[values["recipe"]] if values["recipe"] in RECIPES else {})  # a bad name fails in check
         return values

@@ -105,8 +105,9 @@ class RunOptions:
     image_size: int | None = option(None, "the cache's frame size", given=False)
 
     @classmethod
-    def derived(cls, values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-        """Values that follow from others (``given``: what the user set), applied before the user's values."""
+    def derived(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Values that follow from others (``values``: the defaults, the preset's and what the user gave), which the
+        user's values then override."""
         return values
 
     @classmethod
@@ -192,8 +193,8 @@ class ConsistencyOptions:
     consistency_frames: int = option(4, "frames per clip in the consistency loss")
 
     @classmethod
-    def derived(cls, values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-        values = super().derived(values, given)  # type: ignore[misc]
+    def derived(cls, values: dict[str, Any]) -> dict[str, Any]:
+        values = super().derived(values)  # type: ignore[misc]
         key = (values["encoder"], values["consistency_loss"])  # a bad name is reported by validate
         values["consistency_scale"] = DEFAULT_CONSISTENCY_SCALE.get(key, values["consistency_scale"])
         return values
@@ -253,7 +254,7 @@ def make_config(**params: Any) -> RunOptions:
     values = {name: f.default for name, f in fields.items()}
     values.update({name: value for name, value in PRESETS[preset].items() if name in fields})
     values.update(given)  # derived values read the user's choices (encoder, recipe...)
-    values = cls.derived(values, given)
+    values = cls.derived(values)
     values = cls.fixed({**values, **given})
     return validate(cls(**{**values, "system": system}))
 
