@@ -27,6 +27,7 @@ from typing import Any
 from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
 from lib.constants import CLIP_STRIDE, PRESET_NAMES, VIDEO_LENGTH
 from lib.data.splits import COMPOSITIONS
+from lib.models.encoders import CONTENT_ENCODERS
 from lib.utils import DEVICES
 
 # Named criteria for the best snapshot (higher is better), computed from a probe's metrics.
@@ -150,7 +151,7 @@ class EncoderOptions(AutoencoderOptions):
     """Systems with a content (or identity) encoder: 02's autoencoder, FaceNet, or none."""
 
     encoder: str = option("ae", "content encoder: ae (02's selected autoencoder) | facenet | none (MoCoGAN)",
-                          ("ae", "facenet", "none"))
+                          CONTENT_ENCODERS)
     facenet_weights: str | None = option(None, 'None: local VGGFace2 file if found, else "train"; or a path, "random"')
     facenet_input_size: int = option(80, "FaceNet input size")
     facenet_weights_path: str | None = option(None, "resolved FaceNet weights file", given=False)
