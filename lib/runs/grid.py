@@ -34,7 +34,7 @@ from lib.config import ConfigError, check_choice, name_list, to_dict
 from lib.constants import PRESET_NAMES
 from lib.paths import seeded_run_name, split_seed
 from lib.data.splits import COMPOSITIONS
-from lib.train.options import cell_options, make_config, notebook_parameters, system_options
+from lib.train.options import cell_options, make_config, notebook_parameters, system_of, system_options
 from lib.train.systems import SYSTEM_NAMES
 from lib.train.reenact import REENACT_LOSSES
 
@@ -224,14 +224,14 @@ def _grid_variants(name: str) -> list[Variant]:
 def validate_train_params(params: Mapping[str, Any], where: str = "variant") -> None:
     """Raise ConfigError for a parameter 03_train does not have for the variant's system, or a value its options
     refuse (types, choices, numbers, combinations: :func:`lib.train.options.make_config`)."""
-    system = check_choice(f"{where}.system", params.get("system") or "vicegan", SYSTEM_NAMES)
+    system = check_choice(f"{where}.system", system_of(params), SYSTEM_NAMES)
     valid = train_parameters(system)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ConfigError(f"{where}: system {system!r} has no 03_train parameters {unknown}; valid: {sorted(valid)}")
+    options = set(system_options(system)) | {f.name for f in cell_options()}  # not the run location or display
     try:
-        make_config(**{name: value for name, value in params.items() if name in system_options(system)
-                       or name in {f.name for f in cell_options()}})
+        make_config(**{name: value for name, value in params.items() if name in options})
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
 
@@ -274,7 +274,7 @@ def resolve_grid(name: str, preset: str, overrides: Mapping[str, Any] | None = N
         raise ConfigError(f"overrides: no system has the 03_train parameters {unknown}; valid: {sorted(known)}")
     resolved = []
     for variant in _grid_variants(name):
-        takes = train_parameters(variant.params.get("system") or "vicegan")
+        takes = train_parameters(system_of(variant.params))
         # an override reaches the variants whose system has it (the recipe: the VICE-GAN variants)
         params = {**variant.params, "preset": preset, **{k: v for k, v in overrides.items() if k in takes}}
         validate_train_params(params, where=variant.name)

@@ -316,11 +316,10 @@ class _Sweep:
 
 
 def _check_train_notebook(variants: Sequence[Variant], notebook: Path) -> None:
-    from lib.train.options import system_options
+    from lib.train.options import system_of, system_options
 
     for variant in variants:  # 03 takes the options of the variant's system besides its parameters cell
-        check_parameters(notebook, {**variant.params, "run_dir": None},
-                         more=system_options(variant.params.get("system") or "vicegan"))
+        check_parameters(notebook, {**variant.params, "run_dir": None}, more=system_options(system_of(variant.params)))
     check_kernel()
 
 

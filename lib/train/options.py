@@ -22,7 +22,7 @@ import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from lib.config import ConfigError, check_choice, check_positive, check_types, from_dict
 from lib.constants import CLIP_STRIDE, PRESET_NAMES, VIDEO_LENGTH
@@ -216,6 +216,11 @@ class SourceFrameOptions:
                                         "takes' mean first frame: our option)", SOURCE_FRAMES)
 
 
+def system_of(params: Mapping[str, Any]) -> str:
+    """The system a set of parameters or a stored config names (RunOptions' default when it names none)."""
+    return params.get("system") or _fields(RunOptions)["system"].default
+
+
 def options_class(system: str) -> type[RunOptions]:
     """The options dataclass a system declares (its registry entry in :mod:`lib.train.systems`)."""
     from lib.train.systems import SYSTEM_NAMES, SYSTEMS
@@ -243,7 +248,7 @@ def system_options(system: str) -> dict[str, Any]:
 
 def make_config(**params: Any) -> RunOptions:
     """The resolved options of ``params['system']`` (default ``vicegan``); see the module docstring."""
-    system = params.get("system") or "vicegan"
+    system = system_of(params)
     cls = options_class(system)
     fields = _fields(cls)
     unknown = sorted(set(params) - set(fields))
@@ -274,7 +279,7 @@ def config_from_dict(data: dict[str, Any]) -> RunOptions:
     """A config from a stored one (``config.json``, a checkpoint's ``config``), of the class of its system; the
     stored format version is checked where the file is read (:func:`lib.io.check_format`)."""
     data = {k: v for k, v in data.items() if k not in ("class", "format_version")}
-    return from_dict(options_class(data.get("system", "vicegan")), data)
+    return from_dict(options_class(system_of(data)), data)
 
 
 def resolve_config(cfg: RunOptions) -> RunOptions:
